@@ -1,0 +1,243 @@
+"""Node sets: the dictionaries (and the one non-dictionary) a graph can be drawn on.
+
+A dictionary is a list of blocks. Each block owns a contiguous range of atoms (decoder rows) and
+an encoder of the form  g(x) = scale * (planted(x) + z(x) @ Q):
+- an *axis* block (neuron basis, attribute basis) has no planted part and z(x) = a(x), with Q
+  the transpose of its orthonormal atoms, so g(x) are plain coordinates;
+- an *animal* block takes the planted animal coefficients c(x) (sparse) and completes them with
+  the minimum-norm correction z(x) = a(x) - c(x) F, Q = pinv(F). Only inputs with an overlay
+  have a non-zero z, and for them the correction smears over every animal.
+The union dictionary is an animal block scaled by alpha next to an axis block scaled by 1 - alpha.
+
+`mixed` is not a dictionary: each circuit's read direction is decomposed sparsely over the union
+of true feature directions (orthogonal matching pursuit), and its nodes carry the true feature
+activations (planted c_i for animals, f'_j . a for attributes). Summing every feature times its
+direction gives about 2 a(x), which `reconstruction` reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .config import Config, ConfigError
+from .model import Data, PlantedModel
+
+__all__ = [
+    "Block",
+    "NodeSet",
+    "build_node_sets",
+    "basis_ids",
+    "mixed_recipe",
+    "residual",
+    "reconstruction",
+    "true_activations",
+]
+
+RESIDUAL_TOL = 1e-10  # a residual row smaller than this (relative to |a|) counts as zero
+
+
+@dataclass(frozen=True)
+class Block:
+    """A contiguous range of atoms with one encoder."""
+
+    start: int  # index of the first atom in the node set
+    atoms: np.ndarray  # (size, d_model) decoder directions
+    scale: float  # coefficient scale (alpha or 1 - alpha in the union)
+    planted: bool  # True: animal coefficients plus a min-norm correction; False: coordinates
+    q: np.ndarray  # (d_model, size) maps z(x) to coefficients
+
+    @property
+    def size(self) -> int:
+        """Number of atoms in the block."""
+        return self.atoms.shape[0]
+
+
+@dataclass(frozen=True)
+class NodeSet:
+    """A named node set: a dictionary of blocks, or the per-circuit mixed view."""
+
+    id: str  # "neuron", "animal", "attribute", "half", "union:<alpha>", "mixed"
+    label: str  # short human name
+    description: str  # one sentence on what the nodes are
+    is_dictionary: bool  # False only for the mixed view
+    blocks: tuple[Block, ...]  # empty for mixed
+    node_ids: tuple[str, ...]  # one per atom
+    node_labels: tuple[str, ...]
+    node_kinds: tuple[str, ...]  # "neuron", "animal", "attribute" or "dim"
+
+    @property
+    def size(self) -> int:
+        """Number of nodes (atoms) in the set."""
+        return len(self.node_ids)
+
+    @cached_property
+    def _lookup(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.node_ids)}
+
+    def index(self, node_id: str) -> int | None:
+        """Position of a node id, or None."""
+        return self._lookup.get(node_id)
+
+
+def basis_ids(cfg: Config) -> list[str]:
+    """Node-set ids of a configuration, in display order."""
+    ids = ["neuron", "animal", "attribute", "half"]
+    if cfg.alpha != 0.5:
+        ids.append(f"union:{cfg.alpha:g}")
+    return ids + ["mixed"]
+
+
+def _axis_nodes(model: PlantedModel) -> tuple[list[str], list[str], list[str]]:
+    ids = [("attribute:" if j < model.config.attributes else "dim:") + n
+           for j, n in enumerate(model.axis_names)]
+    kinds = ["attribute" if j < model.config.attributes else "dim" for j in range(len(ids))]
+    return ids, list(model.axis_names), kinds
+
+
+def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
+    """Every node set of the model's configuration, keyed by id."""
+    cfg = model.config
+    d = cfg.d_model
+    F = model.animal_dirs  # (animals, d_model)
+    pinv_f = np.linalg.pinv(F)  # (d_model, animals): min-norm coefficients of a residual
+    axes = model.axis_dirs  # (d_model, d_model) orthonormal rows
+    a_ids = [f"animal:{n}" for n in model.animal_names]
+    a_lab, a_kind = list(model.animal_names), ["animal"] * cfg.animals
+    x_ids, x_lab, x_kind = _axis_nodes(model)
+    n_ids = [f"neuron:{j}" for j in range(d)]
+
+    def animal_block(start: int, scale: float) -> Block:
+        return Block(start, F, scale, True, pinv_f)
+
+    def axis_block(start: int, scale: float) -> Block:
+        return Block(start, axes, scale, False, axes.T)
+
+    out = {
+        "neuron": NodeSet("neuron", "neuron basis",
+                          "the standard basis of the activation space: one node per neuron",
+                          True, (Block(0, np.eye(d), 1.0, False, np.eye(d)),),
+                          tuple(n_ids), tuple(n_ids), ("neuron",) * d),
+        "animal": NodeSet("animal", "animal dictionary",
+                          "one node per animal; overlays are completed by a minimum-norm "
+                          "correction spread over all animals",
+                          True, (animal_block(0, 1.0),), tuple(a_ids), tuple(a_lab), tuple(a_kind)),
+        "attribute": NodeSet("attribute", "attribute basis",
+                             "one node per attribute direction (plus any random dims)",
+                             True, (axis_block(0, 1.0),), tuple(x_ids), tuple(x_lab), tuple(x_kind)),
+    }
+    alphas = [0.5] + ([cfg.alpha] if cfg.alpha != 0.5 else [])
+    for alpha in alphas:
+        sid = "half" if alpha == 0.5 else f"union:{alpha:g}"
+        out[sid] = NodeSet(
+            sid, "half-size union" if alpha == 0.5 else f"union, alpha = {alpha:g}",
+            f"animals and attributes together, with coefficients {alpha:g}·c and "
+            f"{1 - alpha:g}·c' so that the sum still reconstructs the activations",
+            True, (animal_block(0, alpha), axis_block(cfg.animals, 1 - alpha)),
+            tuple(a_ids + x_ids), tuple(a_lab + x_lab), tuple(a_kind + x_kind))
+    m_ids = a_ids + x_ids[: cfg.attributes]
+    out["mixed"] = NodeSet(
+        "mixed", "mixed (per circuit)",
+        "each circuit read in the true features it uses, with their true activations; "
+        "not a dictionary",
+        False, (), tuple(m_ids), tuple(a_lab + x_lab[: cfg.attributes]),
+        tuple(a_kind + x_kind[: cfg.attributes]))
+    return out
+
+
+def get_node_set(sets: dict[str, NodeSet], basis: str) -> NodeSet:
+    """Look up a node set or raise ConfigError naming the field `basis`."""
+    if basis not in sets:
+        raise ConfigError("basis", basis, "one of " + ", ".join(sets))
+    return sets[basis]
+
+
+__all__.append("get_node_set")
+
+
+def residual(model: PlantedModel, data: Data) -> np.ndarray:
+    """What the planted animal coefficients leave unexplained: a - c F.  (samples, d_model)"""
+    planted = np.einsum("sk,skd->sd", data.animal_mag, model.animal_dirs[data.animal_idx])
+    res = data.acts - planted
+    small = np.linalg.norm(res, axis=1) <= RESIDUAL_TOL * (np.linalg.norm(data.acts, axis=1) + 1e-30)
+    res[small] = 0.0
+    return res
+
+
+def mixed_recipe(model: PlantedModel, read: np.ndarray, enc_rows=None, max_atoms: int = 8,
+                 tol: float = 1e-8, branch: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse decomposition of one read direction over animals + attributes.
+
+    Orthogonal matching pursuit, widened into a small beam: at each size the `branch` best
+    aligned atoms are tried, weights are refit by least squares, and the search stops at the
+    smallest size that explains the read direction to `tol`. When several supports of that
+    size fit exactly (possible only when features far outnumber dimensions, as in the bunny
+    preset), `enc_rows()` -> (true activations (n, animals + attributes), r . a (n,)) on the
+    circuit's active inputs picks the support whose true activations leave the least error.
+    Returns (node indices into the mixed node set, weights).
+    """
+    union = np.concatenate([model.animal_dirs, model.attr_dirs])  # (animals + attributes, d)
+    norm = np.linalg.norm(read)
+    beams: list[tuple[int, ...]] = [()]
+    for _ in range(max_atoms):
+        fits, nxt = [], []
+        for sup in beams:
+            left = read if not sup else read - _fit(union, sup, read)[1]
+            scores = np.abs(union @ left)
+            scores[list(sup)] = -1.0
+            for j in np.argsort(-scores, kind="stable")[:branch]:
+                cand = tuple(sorted((*sup, int(j))))
+                w, approx = _fit(union, cand, read)
+                (fits if np.linalg.norm(read - approx) <= tol * norm else nxt).append((cand, w))
+        if fits:
+            return _best(fits, enc_rows)
+        nxt.sort(key=lambda cw: np.linalg.norm(read - cw[1] @ union[list(cw[0])]))
+        beams = list(dict.fromkeys(c for c, _ in nxt))[:branch]
+    cand, w = nxt[0]
+    return np.array(cand, dtype=int), w
+
+
+def _fit(union: np.ndarray, sup: tuple[int, ...], read: np.ndarray):
+    sub = union[list(sup)]  # (size, d)
+    w = np.linalg.lstsq(sub.T, read, rcond=None)[0]
+    return w, w @ sub
+
+
+def _best(fits, enc_rows):
+    fits = list({c: (c, w) for c, w in fits}.values())
+    if len(fits) > 1 and enc_rows is not None:
+        true_acts, total = enc_rows()
+        fits.sort(key=lambda cw: float(np.abs(total - true_acts[:, list(cw[0])] @ cw[1]).sum()))
+    cand, w = fits[0]
+    return np.array(cand, dtype=int), w
+
+
+def true_activations(model: PlantedModel, data: Data) -> np.ndarray:
+    """Every true feature's activation: planted c_i, then f'_j . a.  (samples, animals + attributes)
+
+    Dense, so only call it on small batches (a circuit's active inputs of a small model).
+    """
+    n = len(data.acts)
+    out = np.zeros((n, model.config.animals + model.config.attributes))
+    np.add.at(out, (np.arange(n)[:, None], data.animal_idx), data.animal_mag)
+    out[:, model.config.animals:] = data.acts @ model.attr_dirs.T
+    return out
+
+
+def reconstruction(model: PlantedModel, ns: NodeSet, data: Data) -> np.ndarray:
+    """Reconstruction g(x) D of every input.  (samples, d_model)"""
+    if not ns.is_dictionary:
+        planted = np.einsum("sk,skd->sd", data.animal_mag, model.animal_dirs[data.animal_idx])
+        attr = model.attr_dirs  # (attributes, d_model)
+        return planted + (data.acts @ attr.T) @ attr
+    res = residual(model, data)
+    out = np.zeros_like(data.acts)
+    for b in ns.blocks:
+        if b.planted:
+            planted = np.einsum("sk,skd->sd", data.animal_mag, b.atoms[data.animal_idx])
+            out += b.scale * (planted + res @ (b.q @ b.atoms))
+        else:
+            out += b.scale * ((data.acts @ b.q) @ b.atoms)
+    return out

@@ -1,0 +1,143 @@
+"""Configuration of one basisgraph study: the planted model, its data and the counting rule.
+
+Every number the app shows is a pure function of one `Config`. Presets are named starting
+points; any field given explicitly overrides the preset. Ranges are enforced here so the CLI,
+the API and the URL state all reject the same inputs with the same field names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["Config", "PRESETS", "FIELD_HELP", "ConfigError", "describe_range"]
+
+PresetName = Literal["post", "bunny", "wide"]
+
+# Field values a preset sets; everything else keeps the model default.
+PRESETS: dict[str, dict[str, Any]] = {
+    "post": {},
+    "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
+    "wide": {"random_dims": 50},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration or request value outside its allowed range or set.
+
+    `field` names the offending input and `allowed` describes what would be accepted, so the
+    CLI can print one line and the API can answer 422 with the field named.
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        super().__init__(f"{field}: {shown} is not allowed; expected {allowed}")
+
+
+class Config(BaseModel):
+    """One study. Frozen, hashable and normalised, so it can key caches and links."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Named starting point; explicit fields override it.
+    preset: PresetName = "post"
+    # N: sparse animal features, all living in the attribute subspace.
+    animals: int = Field(1000, ge=2, le=100_000)
+    # d: dense, orthonormal attribute directions that span the animal subspace.
+    attributes: int = Field(50, ge=1, le=1024)
+    # Extra dimensions in which animal directions are random (the thread's 100-dim variant).
+    random_dims: int = Field(0, ge=0, le=1024)
+    # k: animals active in each input.
+    active: int = Field(1, ge=1, le=16)
+    # Inputs in the dataset.
+    samples: int = Field(2000, ge=1, le=20_000)
+    # Seed for every random draw.
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    # tau: fraction of |attribution| the counted edges must cover.
+    coverage: float = Field(0.9, gt=0.0, le=1.0)
+    # Weight of the animal coefficients in the union dictionary (attributes get 1 - alpha).
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    # Circuits per family (capped by the number of animals or attributes available).
+    circuits: int = Field(20, ge=1, le=64)
+    # Probability that an input carries one boolean attribute overlay ("a cute bunny").
+    overlay: float = Field(0.25, ge=0.0, le=1.0)
+    # Weight of the attribute in a composite reader: animal + composite_weight * attribute.
+    composite_weight: float = Field(0.2, gt=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset", "post")
+        if preset in PRESETS:
+            merged = dict(PRESETS[preset])
+            merged.update({k: v for k, v in data.items() if v is not None})
+            return merged
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.active > self.animals:
+            raise ValueError(f"active must be at most animals ({self.animals}); got {self.active}")
+        # Cheap guard on total work: the dataset is samples x d_model floats.
+        if self.samples * (self.attributes + self.random_dims) > 20_000_000:
+            raise ValueError("samples * (attributes + random_dims) must be at most 20000000")
+        return self
+
+    @property
+    def d_model(self) -> int:
+        """Width of the activation space: attribute dims plus random dims."""
+        return self.attributes + self.random_dims
+
+    def overrides(self) -> dict[str, Any]:
+        """Fields that differ from what the preset alone gives (what a link must carry)."""
+        base = Config(preset=self.preset)
+        out: dict[str, Any] = {}
+        if self.preset != "post":
+            out["preset"] = self.preset
+        for name in type(self).model_fields:
+            if name != "preset" and getattr(self, name) != getattr(base, name):
+                out[name] = getattr(self, name)
+        return out
+
+    def key(self) -> str:
+        """A stable text key for caches and ETags."""
+        return self.model_dump_json()
+
+
+def describe_range(name: str) -> str:
+    """Human-readable allowed range of one Config field, e.g. 'an integer from 2 to 100000'."""
+    field = Config.model_fields[name]
+    if name == "preset":
+        return "one of " + ", ".join(PRESETS)
+    lo = hi = None
+    lo_open = hi_open = False
+    for m in field.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+        if getattr(m, "gt", None) is not None:
+            lo, lo_open = m.gt, True
+        if getattr(m, "lt", None) is not None:
+            hi, hi_open = m.lt, True
+    kind = "an integer" if field.annotation is int else "a number"
+    left = "greater than" if lo_open else "from"
+    return f"{kind} {left} {lo} to {hi}" + (" (exclusive)" if hi_open else "")
+
+
+FIELD_HELP: dict[str, str] = {
+    "preset": "named starting point: post (1000 animals / 50 attributes), bunny (4 / 2), wide (+50 random dims)",
+    "animals": "N, number of sparse animal features",
+    "attributes": "d, number of dense attribute directions",
+    "random_dims": "extra dimensions in which animal directions are random",
+    "active": "k, animals active per input",
+    "samples": "inputs in the dataset",
+    "seed": "seed for every random draw",
+    "coverage": "tau, fraction of |attribution| the counted edges must cover",
+    "alpha": "animal weight in the union dictionary (0.5 is the half-size union)",
+    "circuits": "circuits per family",
+    "overlay": "probability of a boolean attribute overlay on an input",
+    "composite_weight": "attribute weight in composite readers (animal + w * attribute)",
+}

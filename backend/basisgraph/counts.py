@@ -1,0 +1,174 @@
+"""Edge counts: how many edges a circuit needs under each node set.
+
+Steps, for every (node set, circuit):
+1. Take the inputs on which the circuit fires and their feature edges (attribution.py).
+2. local: per input, the fewest edges whose |weight| covers a fraction tau of that input's total
+   |feature attribution| (largest first, as in cumulative-influence pruning). The circuit's
+   number is the median over its active inputs.
+3. global: the same rule on the mean |edge| over the whole dataset.
+4. union: the distinct nodes kept by the local rule on any input.
+5. own share: the signed share of the circuit's input r . a carried by its own feature's node,
+   median over inputs where that feature is present (animal circuits: the animal is active).
+6. error share: median of |error| / (sum of |feature edges| + |error|). The error node is shown
+   but never counted as an edge.
+Family numbers are medians over the family's circuits that fire at least once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .attribution import edge_chunks
+from .bases import reconstruction
+from .config import Config
+from .study import Study, get_study
+
+__all__ = ["CircuitStats", "cover_counts", "circuit_stats", "table", "round_sig", "VERSION"]
+
+VERSION = 1
+FAMILIES = ("animal", "attribute", "composite")
+TOL = 1e-9  # relative slack so float round-off never adds an edge
+
+
+def round_sig(x: float | None, sig: int = 6) -> float | None:
+    """Round to `sig` significant digits, so JSON is identical across machines."""
+    if x is None or not np.isfinite(x):
+        return None
+    if x == 0:
+        return 0.0
+    return float(f"{x:.{sig}g}")
+
+
+def cover_counts(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fewest entries per row covering tau of the row's sum, and the smallest kept value.
+
+    (n, L) -> counts (n,), thresholds (n,). A row of zeros needs 0 entries.
+    """
+    srt = -np.sort(-absvals, axis=1)  # (n, L) descending
+    csum = np.cumsum(srt, axis=1)
+    total = csum[:, -1:] if srt.shape[1] else np.zeros((len(srt), 1))
+    need = tau * total * (1 - TOL)
+    counts = np.sum(csum < need, axis=1) + 1
+    counts = np.where(total[:, 0] > 0, np.minimum(counts, srt.shape[1]), 0)
+    thr = np.where(counts > 0, srt[np.arange(len(srt)), np.maximum(counts - 1, 0)], np.inf)
+    return counts, thr
+
+
+@dataclass(frozen=True)
+class CircuitStats:
+    """Counts of one circuit under one node set."""
+
+    local_edges: float | None  # median over active inputs
+    global_edges: int | None
+    union_nodes: int | None
+    own_share: float | None
+    error_share: float | None
+    mean_abs: np.ndarray  # (nodes,) mean |edge| over the dataset
+    mean_signed: np.ndarray  # (nodes,) mean signed edge over the dataset
+
+
+def _own_rows(study: Study, k: int, rows: np.ndarray) -> np.ndarray:
+    c = study.model.circuits[k]
+    if c.family != "animal":
+        return np.ones(len(rows), bool)
+    i = study.model.animal_names.index(c.id.split(":", 1)[1])
+    return np.any(study.data.animal_idx[rows] == i, axis=1)
+
+
+def circuit_stats(study: Study, basis: str, k: int) -> CircuitStats:
+    """Local, global, union and own-share numbers of circuit k under one node set."""
+    ns = study.node_sets[basis]
+    circuit = study.model.circuits[k]
+    rows = np.flatnonzero(study.pre[:, k] > 0)
+    size, tau = ns.size, study.config.coverage
+    mean_abs, mean_signed = np.zeros(size), np.zeros(size)
+    kept = np.zeros(size, bool)
+    own = ns.index(circuit.own) if circuit.own else None
+    locals_, owns, errs = [], [], []
+    for ch in edge_chunks(study.model, ns, study.enc, circuit, rows, study.recipes[circuit.id]):
+        absv = np.abs(ch.vals)
+        counts, thr = cover_counts(absv, tau)
+        locals_.append(counts)
+        keep = absv >= thr[:, None]
+        err = ch.total - ch.vals.sum(axis=1)
+        errs.append(np.abs(err) / np.maximum(absv.sum(axis=1) + np.abs(err), 1e-300))
+        if ch.cols is None:
+            mean_abs += absv.sum(axis=0)
+            mean_signed += ch.vals.sum(axis=0)
+            kept |= keep.any(axis=0)
+            own_vals = ch.vals[:, own] if own is not None else None
+        else:
+            np.add.at(mean_abs, ch.cols, absv)
+            np.add.at(mean_signed, ch.cols, ch.vals)
+            kept[ch.cols[keep]] = True
+            own_vals = np.sum(np.where(ch.cols == own, ch.vals, 0.0), 1) if own is not None else None
+        if own_vals is not None:
+            sel = _own_rows(study, k, ch.rows) & (np.abs(ch.total) > 0)
+            owns.append(own_vals[sel] / ch.total[sel])
+    n = max(study.config.samples, 1)
+    mean_abs /= n
+    mean_signed /= n
+    if not len(rows):
+        return CircuitStats(None, None, None, None, None, mean_abs, mean_signed)
+    g_count = int(cover_counts(mean_abs[None, :], tau)[0][0])
+    own_all = np.concatenate(owns) if owns else np.zeros(0)
+    return CircuitStats(
+        float(np.median(np.concatenate(locals_))), g_count, int(kept.sum()),
+        float(np.median(own_all)) if len(own_all) else None,
+        float(np.median(np.concatenate(errs))), mean_abs, mean_signed)
+
+
+def _median(xs: list[float | None]) -> float | None:
+    vals = [x for x in xs if x is not None]
+    return float(np.median(vals)) if vals else None
+
+
+def _basis_summary(study: Study, basis: str) -> dict:
+    ns = study.node_sets[basis]
+    acts = study.data.acts
+    recon = reconstruction(study.model, ns, study.data)
+    norm = np.maximum(np.linalg.norm(acts, axis=1), 1e-300)
+    err = np.linalg.norm(recon - acts, axis=1) / norm
+    ratio = np.linalg.norm(recon, axis=1) / norm
+    return {"id": ns.id, "label": ns.label, "description": ns.description, "atoms": ns.size,
+            "is_dictionary": ns.is_dictionary,
+            "reconstruction_error": round_sig(float(np.median(err)), 4),
+            "reconstruction_error_max": round_sig(float(err.max()), 4),
+            "reconstruction_norm_ratio": round_sig(float(np.median(ratio)), 6)}
+
+
+def table(cfg: Config | Study) -> dict:
+    """The side-by-side edge-count table (the JSON contract of `table --json`)."""
+    t0 = time.perf_counter()
+    study = cfg if isinstance(cfg, Study) else get_study(cfg)
+    model = study.model
+    bases = list(study.node_sets)
+    per = {b: [circuit_stats(study, b, k) for k in range(len(model.circuits))] for b in bases}
+    circuits = []
+    for k, c in enumerate(model.circuits):
+        stats = {b: {"local_edges": round_sig(per[b][k].local_edges),
+                     "global_edges": per[b][k].global_edges,
+                     "union_nodes": per[b][k].union_nodes,
+                     "own_share": round_sig(per[b][k].own_share, 4),
+                     "error_share": round_sig(per[b][k].error_share, 4)} for b in bases}
+        circuits.append({"id": c.id, "family": c.family, "label": c.label,
+                         "active_inputs": int(np.sum(study.pre[:, k] > 0)), "stats": stats})
+    cells = []
+    for b in bases:
+        for fam in FAMILIES:
+            ks = [k for k, c in enumerate(model.circuits) if c.family == fam]
+            st = [per[b][k] for k in ks]
+            cells.append({
+                "basis": b, "family": fam, "circuits": len(ks),
+                "local_edges_median": round_sig(_median([s.local_edges for s in st])),
+                "global_edges_median": round_sig(_median([s.global_edges for s in st])),
+                "union_nodes_median": round_sig(_median([s.union_nodes for s in st])),
+                "own_share_median": round_sig(_median([s.own_share for s in st]), 4),
+                "error_share_median": round_sig(_median([s.error_share for s in st]), 4)})
+    return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
+            "bases": [_basis_summary(study, b) for b in bases], "cells": cells,
+            "circuits": circuits,
+            "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}

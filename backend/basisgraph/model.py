@@ -1,0 +1,255 @@
+"""The planted model: features, data and the circuits that read them.
+
+Steps of `build_model`:
+1. Attribute directions are the first `attributes` axes of a feature space of width
+   d_model = attributes + random_dims; the remaining axes are the random dims.
+2. Each animal gets a Gaussian weight on every attribute (and on every random dim), with signs
+   fixed for a few named pairs, and is normalised to unit length.
+3. A seeded random rotation maps the feature space into the neuron basis, so the standard
+   basis is a genuine baseline rather than the attribute basis in disguise.
+4. Circuits are ReLU readers y = ReLU(r . a - b) in three families: one animal, one attribute,
+   or animal + w * attribute. Biases sit above the interference each reader sees.
+
+`sample_data` draws the dataset: k animals per input from a Zipf-like frequency law (so named
+animals are common), magnitudes in [MAG_LOW, MAG_HIGH], and with probability `overlay` one
+boolean attribute overlay, preferring the attribute a composite circuit pairs with the animal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import Config
+from .names import COMPOSITE_PAIRS, SIGNS, animal_fact, animal_name, attribute_name, attribute_rule
+
+__all__ = [
+    "Circuit",
+    "PlantedModel",
+    "Data",
+    "CircuitModule",
+    "build_model",
+    "sample_data",
+    "make_examples",
+    "MAG_LOW",
+    "MAG_HIGH",
+    "OVERLAY_STRENGTH",
+]
+
+MAG_LOW, MAG_HIGH = 0.8, 1.2  # range of an active animal's coefficient
+OVERLAY_STRENGTH = 1.0  # a boolean overlay adds this much of one attribute direction
+ZIPF_EXPONENT = 1.0  # animal i is drawn with probability proportional to 1 / (i + 1)
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """One downstream reader y = ReLU(read . a - bias)."""
+
+    id: str  # stable id, e.g. "animal:elephant"
+    family: str  # "animal", "attribute" or "composite"
+    label: str  # human label, e.g. "elephants fear mice"
+    read: np.ndarray  # (d_model,) read direction in the neuron basis
+    bias: float  # threshold that suppresses interference
+    reads: tuple[tuple[str, float], ...]  # planted recipe over true features (for checking only)
+    own: str | None  # node id of the feature this circuit is about, if it has exactly one
+
+
+@dataclass(frozen=True)
+class PlantedModel:
+    """Feature geometry and circuits of one configuration (all in the neuron basis)."""
+
+    config: Config
+    rotation: np.ndarray  # (d_model, d_model) feature coords -> neuron coords, orthogonal
+    animal_dirs: np.ndarray  # (animals, d_model) unit-norm animal directions f_i
+    axis_dirs: np.ndarray  # (d_model, d_model) attribute directions f'_j, then random-dim axes
+    circuits: tuple[Circuit, ...]
+    animal_names: tuple[str, ...]
+    axis_names: tuple[str, ...]  # attribute names, then "dim-<j>" for random dims
+    pair_attr: np.ndarray  # (animals,) attribute a composite circuit pairs with, or -1
+
+    @property
+    def attr_dirs(self) -> np.ndarray:
+        """(attributes, d_model) the true attribute directions."""
+        return self.axis_dirs[: self.config.attributes]
+
+    def circuit(self, cid: str) -> Circuit:
+        """Look up a circuit by id (KeyError if absent)."""
+        for c in self.circuits:
+            if c.id == cid:
+                return c
+        raise KeyError(cid)
+
+
+@dataclass(frozen=True)
+class Data:
+    """A batch of inputs, kept with the planted recipe that made each activation."""
+
+    acts: np.ndarray  # (samples, d_model) activations a(x) in the neuron basis
+    animal_idx: np.ndarray  # (samples, k) active animals
+    animal_mag: np.ndarray  # (samples, k) their coefficients c_i(x)
+    overlay_attr: np.ndarray  # (samples,) overlaid attribute, -1 for none
+    overlay_mag: np.ndarray  # (samples,) overlay strength (0 where none)
+
+
+def _rotation(rng: np.random.Generator, n: int) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))  # sign fix makes the draw unique  # (n, n)
+
+
+def _animal_weights(rng: np.random.Generator, cfg: Config, names: list[str]) -> np.ndarray:
+    w = rng.standard_normal((cfg.animals, cfg.d_model))  # (animals, d_model) feature coords
+    attr_index = {attribute_name(j): j for j in range(cfg.attributes)}
+    for i, name in enumerate(names[: len(SIGNS) + 40]):
+        for attr, sign in SIGNS.get(name, {}).items():
+            if attr in attr_index:
+                j = attr_index[attr]
+                w[i, j] = sign * max(abs(w[i, j]), 0.5)
+    return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+
+def build_model(cfg: Config) -> PlantedModel:
+    """Draw the planted model of `cfg` (deterministic in cfg.seed)."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    names = [animal_name(i) for i in range(cfg.animals)]
+    axis_names = [attribute_name(j) for j in range(cfg.attributes)]
+    axis_names += [f"dim-{j}" for j in range(cfg.random_dims)]
+    feat = _animal_weights(rng, cfg, names)  # (animals, d_model)
+    rot = _rotation(rng, cfg.d_model)  # (d_model, d_model)
+    animal_dirs = feat @ rot  # (animals, d_model)
+    axis_dirs = rot.copy()  # rows are the rotated feature axes
+    attrs = axis_dirs[: cfg.attributes]
+
+    circuits: list[Circuit] = []
+    animal_bias = _animal_bias(cfg)
+    for i in range(min(cfg.circuits, cfg.animals)):
+        circuits.append(Circuit(
+            f"animal:{names[i]}", "animal", animal_fact(names[i]), animal_dirs[i].copy(),
+            animal_bias, ((f"animal:{names[i]}", 1.0),), f"animal:{names[i]}"))
+    for j in range(min(cfg.circuits, cfg.attributes)):
+        circuits.append(Circuit(
+            f"attribute:{axis_names[j]}", "attribute", attribute_rule(axis_names[j]),
+            attrs[j].copy(), 0.0, ((f"attribute:{axis_names[j]}", 1.0),),
+            f"attribute:{axis_names[j]}"))
+    pair_attr = np.full(cfg.animals, -1)
+    for i, j in _composite_pairs(cfg, names, axis_names, feat):
+        w = cfg.composite_weight
+        read = animal_dirs[i] + w * attrs[j]
+        # Sit just above the strongest plain animal i, so only the overlaid version fires.
+        # With k > 1 a second animal's interference can also lift it; raise the bar a little.
+        bias = MAG_HIGH * float(read @ animal_dirs[i]) + 1e-3 + 0.1 * (cfg.active - 1)
+        circuits.append(Circuit(
+            f"composite:{names[i]}+{axis_names[j]}", "composite",
+            f"{axis_names[j]} {names[i]} → special case", read, bias,
+            ((f"animal:{names[i]}", 1.0), (f"attribute:{axis_names[j]}", w)), None))
+        pair_attr[i] = j
+    return PlantedModel(cfg, rot, animal_dirs, axis_dirs, tuple(circuits), tuple(names),
+                        tuple(axis_names), pair_attr)
+
+
+def _animal_bias(cfg: Config) -> float:
+    """Threshold above the typical largest interference between random unit animals.
+
+    The largest of N cosines between random unit vectors in d_model dims is about
+    sqrt(2 ln N / d_model); scaled by the strongest magnitude and kept inside
+    [0.5, 0.875] x MAG_LOW, so a present animal always clears it.
+    """
+    worst = MAG_HIGH * np.sqrt(2 * np.log(cfg.animals) / cfg.d_model)
+    return float(np.clip(worst, 0.5 * MAG_LOW, 0.875 * MAG_LOW))
+
+
+def _composite_pairs(cfg: Config, names: list[str], attrs: list[str],
+                     feat: np.ndarray) -> list[tuple[int, int]]:
+    """Named (animal, attribute) pairs first, then each animal with its strongest attribute.
+
+    A pair is kept only when the animal leans positively on the attribute, so "a particularly
+    cute bunny" always means more of something bunnies already have.
+    """
+    a_idx = {n: i for i, n in enumerate(names)}
+    t_idx = {n: j for j, n in enumerate(attrs[: cfg.attributes])}
+    pairs = [(a_idx[a], t_idx[t]) for a, t in COMPOSITE_PAIRS if a in a_idx and t in t_idx]
+    used = {i for i, _ in pairs}
+    for i in range(cfg.animals):
+        if len(pairs) >= min(cfg.circuits, cfg.animals):
+            break
+        j = int(np.argmax(feat[i, : cfg.attributes]))
+        if i not in used and feat[i, j] > 0:
+            pairs.append((i, j))
+            used.add(i)
+    return pairs[: min(cfg.circuits, cfg.animals)]
+
+
+def _activations(model: PlantedModel, idx: np.ndarray, mag: np.ndarray, ov: np.ndarray,
+                 ov_mag: np.ndarray) -> np.ndarray:
+    acts = np.einsum("sk,skd->sd", mag, model.animal_dirs[idx])  # (samples, d_model)
+    has = ov >= 0
+    acts[has] += ov_mag[has, None] * model.axis_dirs[ov[has]]
+    return acts
+
+
+def sample_data(model: PlantedModel, samples: int | None = None, seed_offset: int = 2) -> Data:
+    """Draw the dataset of `model.config` (deterministic in the seed)."""
+    cfg = model.config
+    n = cfg.samples if samples is None else samples
+    rng = np.random.default_rng([cfg.seed, seed_offset])
+    p = 1.0 / np.arange(1, cfg.animals + 1) ** ZIPF_EXPONENT
+    cdf = np.cumsum(p / p.sum())
+    idx = np.minimum(np.searchsorted(cdf, rng.random((n, cfg.active))), cfg.animals - 1)
+    for s in range(n):  # redraw repeated animals within one input (rare for k << N)
+        while len(set(idx[s].tolist())) < cfg.active:
+            idx[s] = np.minimum(np.searchsorted(cdf, rng.random(cfg.active)), cfg.animals - 1)
+    mag = rng.uniform(MAG_LOW, MAG_HIGH, size=(n, cfg.active))
+    has = rng.random(n) < cfg.overlay
+    random_attr = rng.integers(0, cfg.attributes, size=n)
+    # An input gets the overlay its first paired animal prefers ("cute" on a bunny).
+    pairs = model.pair_attr[idx]  # (n, k)
+    first = np.argmax(pairs >= 0, axis=1)
+    paired = pairs[np.arange(n), first]
+    ov = np.where(paired >= 0, paired, random_attr)
+    ov = np.where(has, ov, -1)
+    ov_mag = np.where(has, OVERLAY_STRENGTH, 0.0)
+    return Data(_activations(model, idx, mag, ov, ov_mag), idx, mag, ov, ov_mag)
+
+
+def make_examples(model: PlantedModel) -> list[tuple[str, str, Data]]:
+    """Hand-made single inputs: a few plain animals and each composite's overlaid animal."""
+    cfg = model.config
+    rows: list[tuple[str, str, list[int], int]] = []
+    for i in range(min(4, cfg.animals)):
+        extra = [k for k in range(cfg.animals) if k != i][: cfg.active - 1]
+        rows.append((model.animal_names[i], f"a {model.animal_names[i]}", [i, *extra], -1))
+    for c in model.circuits:
+        if c.family == "composite":
+            a, t = c.id.split(":")[1].split("+")
+            i, j = model.animal_names.index(a), model.axis_names.index(t)
+            extra = [k for k in range(cfg.animals) if k != i][: cfg.active - 1]
+            rows.append((f"{t}-{a}", f"a particularly {t} {a}", [i, *extra], j))
+    out = []
+    for eid, label, animals, ov in rows:
+        idx = np.array([animals])
+        mag = np.ones((1, len(animals)))
+        ova = np.array([ov])
+        ovm = np.array([OVERLAY_STRENGTH if ov >= 0 else 0.0])
+        out.append((eid, label, Data(_activations(model, idx, mag, ova, ovm), idx, mag, ova, ovm)))
+    return out
+
+
+class CircuitModule(torch.nn.Module):
+    """The planted circuits as a torch module, so attributions can be checked by autograd."""
+
+    def __init__(self, model: PlantedModel):
+        super().__init__()
+        reads = np.stack([c.read for c in model.circuits])  # (circuits, d_model)
+        self.register_buffer("reads", torch.tensor(reads, dtype=torch.float64))
+        self.register_buffer(
+            "bias", torch.tensor([c.bias for c in model.circuits], dtype=torch.float64))
+        self.register_buffer("animal_dirs", torch.tensor(model.animal_dirs, dtype=torch.float64))
+
+    def activations(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """a(x) = sum_i c_i f_i from dense animal coefficients.  (samples, animals) -> (samples, d_model)"""
+        return coeffs @ self.animal_dirs
+
+    def forward(self, acts: torch.Tensor) -> torch.Tensor:
+        """Circuit outputs y = ReLU(a . r - b).  (samples, d_model) -> (samples, circuits)"""
+        return torch.relu(acts @ self.reads.T - self.bias)

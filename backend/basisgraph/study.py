@@ -1,0 +1,85 @@
+"""A study: everything one configuration needs, built once and cached.
+
+Building a study draws the planted model, samples the dataset, makes the example inputs,
+builds every node set and decomposes each circuit's read direction for the mixed view. The
+cache is keyed by the frozen Config, so the CLI, the API and notebooks share the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache, partial
+
+import numpy as np
+
+from .attribution import Encoding, encode, pre_activations
+from .bases import NodeSet, basis_ids, build_node_sets, mixed_recipe, true_activations
+from .config import Config, ConfigError
+from .model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
+
+__all__ = ["Study", "get_study", "build_study"]
+
+
+@dataclass(frozen=True)
+class Study:
+    """One configuration's model, data, node sets and circuit recipes."""
+
+    config: Config
+    model: PlantedModel
+    enc: Encoding  # the dataset and its residuals
+    pre: np.ndarray  # (samples, circuits) pre-activations on the dataset
+    node_sets: dict[str, NodeSet]  # in display order
+    recipes: dict[str, tuple[np.ndarray, np.ndarray]]  # circuit id -> mixed (nodes, weights)
+    examples: dict[str, tuple[str, Encoding]]  # example id -> (label, encoding of one input)
+
+    @property
+    def data(self) -> Data:
+        """The dataset."""
+        return self.enc.data
+
+    def circuit(self, cid: str) -> tuple[int, Circuit]:
+        """(position, circuit) by id, or ConfigError naming the field `circuit`."""
+        for k, c in enumerate(self.model.circuits):
+            if c.id == cid:
+                return k, c
+        shown = ", ".join(c.id for c in self.model.circuits[:6])
+        raise ConfigError("circuit", cid, f"a circuit id of this model, e.g. {shown}")
+
+    def node_set(self, basis: str) -> NodeSet:
+        """A node set by id, or ConfigError naming the field `basis`."""
+        if basis not in self.node_sets:
+            raise ConfigError("basis", basis, "one of " + ", ".join(self.node_sets))
+        return self.node_sets[basis]
+
+    def example(self, eid: str) -> tuple[str, Encoding]:
+        """(label, encoding) of an example input, or ConfigError naming the field `input`."""
+        if eid not in self.examples:
+            raise ConfigError("input", eid, "dataset or one of " + ", ".join(self.examples))
+        return self.examples[eid]
+
+
+def build_study(cfg: Config) -> Study:
+    """Build a study without the cache."""
+    model = build_model(cfg)
+    data = sample_data(model)
+    sets = build_node_sets(model)
+    ordered = {b: sets[b] for b in basis_ids(cfg)}
+    pre = pre_activations(model, data.acts)  # (samples, circuits)
+    recipes = {c.id: mixed_recipe(model, c.read, partial(_active_truth, model, data, pre[:, k], c))
+               for k, c in enumerate(model.circuits)}
+    examples = {eid: (label, encode(model, d)) for eid, label, d in make_examples(model)}
+    return Study(cfg, model, encode(model, data), pre, ordered, recipes, examples)
+
+
+def _active_truth(model: PlantedModel, data: Data, pre_k: np.ndarray, circuit: Circuit):
+    """True feature activations and r . a on the inputs where one circuit fires."""
+    rows = np.flatnonzero(pre_k > 0)
+    sub = Data(data.acts[rows], data.animal_idx[rows], data.animal_mag[rows],
+               data.overlay_attr[rows], data.overlay_mag[rows])
+    return true_activations(model, sub), sub.acts @ circuit.read
+
+
+@lru_cache(maxsize=8)
+def get_study(cfg: Config) -> Study:
+    """Build (or reuse) the study of a configuration."""
+    return build_study(cfg)
