@@ -1,0 +1,48 @@
+# One entry point for people and CI. `make run` and `make test` each do all of their own setup on
+# a fresh machine; .ci/run calls `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := .make
+# Debian's Chromium is the only browser the tests use (Playwright never downloads its own).
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: setup run test lint bench chromium clean
+
+# Python package + test extras. torch is pinned to 2.13.0 in pyproject.toml, so pip takes the
+# CPU wheel rather than a CUDA build. Re-runs only when pyproject.toml changes. After npm: the
+# build backend copies D3 into the package and stops if it is missing.
+$(STAMP)/python: pyproject.toml | node_modules/.package-lock.json
+	$(PYTHON) -m pip install -e '.[test]'
+	@mkdir -p $(STAMP) && touch $@
+
+# D3 (and Swagger UI for /api/v1/docs) exactly as package-lock.json pins them; served locally.
+# --ignore-scripts: no package needs a build step, and one has a telemetry postinstall.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+setup: node_modules/.package-lock.json $(STAMP)/python
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium; \
+	fi
+
+run: setup
+	$(PYTHON) -m uvicorn basisgraph.api:create_app --factory --host $(HOST) --port $(PORT)
+
+lint: setup
+	$(PYTHON) -m ruff check .
+
+test: setup chromium lint
+	$(PYTHON) -m pytest
+
+bench: setup
+	$(PYTHON) -m pytest --benchmark-enable --benchmark-only
+
+clean:
+	rm -rf $(STAMP) node_modules test-output .pytest_cache .ruff_cache .benchmarks dist build

@@ -1,0 +1,287 @@
+"""The web layer: a FastAPI app serving the JSON API under /api/v1 and the static D3 page.
+
+Routes are thin. Each one turns the query string into a `Config` and hands it to the same core
+function the CLI uses (`counts.table`, `graphs.model_info`, `graphs.panel`). Results are pure
+functions of their inputs, so each response body is cached (LRU), tagged with a content ETag and
+served with Cache-Control. Bad input never reaches the core as a 500: every validation failure is
+a 422 naming the field and its allowed range.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+
+import basisgraph
+from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range
+
+__all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "frontend_dir", "serve", "vendor_file"]
+
+API_PREFIX = "/api/v1"
+TIMEOUT_S = 10.0  # no request may run longer than this
+CACHE_CONTROL = "public, max-age=3600"
+_REPO = Path(__file__).resolve().parents[2]
+# Where each vendored browser file lives in a checkout after `npm ci` (the wheel copies them).
+_NODE_FILES = {
+    "d3.min.js": "node_modules/d3/dist/d3.min.js",
+    "swagger-ui-bundle.js": "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui.css": "node_modules/swagger-ui-dist/swagger-ui.css",
+}
+# Ranges of the non-Config query parameters, for 422 bodies.
+_PARAM_ALLOWED = {
+    "basis": "a node-set id listed by /api/v1/model",
+    "circuit": "a circuit id listed by /api/v1/model",
+    "input": "an example id listed by /api/v1/model, or 'dataset'",
+    "top": "an integer from 1 to 2000",
+}
+# Compute runs here rather than on the request thread so a slow request can be abandoned
+# after TIMEOUT_S; two workers match the two cores.
+_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="basisgraph")
+
+
+def frontend_dir() -> Path:
+    """The static page: inside the installed package (wheel) if present, else the checkout's."""
+    packaged = Path(basisgraph.__file__).parent / "frontend"
+    return packaged if packaged.is_dir() else _REPO / "frontend"
+
+
+def vendor_file(name: str) -> Path:
+    """A vendored browser file (D3, Swagger UI): the wheel's copy, else node_modules."""
+    packaged = frontend_dir() / "vendor" / name
+    return packaged if packaged.is_file() else _REPO / _NODE_FILES[name]
+
+
+def _jsonable(obj: Any) -> Any:
+    # numpy scalars and arrays can slip out of the core; everything else is a bug worth a 500.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _encode(obj: Any) -> bytes:
+    """Byte-deterministic JSON: key order as built, no spaces, no NaN."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
+
+
+def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
+    # Imported here so the app (health, docs, static) starts even while a core module is broken.
+    if endpoint == "table":
+        from basisgraph.counts import table
+
+        return table(config)
+    if endpoint == "model":
+        from basisgraph.graphs import model_info
+
+        return model_info(config)
+    from basisgraph.graphs import panel
+
+    return panel(config, *params)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(endpoint: str, config_key: str, params: tuple[Any, ...]) -> tuple[bytes, str]:
+    """(body, etag) for one request, keyed on the normalised config; errors are not cached."""
+    body = _encode(_compute(endpoint, Config.model_validate_json(config_key), params))
+    return body, '"' + hashlib.sha256(body).hexdigest() + '"'
+
+
+def clear_cache() -> None:
+    """Forget every cached response (tests and benchmarks use this)."""
+    _cached.cache_clear()
+
+
+def _error(field: str, msg: str, allowed: str, value: Any = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"loc": ["query", field], "msg": msg, "allowed": allowed}
+    if value is not None and not isinstance(value, dict):
+        item["value"] = str(value)[:80]
+    return item
+
+
+def _config_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic errors -> 422 items; cross-field errors are pinned to the field they name."""
+    items = []
+    for err in exc.errors(include_url=False, include_context=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        field = str(err["loc"][0]) if err["loc"] else msg.split(" ", 1)[0]
+        if field not in Config.model_fields:
+            field = "config"
+        allowed = describe_range(field) if field != "config" else "a consistent configuration"
+        if not err["loc"]:  # cross-field rule: say what it is, e.g. "at most animals (4)"
+            rule = msg.split("; got")[0].removeprefix(f"{field} must be ")
+            allowed = f"{allowed}, and {rule}"
+        items.append(_error(field, msg, allowed, err.get("input")))
+    return items
+
+
+def _unprocessable(items: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"detail": items}, status_code=422)
+
+
+def config_from_query(request: Request) -> Config:
+    """FastAPI dependency: the Config named by the query string. Unknown keys are ignored."""
+    fields = {k: v for k, v in request.query_params.items() if k in Config.model_fields}
+    try:
+        return Config.model_validate(fields)
+    except ValidationError as exc:
+        raise _ConfigInvalid(_config_errors(exc)) from None
+
+
+class _ConfigInvalid(Exception):
+    def __init__(self, items: list[dict[str, Any]]):
+        super().__init__(items)
+        self.items = items
+
+
+ConfigDep = Annotated[Config, Depends(config_from_query)]
+
+
+def _config_parameters() -> list[dict[str, Any]]:
+    # Config is read from request.query_params (so unknown keys can be ignored), which hides it
+    # from FastAPI's schema; describe the keys in OpenAPI by hand.
+    props = Config.model_json_schema()["properties"]
+    return [
+        {"name": name, "in": "query", "required": False, "schema": props[name], "description": FIELD_HELP.get(name, "")}
+        for name in Config.model_fields
+    ]
+
+
+def _respond(request: Request, endpoint: str, config: Config, params: tuple[Any, ...], timeout_s: float) -> Response:
+    future = _EXECUTOR.submit(_cached, endpoint, config.key(), params)
+    try:
+        body, etag = future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        # The worker finishes in the background and fills the cache, so a retry can succeed.
+        return JSONResponse(
+            {"detail": f"computing this took longer than {timeout_s:g} s; retry shortly or use a smaller configuration"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    sent = request.headers.get("if-none-match", "")
+    if sent.strip() == "*" or etag in {t.strip().removeprefix("W/") for t in sent.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def create_app(timeout_s: float = TIMEOUT_S) -> FastAPI:
+    """Build the app. `timeout_s` bounds every computation (503 past it)."""
+    app = FastAPI(
+        title="basisgraph",
+        version=basisgraph.__version__,
+        description="Edge counts and attribution graphs of one planted model in several node sets.",
+        docs_url=None,  # served below with local Swagger assets instead of a CDN
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=500)
+    cfg_params = {"parameters": _config_parameters()}
+
+    @app.exception_handler(_ConfigInvalid)
+    def _on_config_invalid(request: Request, exc: _ConfigInvalid) -> JSONResponse:
+        return _unprocessable(exc.items)
+
+    @app.exception_handler(ConfigError)
+    def _on_config_error(request: Request, exc: ConfigError) -> JSONResponse:
+        return _unprocessable([_error(exc.field, str(exc), exc.allowed, exc.value)])
+
+    @app.exception_handler(RequestValidationError)
+    def _on_request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        items = []
+        for err in exc.errors():
+            field = str(err["loc"][-1]) if err.get("loc") else "query"
+            allowed = _PARAM_ALLOWED.get(field) or (describe_range(field) if field in Config.model_fields else "")
+            items.append(_error(field, err.get("msg", "invalid"), allowed, err.get("input")))
+        return _unprocessable(items)
+
+    @app.get(f"{API_PREFIX}/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness probe (Docker HEALTHCHECK, tests)."""
+        return {"status": "ok"}
+
+    @app.get(f"{API_PREFIX}/config", tags=["meta"])
+    def config_schema() -> dict[str, Any]:
+        """Every configuration key with its default, range and meaning, plus the presets."""
+        props = Config.model_json_schema()["properties"]
+        fields = [
+            {"name": n, "default": props[n].get("default"), "schema": props[n],
+             "allowed": describe_range(n), "help": FIELD_HELP.get(n, "")}
+            for n in Config.model_fields
+        ]
+        return {"version": 1, "fields": fields, "presets": PRESETS}
+
+    @app.get(f"{API_PREFIX}/table", tags=["study"], openapi_extra=cfg_params)
+    def table(request: Request, config: ConfigDep) -> Response:
+        """The side-by-side edge-count table (`basisgraph.counts.table`)."""
+        return _respond(request, "table", config, (), timeout_s)
+
+    @app.get(f"{API_PREFIX}/model", tags=["study"], openapi_extra=cfg_params)
+    def model(request: Request, config: ConfigDep) -> Response:
+        """Names, circuits, example inputs, node sets and geometry (`basisgraph.graphs.model_info`)."""
+        return _respond(request, "model", config, (), timeout_s)
+
+    @app.get(f"{API_PREFIX}/graph", tags=["study"], openapi_extra=cfg_params)
+    def graph(
+        request: Request,
+        config: ConfigDep,
+        basis: Annotated[str, Query(max_length=64, description=_PARAM_ALLOWED["basis"])],
+        circuit: Annotated[str, Query(max_length=128, description=_PARAM_ALLOWED["circuit"])],
+        input: Annotated[str, Query(max_length=64, description=_PARAM_ALLOWED["input"])] = "dataset",
+        top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
+    ) -> Response:
+        """One graph panel (`basisgraph.graphs.panel`): top nodes, a folded "+N more" node, links."""
+        return _respond(request, "graph", config, (basis, circuit, input, top), timeout_s)
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "",
+            title="basisgraph API",
+            swagger_js_url="/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> Response:
+        path = vendor_file(name) if name in _NODE_FILES else None
+        if path is None or not path.is_file():
+            return PlainTextResponse(f"{name} is not installed; run `npm ci`", status_code=404)
+        return FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        path = frontend_dir() / "favicon.ico"
+        # No content rather than 404, so a browser logs no error before the frontend ships one.
+        return FileResponse(path) if path.is_file() else Response(status_code=204)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        path = frontend_dir() / "index.html"
+        if not path.is_file():
+            return PlainTextResponse("basisgraph: the page is not built yet; the API is at /api/v1/docs", status_code=404)
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=frontend_dir(), check_dir=False), name="static")
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the app with uvicorn until interrupted (`basisgraph serve`)."""
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
