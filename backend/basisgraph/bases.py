@@ -166,21 +166,23 @@ def residual(model: PlantedModel, data: Data) -> np.ndarray:
     return res
 
 
-def mixed_recipe(model: PlantedModel, read: np.ndarray, enc_rows=None, max_atoms: int = 8,
+def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms: int = 8,
                  tol: float = 1e-8, branch: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Sparse decomposition of one read direction over animals + attributes.
 
-    Orthogonal matching pursuit, widened into a small beam: at each size the `branch` best
-    aligned atoms are tried, weights are refit by least squares, and the search stops at the
-    smallest size that explains the read direction to `tol`. When several supports of that
-    size fit exactly (possible only when features far outnumber dimensions, as in the bunny
-    preset), `enc_rows()` -> (true activations (n, animals + attributes), r . a (n,)) on the
-    circuit's active inputs picks the support whose true activations leave the least error.
-    Returns (node indices into the mixed node set, weights).
+    Orthogonal matching pursuit widened into a small beam: at each size the `branch` best
+    aligned atoms are tried on every kept support, weights are refit by least squares, and the
+    search stops at the smallest size that explains the read direction to `tol`. When several
+    supports of that size fit exactly (only when features far outnumber dimensions, as in the
+    bunny preset), a circuit can only be using features that are present when it fires:
+    `present(node)` gives that fraction on the circuit's active inputs, supports with a feature
+    present less than half the time are dropped, and the least total |weight| wins among the
+    rest (the usual sparse-recovery tie-break). Returns (mixed node indices, weights).
     """
     union = np.concatenate([model.animal_dirs, model.attr_dirs])  # (animals + attributes, d)
     norm = np.linalg.norm(read)
     beams: list[tuple[int, ...]] = [()]
+    nxt: list[tuple[float, tuple[int, ...], np.ndarray]] = []
     for _ in range(max_atoms):
         fits, nxt = [], []
         for sup in beams:
@@ -190,12 +192,16 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, enc_rows=None, max_atoms
             for j in np.argsort(-scores, kind="stable")[:branch]:
                 cand = tuple(sorted((*sup, int(j))))
                 w, approx = _fit(union, cand, read)
-                (fits if np.linalg.norm(read - approx) <= tol * norm else nxt).append((cand, w))
+                miss = float(np.linalg.norm(read - approx))
+                (fits if miss <= tol * norm else nxt).append((miss, cand, w))
+        if len(fits) > 1 and present is not None:
+            fits = [f for f in fits if min(present(j) for j in f[1]) >= 0.5] or fits
         if fits:
-            return _best(fits, enc_rows)
-        nxt.sort(key=lambda cw: np.linalg.norm(read - cw[1] @ union[list(cw[0])]))
-        beams = list(dict.fromkeys(c for c, _ in nxt))[:branch]
-    cand, w = nxt[0]
+            _, cand, w = min(fits, key=lambda f: (round(float(np.abs(f[2]).sum()), 12), f[1]))
+            return np.array(cand, dtype=int), w
+        nxt.sort(key=lambda f: (f[0], f[1]))
+        beams = list(dict.fromkeys(c for _, c, _ in nxt))[:branch]
+    _, cand, w = nxt[0]
     return np.array(cand, dtype=int), w
 
 
@@ -203,15 +209,6 @@ def _fit(union: np.ndarray, sup: tuple[int, ...], read: np.ndarray):
     sub = union[list(sup)]  # (size, d)
     w = np.linalg.lstsq(sub.T, read, rcond=None)[0]
     return w, w @ sub
-
-
-def _best(fits, enc_rows):
-    fits = list({c: (c, w) for c, w in fits}.values())
-    if len(fits) > 1 and enc_rows is not None:
-        true_acts, total = enc_rows()
-        fits.sort(key=lambda cw: float(np.abs(total - true_acts[:, list(cw[0])] @ cw[1]).sum()))
-    cand, w = fits[0]
-    return np.array(cand, dtype=int), w
 
 
 def true_activations(model: PlantedModel, data: Data) -> np.ndarray:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["Config", "PRESETS", "FIELD_HELP", "ConfigError", "describe_range"]
+__all__ = [
+    "Config", "PRESETS", "FIELD_HELP", "ConfigError", "describe_range", "explain", "parse_config",
+]
 
 PresetName = Literal["post", "bunny", "wide"]
 
@@ -141,3 +143,31 @@ FIELD_HELP: dict[str, str] = {
     "overlay": "probability of a boolean attribute overlay on an input",
     "composite_weight": "attribute weight in composite readers (animal + w * attribute)",
 }
+
+
+def explain(exc: ValidationError) -> list[ConfigError]:
+    """pydantic errors as ConfigErrors; a cross-field rule is pinned to the field it names."""
+    out = []
+    for err in exc.errors(include_url=False, include_context=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        field = str(err["loc"][0]) if err["loc"] else msg.split(" ", 1)[0]
+        if field not in Config.model_fields:
+            field = "config"
+        allowed = describe_range(field) if field != "config" else "a consistent configuration"
+        if not err["loc"]:  # e.g. "active must be at most animals (4)"
+            allowed += ", and " + msg.split("; got")[0].removeprefix(f"{field} must be ")
+        value = err.get("input")
+        out.append(ConfigError(field, value.get(field) if isinstance(value, dict) else value, allowed))
+    return out
+
+
+def parse_config(values: dict[str, Any]) -> Config:
+    """A Config from loosely typed values (CLI flags, query strings); unknown keys are dropped.
+
+    Raises the first ConfigError when a value is out of range or inconsistent.
+    """
+    known = {k: v for k, v in values.items() if k in Config.model_fields and v is not None}
+    try:
+        return Config.model_validate(known)
+    except ValidationError as exc:
+        raise explain(exc)[0] from None

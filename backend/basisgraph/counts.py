@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,7 +27,9 @@ from .bases import reconstruction
 from .config import Config
 from .study import Study, get_study
 
-__all__ = ["CircuitStats", "cover_counts", "circuit_stats", "table", "round_sig", "VERSION"]
+__all__ = [
+    "CircuitStats", "cover_counts", "circuit_stats", "table", "round_sig", "basis_summary", "VERSION",
+]
 
 VERSION = 1
 FAMILIES = ("animal", "attribute", "composite")
@@ -126,7 +129,14 @@ def _median(xs: list[float | None]) -> float | None:
     return float(np.median(vals)) if vals else None
 
 
-def _basis_summary(study: Study, basis: str) -> dict:
+def basis_summary(study: Study, basis: str) -> dict:
+    """Id, label, size and reconstruction numbers of one node set (medians over inputs)."""
+    return _basis_summary(study.config, basis)
+
+
+@lru_cache(maxsize=256)
+def _basis_summary(cfg: Config, basis: str) -> dict:
+    study = get_study(cfg)
     ns = study.node_sets[basis]
     acts = study.data.acts
     recon = reconstruction(study.model, ns, study.data)
@@ -169,6 +179,6 @@ def table(cfg: Config | Study) -> dict:
                 "own_share_median": round_sig(_median([s.own_share for s in st]), 4),
                 "error_share_median": round_sig(_median([s.error_share for s in st]), 4)})
     return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
-            "bases": [_basis_summary(study, b) for b in bases], "cells": cells,
+            "bases": [basis_summary(study, b) for b in bases], "cells": cells,
             "circuits": circuits,
             "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}

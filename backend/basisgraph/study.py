@@ -13,7 +13,7 @@ from functools import lru_cache, partial
 import numpy as np
 
 from .attribution import Encoding, encode, pre_activations
-from .bases import NodeSet, basis_ids, build_node_sets, mixed_recipe, true_activations
+from .bases import NodeSet, basis_ids, build_node_sets, mixed_recipe
 from .config import Config, ConfigError
 from .model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
 
@@ -65,18 +65,19 @@ def build_study(cfg: Config) -> Study:
     sets = build_node_sets(model)
     ordered = {b: sets[b] for b in basis_ids(cfg)}
     pre = pre_activations(model, data.acts)  # (samples, circuits)
-    recipes = {c.id: mixed_recipe(model, c.read, partial(_active_truth, model, data, pre[:, k], c))
+    recipes = {c.id: mixed_recipe(model, c.read, partial(_presence, cfg, data, pre[:, k] > 0))
                for k, c in enumerate(model.circuits)}
     examples = {eid: (label, encode(model, d)) for eid, label, d in make_examples(model)}
     return Study(cfg, model, encode(model, data), pre, ordered, recipes, examples)
 
 
-def _active_truth(model: PlantedModel, data: Data, pre_k: np.ndarray, circuit: Circuit):
-    """True feature activations and r . a on the inputs where one circuit fires."""
-    rows = np.flatnonzero(pre_k > 0)
-    sub = Data(data.acts[rows], data.animal_idx[rows], data.animal_mag[rows],
-               data.overlay_attr[rows], data.overlay_mag[rows])
-    return true_activations(model, sub), sub.acts @ circuit.read
+def _presence(cfg: Config, data: Data, on: np.ndarray, node: int) -> float:
+    """Fraction of a circuit's active inputs on which a mixed node's feature is present."""
+    if not on.any():
+        return 0.0
+    if node >= cfg.animals:  # attributes are dense: always present
+        return 1.0
+    return float(np.mean(np.any(data.animal_idx[on] == node, axis=1)))
 
 
 @lru_cache(maxsize=8)
