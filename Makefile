@@ -33,7 +33,7 @@ chromium:
 	fi
 
 run: setup
-	$(PYTHON) -m uvicorn basisgraph.api:create_app --factory --host $(HOST) --port $(PORT)
+	$(PYTHON) -m uvicorn basisgraph.api:create_served_app --factory --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(PYTHON) -m ruff check .

@@ -238,6 +238,18 @@ def test_slow_compute_is_503_not_a_hang(monkeypatch) -> None:
     api.clear_cache()
 
 
+def test_warm_start_computes_the_default_study(monkeypatch) -> None:
+    seen: list[tuple[str, Config]] = []
+    monkeypatch.setattr(api, "_compute", lambda endpoint, config, params: seen.append((endpoint, config)) or {})
+    api.clear_cache()
+    with TestClient(api.create_app(warm=True)):
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    api.clear_cache()
+    assert sorted(seen, key=lambda s: s[0]) == [("model", Config()), ("table", Config())]
+
+
 def test_handlers_run_off_the_event_loop() -> None:
     routes = [r for r in api.create_app().routes if isinstance(r, APIRoute)]
     assert routes

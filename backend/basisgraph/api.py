@@ -10,6 +10,7 @@ a 422 naming the field and its allowed range.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import json
@@ -28,7 +29,16 @@ from pydantic import ValidationError
 import basisgraph
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range
 
-__all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "frontend_dir", "serve", "vendor_file"]
+__all__ = [
+    "API_PREFIX",
+    "TIMEOUT_S",
+    "clear_cache",
+    "create_app",
+    "create_served_app",
+    "frontend_dir",
+    "serve",
+    "vendor_file",
+]
 
 API_PREFIX = "/api/v1"
 TIMEOUT_S = 10.0  # no request may run longer than this
@@ -178,9 +188,19 @@ def _respond(request: Request, endpoint: str, config: Config, params: tuple[Any,
     return Response(body, media_type="application/json", headers=headers)
 
 
-def create_app(timeout_s: float = TIMEOUT_S) -> FastAPI:
-    """Build the app. `timeout_s` bounds every computation (503 past it)."""
+def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
+    """Build the app. `timeout_s` bounds every computation (503 past it); `warm` starts computing
+    the default study in the background at startup, so the first page load finds it cached."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if warm:  # fire and forget: a failure here resurfaces, as a proper response, on request
+            for endpoint in ("model", "table"):
+                _EXECUTOR.submit(_cached, endpoint, Config().key(), ())
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="basisgraph",
         version=basisgraph.__version__,
         description="Edge counts and attribution graphs of one planted model in several node sets.",
@@ -280,8 +300,13 @@ def create_app(timeout_s: float = TIMEOUT_S) -> FastAPI:
     return app
 
 
+def create_served_app() -> FastAPI:
+    """The app as `make run` and `basisgraph serve` run it: the default study warmed at startup."""
+    return create_app(warm=True)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the app with uvicorn until interrupted (`basisgraph serve`)."""
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_served_app(), host=host, port=port, log_level="info")

@@ -85,7 +85,7 @@ def server_url() -> Iterator[str]:
     port = _free_port()
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log_path = OUTPUT / "server.log"
-    cmd = [sys.executable, "-m", "uvicorn", "basisgraph.api:create_app", "--factory",
+    cmd = [sys.executable, "-m", "uvicorn", "basisgraph.api:create_served_app", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
