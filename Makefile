@@ -32,8 +32,9 @@ chromium:
 		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium; \
 	fi
 
+# `basisgraph serve`, through the interpreter so a fresh console-script shim is not needed.
 run: setup
-	$(PYTHON) -m uvicorn basisgraph.api:create_served_app --factory --host $(HOST) --port $(PORT)
+	$(PYTHON) -m basisgraph.cli serve --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(PYTHON) -m ruff check .
@@ -41,8 +42,10 @@ lint: setup
 test: setup chromium lint
 	$(PYTHON) -m pytest
 
+# The core's timing report (table vs naive loop, N = 100000), then any pytest-benchmark tests.
 bench: setup
-	$(PYTHON) -m pytest --benchmark-enable --benchmark-only
+	$(PYTHON) -m basisgraph.cli bench
+	$(PYTHON) -m pytest --benchmark-enable --benchmark-only -q
 
 clean:
 	rm -rf $(STAMP) node_modules test-output .pytest_cache .ruff_cache .benchmarks dist build
