@@ -1,0 +1,93 @@
+// Fetch wrappers for the JSON API. Answers are deterministic functions of the query, so they
+// are memoised here (a small LRU of promises): going back, or back and forth between two
+// settings, re-renders without touching the network.
+
+import { configParams } from "./state.js";
+
+// The API lives beside /static: resolve it from this module's own URL so the page also works
+// when it is mounted under a prefix or framed from another origin.
+const BASE = new URL("../../api/v1/", import.meta.url);
+const MAX_ENTRIES = 200;
+const cache = new Map();
+
+// How many nodes a panel draws individually; the API folds the rest into one "+N more" node.
+export const TOP = 30;
+
+export class ApiError extends Error {
+  constructor(status, field, message) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+function describeError(status, body) {
+  const d = body && body.detail;
+  if (Array.isArray(d) && d.length) {
+    const first = d[0] || {};
+    const loc = Array.isArray(first.loc) ? first.loc[first.loc.length - 1] : null;
+    const allowed = first.allowed ? ` (expected ${first.allowed})` : "";
+    return { field: loc ? String(loc) : null, message: `${loc || "request"}: ${first.msg || "invalid"}${allowed}` };
+  }
+  if (typeof d === "string") return { field: null, message: d };
+  return { field: null, message: `the API answered HTTP ${status}` };
+}
+
+function getJSON(endpoint, params) {
+  const url = new URL(endpoint, BASE);
+  url.search = params.toString();
+  const key = url.href;
+  if (cache.has(key)) {
+    const hit = cache.get(key);
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const promise = fetch(url, { credentials: "omit", headers: { Accept: "application/json" } }).then(async (r) => {
+    if (!r.ok) {
+      let body = null;
+      try {
+        body = await r.json();
+      } catch (_) {
+        body = null;
+      }
+      const { field, message } = describeError(r.status, body);
+      throw new ApiError(r.status, field, message);
+    }
+    return r.json();
+  });
+  cache.set(key, promise);
+  promise.catch(() => cache.delete(key));
+  while (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value);
+  return promise;
+}
+
+/** GET /api/v1/table: the edge-count table for a config. */
+export function fetchTable(config) {
+  return getJSON("table", configParams(config));
+}
+
+/** GET /api/v1/model: names, circuits, examples, node sets. Coverage does not change it. */
+export function fetchModel(config) {
+  return getJSON("model", configParams(config, { omit: ["coverage"] }));
+}
+
+/**
+ * GET /api/v1/graph: one panel. Coverage is left out on purpose: the drawing is pruned in the
+ * browser from `coverage_curve`, so moving the slider never refetches panels.
+ */
+export function fetchGraph(config, basis, circuit, input, top = TOP) {
+  const p = configParams(config, { omit: ["coverage"] });
+  p.set("basis", basis);
+  p.set("circuit", circuit);
+  p.set("input", input);
+  p.set("top", String(top));
+  return getJSON("graph", p);
+}
+
+/** Whether an answer for this query is already held (used to skip loading indicators). */
+export function isCached(endpoint, params) {
+  const url = new URL(endpoint, BASE);
+  url.search = params.toString();
+  return cache.has(url.href);
+}

@@ -1,0 +1,135 @@
+// Grouped bar chart of the table: one group per circuit family, one bar per node set, on a log
+// scale (counts run from 1 to thousands). Bars use the node-set hues; family labels use the
+// family hues. Clicking a bar selects the same thing as clicking its table cell.
+
+import d3 from "./d3.js";
+import { familyColor, nodeSetColor } from "./colors.js";
+import { shownBases, state, update } from "./state.js";
+import { circuitForFamily, formatCount } from "./table.js";
+
+const HEIGHT = 280;
+const M = { top: 22, right: 10, bottom: 46, left: 44 };
+
+export function render(root) {
+  const t = state.data.table;
+  if (!t) return;
+  const view = state.ui.view;
+  const key = view === "local" ? "local_edges_median" : "global_edges_median";
+  const bases = shownBases();
+  const families = t.families;
+  const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
+  const width = Math.max(280, Math.round(root.clientWidth || 480));
+
+  const data = [];
+  for (const fam of families) {
+    for (const b of bases) {
+      const c = cells.get(`${b.id}\u0000${fam}`);
+      data.push({ family: fam, basis: b.id, value: c ? c[key] : null });
+    }
+  }
+  const max = d3.max(data, (d) => d.value) || 1;
+  const floor = 0.5;
+  const y = d3
+    .scaleLog()
+    .domain([floor, Math.max(10, max * 1.8)])
+    .range([HEIGHT - M.bottom, M.top])
+    .clamp(true);
+  const x0 = d3.scaleBand().domain(families).range([M.left, width - M.right]).paddingInner(0.18).paddingOuter(0.06);
+  const x1 = d3.scaleBand().domain(bases.map((b) => b.id)).range([0, x0.bandwidth()]).padding(0.1);
+
+  let svg = d3.select(root).select("svg.bars");
+  if (svg.empty()) {
+    svg = d3.select(root).append("svg").attr("class", "bars").attr("role", "img");
+  }
+  svg
+    .attr("viewBox", `0 0 ${width} ${HEIGHT}`)
+    .attr("width", width)
+    .attr("height", HEIGHT)
+    .attr("aria-label", `${view} edge counts on a log scale, grouped by circuit family`);
+  svg.selectAll("*").remove();
+
+  const decades = [];
+  for (let p = 1; p <= y.domain()[1]; p *= 10) decades.push(p);
+  const grid = svg.append("g").attr("class", "grid");
+  grid
+    .selectAll("line")
+    .data(decades)
+    .join("line")
+    .attr("x1", M.left)
+    .attr("x2", width - M.right)
+    .attr("y1", (d) => y(d))
+    .attr("y2", (d) => y(d));
+  svg
+    .append("g")
+    .attr("class", "axis y")
+    .attr("transform", `translate(${M.left},0)`)
+    .call(d3.axisLeft(y).tickValues(decades).tickFormat(d3.format(",")).tickSizeOuter(0));
+  svg
+    .append("text")
+    .attr("class", "axis-title")
+    .attr("x", 4)
+    .attr("y", 12)
+    .text(`${view} edges (log scale)`);
+
+  const groups = svg
+    .append("g")
+    .selectAll("g.family")
+    .data(families)
+    .join("g")
+    .attr("class", "family")
+    .attr("transform", (f) => `translate(${x0(f)},0)`);
+
+  const bar = groups
+    .selectAll("g.bar")
+    .data((f) => data.filter((d) => d.family === f))
+    .join("g")
+    .attr("class", "bar")
+    .attr("data-basis", (d) => d.basis)
+    .attr("data-family", (d) => d.family)
+    .attr("data-value", (d) => JSON.stringify(d.value))
+    .classed("selected", (d) => d.basis === state.ui.basis && selectedFamily() === d.family)
+    .on("click", (ev, d) =>
+      update({ ui: { basis: d.basis, circuit: circuitForFamily(d.family), node: null } }, "push", "chart"),
+    );
+  bar
+    .append("rect")
+    .attr("x", (d) => x1(d.basis))
+    .attr("width", x1.bandwidth())
+    .attr("y", (d) => (d.value > 0 ? y(d.value) : y(floor)))
+    .attr("height", (d) => (d.value > 0 ? y(floor) - y(d.value) : 0))
+    .each(function (d) {
+      this.style.setProperty("fill", nodeSetColor(d.basis));
+    });
+  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${formatCount(d.value)} ${view} edges`);
+  if (x1.bandwidth() >= 13) {
+    bar
+      .append("text")
+      .attr("class", "bar-label")
+      .attr("x", (d) => x1(d.basis) + x1.bandwidth() / 2)
+      .attr("y", (d) => (d.value > 0 ? y(d.value) : y(floor)) - 3)
+      .text((d) => formatCount(d.value));
+  }
+
+  const axis = svg.append("g").attr("class", "axis x");
+  const label = axis
+    .selectAll("g")
+    .data(families)
+    .join("g")
+    .attr("transform", (f) => `translate(${x0(f) + x0.bandwidth() / 2},${HEIGHT - M.bottom + 16})`);
+  label
+    .append("rect")
+    .attr("class", "fam-mark")
+    .attr("x", -x0.bandwidth() / 2)
+    .attr("y", -13)
+    .attr("width", x0.bandwidth())
+    .attr("height", 4)
+    .each(function (f) {
+      this.style.setProperty("fill", familyColor(f));
+    });
+  label.append("text").attr("y", 6).text((f) => `${f} circuits`);
+}
+
+function selectedFamily() {
+  const c = ((state.data.model && state.data.model.circuits) || []).find((x) => x.id === state.ui.circuit);
+  return c ? c.family : null;
+}

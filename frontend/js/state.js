@@ -1,0 +1,234 @@
+// The single state object of the page, and the URL <-> state mapping.
+//
+// state.config  the study configuration (the API's query keys), always complete and valid
+// state.ui      view choices: view, show, basis, circuit, input, node
+// state.data    the last API answers (table, model, graphs by node-set id)
+// state.notices messages shown to the reader (e.g. an invalid link value that fell back)
+//
+// Views read `state` and ask for changes with `update()`; main.js listens, keeps the URL in step
+// (pushState for discrete choices, debounced replaceState for sliders) and re-renders.
+
+export const VERSION = 1;
+
+// Mirrors basisgraph.config: ranges of every configuration field and the presets' values.
+// A browser test checks these defaults against GET /api/v1/table?preset=<name>.
+export const PRESET_NAMES = ["post", "bunny", "wide"];
+export const BASE_DEFAULTS = Object.freeze({
+  animals: 1000,
+  attributes: 50,
+  random_dims: 0,
+  active: 1,
+  samples: 2000,
+  seed: 0,
+  coverage: 0.9,
+  alpha: 0.5,
+  circuits: 20,
+  overlay: 0.25,
+  composite_weight: 0.2,
+});
+export const PRESETS = Object.freeze({
+  post: Object.freeze({}),
+  bunny: Object.freeze({ animals: 4, attributes: 2, samples: 400, circuits: 4 }),
+  wide: Object.freeze({ random_dims: 50 }),
+});
+export const PRESET_LABELS = {
+  post: "post: 1000 animals, 50 attributes",
+  bunny: "bunny: 4 animals, 2 attributes",
+  wide: "wide: 50 attributes + 50 random dims",
+};
+
+// kind int|float; min/max inclusive unless minOpen. `slider` fields get a range input.
+export const FIELDS = Object.freeze({
+  animals: { kind: "int", min: 2, max: 100000, label: "Animals N", help: "sparse animal features" },
+  attributes: { kind: "int", min: 1, max: 1024, label: "Attributes d", help: "dense attribute directions" },
+  random_dims: { kind: "int", min: 0, max: 1024, label: "Random dims", help: "extra dimensions where animals are random" },
+  active: { kind: "int", min: 1, max: 16, label: "Active k", help: "animals active in each input" },
+  samples: { kind: "int", min: 1, max: 20000, label: "Samples", help: "inputs in the dataset" },
+  seed: { kind: "int", min: 0, max: 4294967295, label: "Seed", help: "seed for every random draw" },
+  circuits: { kind: "int", min: 1, max: 64, label: "Circuits / family", help: "circuits in each family" },
+  coverage: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Coverage τ", help: "fraction of |attribution| the counted edges cover" },
+  alpha: { kind: "float", min: 0, max: 1, step: 0.01, slider: true, label: "Union α", help: "animal weight in the union dictionary (0.5 = half-size union)" },
+  overlay: { kind: "float", min: 0, max: 1, step: 0.01, slider: true, label: "Overlay p", help: "chance an input carries an attribute overlay" },
+  composite_weight: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Composite w", help: "attribute weight in composite readers" },
+});
+export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
+export const UI_KEYS = ["view", "show", "basis", "circuit", "input", "node"];
+export const UI_DEFAULTS = Object.freeze({
+  view: "local",
+  show: null, // null: every node set the API lists
+  basis: null, // the node set picked from the table (emphasised panel)
+  circuit: null, // null: the model's first circuit
+  input: "dataset",
+  node: null, // highlighted node id
+});
+const MAX_SAMPLES_X_DIMS = 20000000;
+const ID_RE = /^[A-Za-z0-9_.:+\- ]{1,128}$/;
+const NODE_SET_RE = /^[a-z]+(?::[0-9.]+)?$/;
+
+export function presetDefaults(preset) {
+  return { preset, ...BASE_DEFAULTS, ...(PRESETS[preset] || {}) };
+}
+
+export function describeField(name) {
+  const f = FIELDS[name];
+  const kind = f.kind === "int" ? "a whole number" : "a number";
+  return `${kind} ${f.minOpen ? "above" : "from"} ${f.min} to ${f.max}`;
+}
+
+/** Parse one field's text; undefined when it is not a valid value. */
+export function parseField(name, raw) {
+  const f = FIELDS[name];
+  if (typeof raw !== "string") raw = String(raw);
+  raw = raw.trim();
+  let v;
+  if (f.kind === "int") {
+    if (!/^-?\d{1,12}$/.test(raw)) return undefined;
+    v = Number(raw);
+  } else {
+    if (!/^-?(\d{1,12}(\.\d{0,12})?|\.\d{1,12})([eE]-?\d{1,3})?$/.test(raw)) return undefined;
+    v = roundFloat(Number(raw));
+  }
+  if (!Number.isFinite(v)) return undefined;
+  if (f.minOpen ? v <= f.min : v < f.min) return undefined;
+  if (v > f.max) return undefined;
+  return v;
+}
+
+export function roundFloat(x) {
+  return Number(Number(x).toFixed(4));
+}
+
+function clip(s) {
+  s = String(s);
+  return s.length > 40 ? s.slice(0, 37) + "…" : s;
+}
+
+export const state = {
+  config: presetDefaults("post"),
+  ui: { ...UI_DEFAULTS },
+  data: { table: null, model: null, graphs: new Map(), loading: false, error: null },
+  notices: [],
+};
+
+/**
+ * Read a query string into {config, ui, notices}. Typed, unknown keys dropped, every invalid
+ * value replaced by its default with a notice naming the key.
+ */
+export function parseQuery(search) {
+  const p = new URLSearchParams(search);
+  const notices = [];
+  const bad = (key, raw, why, fallback) =>
+    notices.push({ field: key, message: `Link value ${key}=“${clip(raw)}” is not valid (${why}); using ${fallback}.` });
+
+  const v = p.get("v");
+  if (v !== null && v !== String(VERSION)) {
+    notices.push({ field: "v", message: `Link version “${clip(v)}” is not known; reading it as version ${VERSION}.` });
+  }
+  let preset = "post";
+  if (p.has("preset")) {
+    const raw = p.get("preset");
+    if (PRESET_NAMES.includes(raw)) preset = raw;
+    else bad("preset", raw, `one of ${PRESET_NAMES.join(", ")}`, "the default preset “post”");
+  }
+  const defs = presetDefaults(preset);
+  const config = { ...defs };
+  for (const key of Object.keys(FIELDS)) {
+    if (!p.has(key)) continue;
+    const raw = p.get(key);
+    const val = parseField(key, raw);
+    if (val === undefined) bad(key, raw, describeField(key), `the default ${defs[key]}`);
+    else config[key] = val;
+  }
+  if (config.active > config.animals) {
+    notices.push({ field: "active", message: `Link value active=${config.active} exceeds animals=${config.animals}; using the default ${defs.active}.` });
+    config.active = Math.min(defs.active, config.animals);
+  }
+  if (config.samples * (config.attributes + config.random_dims) > MAX_SAMPLES_X_DIMS) {
+    notices.push({ field: "samples", message: `Link value samples=${config.samples} is too large for ${config.attributes + config.random_dims} dimensions; using the default ${defs.samples}.` });
+    config.samples = defs.samples;
+    if (config.samples * (config.attributes + config.random_dims) > MAX_SAMPLES_X_DIMS) {
+      config.samples = Math.floor(MAX_SAMPLES_X_DIMS / (config.attributes + config.random_dims));
+    }
+  }
+
+  const ui = { ...UI_DEFAULTS };
+  if (p.has("view")) {
+    const raw = p.get("view");
+    if (raw === "local" || raw === "global") ui.view = raw;
+    else bad("view", raw, "local or global", "local");
+  }
+  if (p.has("show")) {
+    const raw = p.get("show");
+    const ids = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    if (ids.length && ids.length <= 16 && ids.every((s) => NODE_SET_RE.test(s))) ui.show = [...new Set(ids)];
+    else bad("show", raw, "a comma-separated list of node-set ids", "every node set");
+  }
+  for (const key of ["basis", "circuit", "input", "node"]) {
+    if (!p.has(key)) continue;
+    const raw = p.get(key);
+    const re = key === "basis" ? NODE_SET_RE : ID_RE;
+    if (re.test(raw)) ui[key] = raw;
+    else bad(key, raw, "not a valid id", "the default");
+  }
+  return { config, ui, notices };
+}
+
+function fmt(v) {
+  return typeof v === "number" && !Number.isInteger(v) ? String(roundFloat(v)) : String(v);
+}
+
+/** The config part of a query: preset (unless post) and every field that differs from it. */
+export function configParams(config, { omit = [] } = {}) {
+  const p = new URLSearchParams();
+  const defs = presetDefaults(config.preset);
+  if (config.preset !== "post") p.set("preset", config.preset);
+  for (const key of Object.keys(FIELDS)) {
+    if (omit.includes(key)) continue;
+    if (config[key] !== defs[key]) p.set(key, fmt(config[key]));
+  }
+  return p;
+}
+
+export function defaultCircuit(model) {
+  return model && model.circuits && model.circuits.length ? model.circuits[0].id : null;
+}
+
+/** The canonical query string of a state: v=1 first, defaults omitted, fixed key order. */
+export function toQuery(s = state) {
+  const p = new URLSearchParams();
+  p.set("v", String(VERSION));
+  for (const [k, val] of configParams(s.config)) p.set(k, val);
+  const ui = s.ui;
+  if (ui.view !== UI_DEFAULTS.view) p.set("view", ui.view);
+  if (ui.show) p.set("show", ui.show.join(","));
+  if (ui.basis) p.set("basis", ui.basis);
+  if (ui.circuit && ui.circuit !== defaultCircuit(s.data.model)) p.set("circuit", ui.circuit);
+  if (ui.input && ui.input !== UI_DEFAULTS.input) p.set("input", ui.input);
+  if (ui.node) p.set("node", ui.node);
+  return p.toString();
+}
+
+// ---- change requests -------------------------------------------------------------------------
+
+const listeners = new Set();
+
+/** Listen for change requests: fn(change) with change = {config, ui, how, source}. */
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/**
+ * Ask for a change. `how`: "push" (a discrete choice, new history entry), "replace" (a slider
+ * settled: debounced replaceState), "live" (a slider moving: redraw only, no fetch), "none".
+ */
+export function update({ config = {}, ui = {} } = {}, how = "push", source = "") {
+  for (const fn of listeners) fn({ config, ui, how, source });
+}
+
+/** Node sets the API lists, in its order, filtered by ui.show. */
+export function shownBases(s = state) {
+  const bases = (s.data.table && s.data.table.bases) || [];
+  if (!s.ui.show) return bases;
+  return bases.filter((b) => s.ui.show.includes(b.id));
+}

@@ -1,0 +1,175 @@
+// The edge-count table: node sets as columns, circuit families as rows. Each cell carries the
+// API's numbers verbatim in data-local / data-global, and selecting a cell (click, Enter or
+// Space) picks that node set and a circuit of that family for the graphs below.
+
+import { familyColor, nodeSetColor } from "./colors.js";
+import { shownBases, state, update } from "./state.js";
+
+export function formatCount(v) {
+  if (v === null || v === undefined) return "–";
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? String(Math.round(v)) : v.toFixed(1);
+}
+
+/** A circuit of `family`: the current one if it already belongs to it, else the first. */
+export function circuitForFamily(family) {
+  const circuits = (state.data.model && state.data.model.circuits) || [];
+  const current = circuits.find((c) => c.id === state.ui.circuit);
+  if (current && current.family === family) return current.id;
+  const first = circuits.find((c) => c.family === family);
+  return first ? first.id : state.ui.circuit;
+}
+
+function selectCell(td) {
+  const basis = td.dataset.basis;
+  const family = td.dataset.family;
+  update({ ui: { basis, circuit: circuitForFamily(family), node: null } }, "push", "table");
+}
+
+function onKey(ev) {
+  const td = ev.target.closest("td[data-basis]");
+  if (!td) return;
+  if (ev.key === "Enter" || ev.key === " ") {
+    ev.preventDefault();
+    selectCell(td);
+    return;
+  }
+  const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+  if (!moves[ev.key]) return;
+  ev.preventDefault();
+  const row = td.parentElement;
+  const rows = [...row.parentElement.children];
+  const r = rows.indexOf(row) + moves[ev.key][0];
+  const c = [...row.querySelectorAll("td")].indexOf(td) + moves[ev.key][1];
+  const target = rows[r] && rows[r].querySelectorAll("td")[c];
+  if (target) target.focus();
+}
+
+function onClick(ev) {
+  const td = ev.target.closest("td[data-basis]");
+  if (td) selectCell(td);
+}
+
+let wired = false;
+
+export function render(root) {
+  const t = state.data.table;
+  if (!t) return;
+  if (!wired) {
+    root.addEventListener("click", onClick);
+    root.addEventListener("keydown", onKey);
+    wired = true;
+  }
+  const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && focused.dataset ? [focused.dataset.basis, focused.dataset.family] : null;
+
+  const view = state.ui.view;
+  const bases = shownBases();
+  const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
+  const selectedFamily = (() => {
+    const c = ((state.data.model && state.data.model.circuits) || []).find((x) => x.id === state.ui.circuit);
+    return c ? c.family : null;
+  })();
+
+  const table = document.createElement("table");
+  table.className = "counts";
+  table.id = "counts-table";
+  table.dataset.view = view;
+  const cap = document.createElement("caption");
+  cap.className = "visually-hidden";
+  cap.textContent = `${view === "local" ? "Local" : "Global"} edge counts, median over each family's circuits. Columns are node sets, rows are circuit families.`;
+  table.appendChild(cap);
+
+  const thead = table.createTHead();
+  const hr = thead.insertRow();
+  const corner = document.createElement("th");
+  corner.scope = "col";
+  corner.className = "corner";
+  corner.textContent = "family ╲ node set";
+  hr.appendChild(corner);
+  for (const b of bases) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.dataset.basis = b.id;
+    th.style.setProperty("--hue", nodeSetColor(b.id));
+    th.title = b.label || b.id;
+    const name = document.createElement("span");
+    name.className = "col-name";
+    name.textContent = b.id;
+    const sub = document.createElement("span");
+    sub.className = "col-sub";
+    sub.textContent = b.is_dictionary === false
+      ? `not a dictionary`
+      : `${b.atoms ?? "?"} atoms`;
+    th.append(name, sub);
+    hr.appendChild(th);
+  }
+
+  const tbody = table.createTBody();
+  for (const fam of t.families) {
+    const tr = tbody.insertRow();
+    tr.dataset.family = fam;
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.style.setProperty("--hue", familyColor(fam));
+    const sw = document.createElement("span");
+    sw.className = "fam-mark";
+    sw.setAttribute("aria-hidden", "true");
+    const n = t.cells.find((c) => c.family === fam);
+    th.append(sw, fam);
+    if (n && n.circuits != null) {
+      const sub = document.createElement("span");
+      sub.className = "row-sub";
+      sub.textContent = `${n.circuits} circuits`;
+      th.append(sub);
+    }
+    tr.appendChild(th);
+    for (const b of bases) {
+      const c = cells.get(`${b.id}\u0000${fam}`) || {};
+      const td = document.createElement("td");
+      const local = c.local_edges_median ?? null;
+      const global = c.global_edges_median ?? null;
+      td.dataset.basis = b.id;
+      td.dataset.family = fam;
+      td.dataset.local = JSON.stringify(local);
+      td.dataset.global = JSON.stringify(global);
+      td.tabIndex = 0;
+      td.style.setProperty("--hue", nodeSetColor(b.id));
+      const value = view === "local" ? local : global;
+      const num = document.createElement("span");
+      num.className = "num";
+      num.textContent = formatCount(value);
+      td.appendChild(num);
+      const sub = document.createElement("span");
+      sub.className = "cell-sub";
+      if (view === "local" && c.own_share_median != null) {
+        sub.textContent = `own ${Math.round(100 * c.own_share_median)}%`;
+      } else if (view === "global" && c.union_nodes_median != null) {
+        sub.textContent = `${formatCount(c.union_nodes_median)} nodes`;
+      }
+      td.appendChild(sub);
+      const selected = state.ui.basis === b.id && selectedFamily === fam;
+      if (selected) td.setAttribute("aria-current", "true");
+      td.setAttribute(
+        "aria-label",
+        `${b.id}, ${fam} circuits: ${formatCount(value)} ${view} edges` +
+          (sub.textContent ? `, ${sub.textContent}` : "") +
+          `. Press Enter to show these graphs.`,
+      );
+      td.title =
+        `local edges (median): ${formatCount(local)}\n` +
+        `global edges (median): ${formatCount(global)}\n` +
+        `nodes touched over the dataset (median): ${formatCount(c.union_nodes_median ?? null)}\n` +
+        `own share (median): ${c.own_share_median == null ? "–" : Math.round(100 * c.own_share_median) + "%"}\n` +
+        `circuits: ${c.circuits ?? "–"}`;
+      tr.appendChild(td);
+    }
+  }
+  root.replaceChildren(table);
+  if (refocus) {
+    const again = [...table.querySelectorAll("td")].find(
+      (td) => td.dataset.basis === refocus[0] && td.dataset.family === refocus[1],
+    );
+    if (again) again.focus();
+  }
+}
