@@ -250,6 +250,20 @@ def test_warm_start_computes_the_default_study(monkeypatch) -> None:
     assert sorted(seen, key=lambda s: s[0]) == [("model", Config()), ("table", Config())]
 
 
+def test_concurrent_identical_requests_compute_once(monkeypatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(api, "_compute", lambda endpoint, *a: calls.append(endpoint) or time.sleep(0.2) or {})
+    api.clear_cache()
+    key = Config(seed=4245).key()
+    first, second = api._submit("table", key, ()), api._submit("table", key, ())
+    assert first is second
+    assert first.result(timeout=5) == second.result(timeout=5)
+    assert calls == ["table"]
+    assert api._submit("table", key, ()).result(timeout=5) == first.result()  # now from the LRU cache
+    assert calls == ["table"]
+    api.clear_cache()
+
+
 def test_handlers_run_off_the_event_loop() -> None:
     routes = [r for r in api.create_app().routes if isinstance(r, APIRoute)]
     assert routes

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,16 +30,8 @@ from pydantic import ValidationError
 import basisgraph
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range
 
-__all__ = [
-    "API_PREFIX",
-    "TIMEOUT_S",
-    "clear_cache",
-    "create_app",
-    "create_served_app",
-    "frontend_dir",
-    "serve",
-    "vendor_file",
-]
+__all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
+           "serve", "vendor_file"]
 
 API_PREFIX = "/api/v1"
 TIMEOUT_S = 10.0  # no request may run longer than this
@@ -60,6 +53,10 @@ _PARAM_ALLOWED = {
 # Compute runs here rather than on the request thread so a slow request can be abandoned
 # after TIMEOUT_S; two workers match the two cores.
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="basisgraph")
+# Requests for a result already being computed (the warm-up, a page's parallel fetches) wait on
+# that computation instead of starting a second one.
+_INFLIGHT: dict[tuple[Any, ...], concurrent.futures.Future] = {}
+_INFLIGHT_LOCK = threading.RLock()  # re-entrant: a done-callback can run inside _submit
 
 
 def frontend_dir() -> Path:
@@ -89,18 +86,14 @@ def _encode(obj: Any) -> bytes:
 
 
 def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
-    # Imported here so the app (health, docs, static) starts even while a core module is broken.
+    # Imported here so health, docs and the static page still work while a core module is broken.
+    from basisgraph import counts, graphs
+
     if endpoint == "table":
-        from basisgraph.counts import table
-
-        return table(config)
+        return counts.table(config)
     if endpoint == "model":
-        from basisgraph.graphs import model_info
-
-        return model_info(config)
-    from basisgraph.graphs import panel
-
-    return panel(config, *params)
+        return graphs.model_info(config)
+    return graphs.panel(config, *params)
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,6 +101,22 @@ def _cached(endpoint: str, config_key: str, params: tuple[Any, ...]) -> tuple[by
     """(body, etag) for one request, keyed on the normalised config; errors are not cached."""
     body = _encode(_compute(endpoint, Config.model_validate_json(config_key), params))
     return body, '"' + hashlib.sha256(body).hexdigest() + '"'
+
+
+def _submit(endpoint: str, config_key: str, params: tuple[Any, ...]) -> concurrent.futures.Future:
+    key = (endpoint, config_key, params)
+    with _INFLIGHT_LOCK:
+        future = _INFLIGHT.get(key)
+        if future is None:
+            future = _INFLIGHT[key] = _EXECUTOR.submit(_cached, *key)
+            future.add_done_callback(lambda f: _forget(key, f))
+    return future
+
+
+def _forget(key: tuple[Any, ...], future: concurrent.futures.Future) -> None:
+    with _INFLIGHT_LOCK:
+        if _INFLIGHT.get(key) is future:
+            del _INFLIGHT[key]
 
 
 def clear_cache() -> None:
@@ -171,7 +180,7 @@ def _config_parameters() -> list[dict[str, Any]]:
 
 
 def _respond(request: Request, endpoint: str, config: Config, params: tuple[Any, ...], timeout_s: float) -> Response:
-    future = _EXECUTOR.submit(_cached, endpoint, config.key(), params)
+    future = _submit(endpoint, config.key(), params)
     try:
         body, etag = future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError:
@@ -188,28 +197,8 @@ def _respond(request: Request, endpoint: str, config: Config, params: tuple[Any,
     return Response(body, media_type="application/json", headers=headers)
 
 
-def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
-    """Build the app. `timeout_s` bounds every computation (503 past it); `warm` starts computing
-    the default study in the background at startup, so the first page load finds it cached."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        if warm:  # fire and forget: a failure here resurfaces, as a proper response, on request
-            for endpoint in ("model", "table"):
-                _EXECUTOR.submit(_cached, endpoint, Config().key(), ())
-        yield
-
-    app = FastAPI(
-        lifespan=lifespan,
-        title="basisgraph",
-        version=basisgraph.__version__,
-        description="Edge counts and attribution graphs of one planted model in several node sets.",
-        docs_url=None,  # served below with local Swagger assets instead of a CDN
-        redoc_url=None,
-        openapi_url=f"{API_PREFIX}/openapi.json",
-    )
-    app.add_middleware(GZipMiddleware, minimum_size=500)
-    cfg_params = {"parameters": _config_parameters()}
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every bad input becomes a 422 whose items name the field and what it allows."""
 
     @app.exception_handler(_ConfigInvalid)
     def _on_config_invalid(request: Request, exc: _ConfigInvalid) -> JSONResponse:
@@ -227,6 +216,68 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
             allowed = _PARAM_ALLOWED.get(field) or (describe_range(field) if field in Config.model_fields else "")
             items.append(_error(field, err.get("msg", "invalid"), allowed, err.get("input")))
         return _unprocessable(items)
+
+
+def _add_page_routes(app: FastAPI) -> None:
+    """The static page, its vendored libraries and the API docs, all served from this machine."""
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "",
+            title="basisgraph API",
+            swagger_js_url="/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> Response:
+        path = vendor_file(name) if name in _NODE_FILES else None
+        if path is None or not path.is_file():
+            return PlainTextResponse(f"{name} is not installed; run `npm ci`", status_code=404)
+        return FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        path = frontend_dir() / "favicon.ico"
+        # No content rather than 404, so a browser logs no error before the frontend ships one.
+        return FileResponse(path) if path.is_file() else Response(status_code=204)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        path = frontend_dir() / "index.html"
+        if not path.is_file():
+            return PlainTextResponse("basisgraph: the page is not built yet; the API is at /api/v1/docs", status_code=404)
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=frontend_dir(), check_dir=False), name="static")
+
+
+def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
+    """Build the app. `timeout_s` bounds every computation (503 past it); `warm` starts computing
+    the default study in the background at startup, so the first page load finds it cached."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if warm:  # fire and forget: a failure here resurfaces, as a proper response, on request
+            for endpoint in ("model", "table"):
+                _submit(endpoint, Config().key(), ())
+        yield
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="basisgraph",
+        version=basisgraph.__version__,
+        description="Edge counts and attribution graphs of one planted model in several node sets.",
+        docs_url=None,  # _add_page_routes serves it with local Swagger assets, not a CDN
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=500)
+    cfg_params = {"parameters": _config_parameters()}
+
+    _add_error_handlers(app)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -266,37 +317,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         """One graph panel (`basisgraph.graphs.panel`): top nodes, a folded "+N more" node, links."""
         return _respond(request, "graph", config, (basis, circuit, input, top), timeout_s)
 
-    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "",
-            title="basisgraph API",
-            swagger_js_url="/vendor/swagger-ui-bundle.js",
-            swagger_css_url="/vendor/swagger-ui.css",
-            swagger_favicon_url="/favicon.ico",
-        )
-
-    @app.get("/vendor/{name}", include_in_schema=False)
-    def vendor(name: str) -> Response:
-        path = vendor_file(name) if name in _NODE_FILES else None
-        if path is None or not path.is_file():
-            return PlainTextResponse(f"{name} is not installed; run `npm ci`", status_code=404)
-        return FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        path = frontend_dir() / "favicon.ico"
-        # No content rather than 404, so a browser logs no error before the frontend ships one.
-        return FileResponse(path) if path.is_file() else Response(status_code=204)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> Response:
-        path = frontend_dir() / "index.html"
-        if not path.is_file():
-            return PlainTextResponse("basisgraph: the page is not built yet; the API is at /api/v1/docs", status_code=404)
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
-
-    app.mount("/static", StaticFiles(directory=frontend_dir(), check_dir=False), name="static")
+    _add_page_routes(app)
     return app
 
 
