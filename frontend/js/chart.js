@@ -126,7 +126,11 @@ export function render(root) {
     .each(function (f) {
       this.style.setProperty("fill", familyColor(f));
     });
-  label.append("text").attr("y", 6).text((f) => `${f} circuits`);
+  const wide = x0.bandwidth() > 120;
+  label
+    .append("text")
+    .attr("y", 6)
+    .text((f) => (wide ? `${f} circuits` : f));
 }
 
 function selectedFamily() {

@@ -45,29 +45,45 @@ function splitNodes(graph) {
   return { feats, more, error };
 }
 
+const absOf = (f) => f.abs ?? Math.abs(f.weight || 0);
+
+/**
+ * Feature nodes worth a row: every node that could be counted (the first coverage_curve[100])
+ * and every node whose |weight| is not numerically zero next to the panel's largest.
+ */
+function visibleFeats(graph) {
+  const { feats } = splitNodes(graph);
+  const curve = graph.coverage_curve || [];
+  const maxCount = curve.length ? curve[curve.length - 1] || 0 : feats.length;
+  const top = d3.max(feats, absOf) || 0;
+  const eps = top * 1e-9;
+  return feats.filter((f, i) => absOf(f) > 0 && (i < maxCount || absOf(f) > eps));
+}
+
 /** The edges to draw for a badge of n, with the data-count each carries. */
 export function edgesFor(graph, n) {
   const { feats, more, error } = splitNodes(graph);
   const edges = [];
-  const drawnFeats = feats.filter((f) => (f.abs ?? Math.abs(f.weight)) > 0);
-  const k = Math.min(n, drawnFeats.length);
+  const nonzero = feats.filter((f) => absOf(f) > 0);
+  const k = Math.min(n, nonzero.length);
   for (let i = 0; i < k; i++) {
-    const f = drawnFeats[i];
-    edges.push({ key: f.id, source: f.id, weight: f.weight, abs: f.abs ?? Math.abs(f.weight), count: 1, kind: "single", label: f.label });
+    const f = nonzero[i];
+    edges.push({ key: f.id, source: f.id, weight: f.weight, abs: absOf(f), count: 1, kind: "single", label: f.label });
   }
-  if (n > drawnFeats.length && more) {
+  if (n > nonzero.length && more) {
     edges.push({
-      key: MORE, source: MORE, weight: more.weight, abs: more.abs ?? Math.abs(more.weight),
-      count: n - drawnFeats.length, total: more.count, kind: "folded", label: more.label,
+      key: MORE, source: MORE, weight: more.weight, abs: absOf(more),
+      count: n - nonzero.length, total: more.count, kind: "folded", label: more.label,
     });
   } else {
-    const rest = drawnFeats.slice(k);
+    // Everything beyond the badge (returned nodes and the API's "+N more") as one grey edge.
+    const rest = nonzero.slice(k);
     const m = rest.length + (more ? more.count : 0);
     if (m > 0) {
       edges.push({
         key: MORE, source: MORE, count: 0, total: m, kind: "pruned", label: `+${m} beyond τ`,
         weight: d3.sum(rest, (f) => f.weight) + (more ? more.weight : 0),
-        abs: d3.sum(rest, (f) => f.abs ?? Math.abs(f.weight)) + (more ? more.abs ?? Math.abs(more.weight) : 0),
+        abs: d3.sum(rest, absOf) + (more ? absOf(more) : 0),
       });
     }
   }
@@ -97,9 +113,8 @@ function circuitFamily() {
 function sharedLayout(graphs) {
   const info = new Map();
   for (const g of graphs) {
-    for (const f of splitNodes(g).feats) {
-      const a = f.abs ?? Math.abs(f.weight);
-      if (!(a > 0)) continue;
+    for (const f of visibleFeats(g)) {
+      const a = absOf(f);
       const prev = info.get(f.id);
       if (!prev || a > prev.abs) info.set(f.id, { id: f.id, kind: f.kind, abs: a });
     }
@@ -110,7 +125,8 @@ function sharedLayout(graphs) {
   const ids = [...info.values()]
     .sort((a, b) => kindIndex(a.kind) - kindIndex(b.kind) || b.abs - a.abs || (a.id < b.id ? -1 : 1))
     .map((d) => d.id);
-  const slots = [...ids, MORE, ERROR];
+  // Blank rows keep the "+N" and error labels clear of the last node's.
+  const slots = [...ids, "\u0000gap1", MORE, "\u0000gap2", ERROR];
   const row = Math.max(7, Math.min(18, 460 / slots.length));
   const height = M.top + M.bottom + row * (slots.length - 1);
   return { slots, index: new Map(slots.map((id, i) => [id, i])), row, height };
@@ -213,8 +229,8 @@ function drawPanel(panel, width, widthScale) {
     .attr("role", "group")
     .attr("aria-label", `${panel.basis.id} graph of ${graph.circuit ? graph.circuit.label : "the circuit"}`);
   svg.append("g").attr("class", "edges");
-  const { feats, more, error } = splitNodes(graph);
-  const nodes = feats.filter((f) => (f.abs ?? Math.abs(f.weight)) > 0 && layout.index.has(f.id));
+  const { more, error } = splitNodes(graph);
+  const nodes = visibleFeats(graph).filter((f) => layout.index.has(f.id));
   const drawn = [...nodes];
   if (more) drawn.push({ ...more, id: MORE, kind: MORE });
   else drawn.push({ id: MORE, kind: MORE, label: "", weight: 0, abs: 0, placeholder: true });
@@ -357,7 +373,7 @@ function edgeLines(panel, d) {
 /** Show as many labels as fit: highlighted first, then counted edges by rank, then the rest. */
 function placeLabels(panel) {
   const taken = [];
-  const prio = (d) => (d.id === state.ui.node ? -1e9 : 0) + (panel.counted.has(d.id) ? 0 : 1e6) + (d.kind === MORE || d.kind === ERROR ? -1e7 : 0) + (d.rank ?? 0);
+  const prio = (d) => (d.id === state.ui.node ? -1e9 : 0) + (panel.counted.has(d.id) ? 0 : 1e6) + (d.kind === MORE ? -2e7 : d.kind === ERROR ? -1e7 : 0) + (d.rank ?? 0);
   const nodes = panel.svg.selectAll("g.node").nodes().map((el) => ({ el, d: d3.select(el).datum() }));
   nodes.sort((a, b) => prio(a.d) - prio(b.d));
   for (const { el, d } of nodes) {

@@ -85,7 +85,7 @@ export function render(root) {
   const corner = document.createElement("th");
   corner.scope = "col";
   corner.className = "corner";
-  corner.textContent = "family ╲ node set";
+  corner.textContent = "family ╲ set";
   hr.appendChild(corner);
   for (const b of bases) {
     const th = document.createElement("th");
