@@ -206,7 +206,8 @@ function makePanel(root, basis, graph) {
   box.className = "panel-svg";
   const why = document.createElement("p");
   why.className = "panel-why";
-  art.append(head, short, box, hl, why);
+  // Everything above the drawing is one line, so the shared layout lines up across panels.
+  art.append(head, box, hl, short, why);
   root.appendChild(art);
   return { art, basis, graph, badge, box, why, hl, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
 }
@@ -287,7 +288,7 @@ function drawPanel(panel, width, widthScale) {
     .attr("x", OUT_R)
     .attr("y", -OUT_R - 5)
     .attr("text-anchor", "end")
-    .text(truncate(c.label || c.id || "circuit", Math.floor(width / 7)));
+    .text(truncate(String(c.id || "circuit").split(":").pop(), Math.floor((width - xs) / 7)));
   out
     .append("text")
     .attr("class", "out-value")
@@ -295,7 +296,10 @@ function drawPanel(panel, width, widthScale) {
     .attr("y", OUT_R + 13)
     .attr("text-anchor", "end")
     .text(graph.output === null || graph.output === undefined ? "" : `y = ${fmtW(graph.output)}`);
-  out.append("title").text(`${c.label || c.id}: output ${fmtW(graph.output)}, total input ${fmtW(graph.total)}`);
+  const outLines = [c.label || c.id, `id: ${c.id}`, `output y: ${fmtW(graph.output)}`, `total attribution (Σ edges): ${fmtW(graph.total)}`];
+  out
+    .on("pointerenter pointermove", (ev) => showTip(outLines, ev.clientX, ev.clientY))
+    .on("pointerleave", hideTip);
   panel.svg = svg;
 }
 

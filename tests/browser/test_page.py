@@ -1,0 +1,286 @@
+"""The page in a real browser: numbers equal the API's, URL state round-trips, panels are honest.
+
+Fixtures come from tests/browser/conftest.py (a real uvicorn server, Debian's Chromium under
+Playwright). Screenshots go to test-output/screenshots; look at them after a change to the page.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+READY = 'body[data-ready="true"]'
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def api(server_url: str, endpoint: str, **params: Any) -> Any:
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    with urllib.request.urlopen(f"{server_url}/api/v1/{endpoint}?{query}", timeout=30) as resp:
+        return json.load(resp)
+
+
+def wait_ready(page: Any) -> None:
+    page.wait_for_selector(READY, state="attached")
+
+
+def query_of(page: Any) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
+
+
+def table_cells(page: Any) -> dict[tuple[str, str], tuple[Any, Any]]:
+    rows = page.eval_on_selector_all(
+        "#counts-table td[data-basis]",
+        "tds => tds.map(td => [td.dataset.basis, td.dataset.family, td.dataset.local, td.dataset.global])",
+    )
+    return {(b, f): (json.loads(loc), json.loads(glo)) for b, f, loc, glo in rows}
+
+
+def assert_table_matches(page: Any, table: dict[str, Any]) -> None:
+    shown = table_cells(page)
+    expected = {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    assert shown == expected
+
+
+def panel_counts(page: Any) -> list[dict[str, Any]]:
+    return page.eval_on_selector_all(
+        ".panel",
+        """ps => ps.map(p => ({
+              basis: p.dataset.basis,
+              badge: Number(p.querySelector('.badge').dataset.edges),
+              sum: [...p.querySelectorAll('path.edge')].reduce((s, e) => s + Number(e.dataset.count), 0),
+              singles: p.querySelectorAll('path.edge.single').length,
+              folded: p.querySelectorAll('path.edge.folded').length,
+           }))""",
+    )
+
+
+def no_horizontal_overflow(page: Any) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+# ---- tests --------------------------------------------------------------------------------------
+
+
+def test_page_loads_without_console_errors(open_app, page, server_url: str, screenshot_dir: Path) -> None:
+    hosts: set[str] = set()
+    page.on("request", lambda req: hosts.add(urllib.parse.urlparse(req.url).netloc))
+    open_app()
+    assert page.console_errors == []
+    assert hosts == {urllib.parse.urlparse(server_url).netloc}, "the page fetched from another host"
+    assert page.locator("#counts-table td[data-basis]").count() > 0
+    assert page.locator(".panel").count() == len(api(server_url, "table")["bases"])
+    assert query_of(page) == {"v": "1"}, "a default page's link carries only the version"
+    page.screenshot(path=str(screenshot_dir / "page-default.png"), full_page=True)
+
+
+@pytest.mark.parametrize("query", ["", "preset=bunny", "view=global&animals=300&seed=3"])
+def test_table_equals_api(open_app, page, server_url: str, query: str) -> None:
+    open_app(query)
+    params = {k: v for k, v in urllib.parse.parse_qsl(query) if k != "view"}
+    assert_table_matches(page, api(server_url, "table", **params))
+    view = query_of(page).get("view", "local")
+    # The visible numbers follow the toggle; the data attributes always carry both.
+    first = page.locator("#counts-table td[data-basis]").first
+    shown = first.locator(".num").inner_text()
+    value = json.loads(first.get_attribute(f"data-{view}"))
+    assert shown == ("–" if value is None else (str(int(value)) if float(value).is_integer() else f"{value:.1f}"))
+    assert page.console_errors == []
+
+
+def test_preset_defaults_mirror_the_api(open_app, page, server_url: str) -> None:
+    open_app()
+    for preset in ["post", "bunny", "wide"]:
+        mirrored = page.evaluate(
+            "async (p) => (await import('/static/js/state.js')).presetDefaults(p)", preset
+        )
+        assert mirrored == api(server_url, "table", preset=preset)["config"], preset
+
+
+def test_a_control_changes_the_url_and_the_numbers(open_app, page, server_url: str) -> None:
+    open_app()
+    before = table_cells(page)
+    page.fill("#f-animals", "200")
+    page.press("#f-animals", "Enter")
+    page.wait_for_function("() => location.search.includes('animals=200')")
+    wait_ready(page)
+    assert query_of(page) == {"v": "1", "animals": "200"}
+    expected = api(server_url, "table", animals=200)
+    assert_table_matches(page, expected)
+    assert table_cells(page) != before
+    # A discrete choice is a new history entry; the view toggle is one too.
+    page.check("#view-global", force=True)
+    page.wait_for_function("() => location.search.includes('view=global')")
+    wait_ready(page)
+    assert page.eval_on_selector("#counts-table", "t => t.dataset.view") == "global"
+    assert page.console_errors == []
+
+
+def test_back_restores_the_previous_state(open_app, page, server_url: str) -> None:
+    open_app()
+    default = api(server_url, "table")
+    page.select_option("#f-preset", "bunny")
+    page.wait_for_function("() => location.search.includes('preset=bunny')")
+    wait_ready(page)
+    assert_table_matches(page, api(server_url, "table", preset="bunny"))
+    page.go_back()
+    page.wait_for_function(
+        "() => !location.search.includes('preset') && document.body.dataset.ready === 'true'"
+    )
+    assert_table_matches(page, default)
+    assert page.input_value("#f-preset") == "post"
+    assert page.input_value("#f-animals") == "1000"
+    page.go_forward()
+    page.wait_for_function(
+        "() => location.search.includes('preset=bunny') && document.body.dataset.ready === 'true'"
+    )
+    assert_table_matches(page, api(server_url, "table", preset="bunny"))
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "circuit=attribute:furry&view=global",
+        "circuit=composite:bunny%2Bcute&input=cute-bunny",
+        "preset=bunny&coverage=0.5",
+        "coverage=1",
+    ],
+)
+def test_each_panel_draws_as_many_edges_as_its_badge(open_app, page, server_url: str, query: str) -> None:
+    open_app(query)
+    q = query_of(page)
+    tau = float(q.get("coverage", api(server_url, "table", preset=q.get("preset", "post"))["config"]["coverage"]))
+    model = api(server_url, "model", preset=q.get("preset"))
+    circuit = q.get("circuit", model["circuits"][0]["id"])
+    panels = panel_counts(page)
+    assert panels
+    for p in panels:
+        assert p["sum"] == p["badge"], p
+        graph = api(server_url, "graph", preset=q.get("preset"), basis=p["basis"], circuit=circuit,
+                    input=q.get("input", "dataset"), coverage=tau, top=30)
+        if graph["edge_count"] is not None:
+            assert p["badge"] == graph["coverage_curve"][round(tau * 100)] == graph["edge_count"], p
+    assert page.console_errors == []
+
+
+def test_coverage_slider_prunes_every_panel_live(open_app, page) -> None:
+    open_app("circuit=attribute:furry")
+    before = {p["basis"]: p["badge"] for p in panel_counts(page)}
+    history_length = page.evaluate("history.length")
+    page.focus("#f-coverage")
+    for _ in range(40):
+        page.keyboard.press("ArrowLeft")
+    # Panels follow at once (no fetch); sum of data-count still equals each badge.
+    after = panel_counts(page)
+    assert all(p["sum"] == p["badge"] for p in after)
+    assert {p["basis"]: p["badge"] for p in after} != before
+    page.wait_for_function("() => location.search.includes('coverage=0.5')")
+    wait_ready(page)
+    assert page.evaluate("history.length") == history_length, "a slider must replace, not push"
+    assert all(p["sum"] == p["badge"] for p in panel_counts(page))
+    assert page.console_errors == []
+
+
+def test_bunny_preset_draws_every_edge(open_app, page, server_url: str, screenshot_dir: Path) -> None:
+    open_app("preset=bunny&coverage=1")
+    model = api(server_url, "model", preset="bunny")
+    circuit = model["circuits"][0]["id"]
+    page.screenshot(path=str(screenshot_dir / "page-bunny-all-edges.png"), full_page=True)
+    for p in panel_counts(page):
+        graph = api(server_url, "graph", preset="bunny", basis=p["basis"], circuit=circuit, input="dataset")
+        assert not any(n["kind"] == "more" and n.get("count", 0) > 0 for n in graph["nodes"]), "nothing folded"
+        assert p["folded"] == 0
+        assert p["singles"] == p["badge"] == graph["coverage_curve"][100], p
+        drawn = page.eval_on_selector_all(
+            f'.panel[data-basis="{p["basis"]}"] path.edge.single', "es => es.map(e => e.dataset.source)"
+        )
+        top = [n["id"] for n in graph["nodes"] if n["kind"] not in ("more", "error")][: p["badge"]]
+        assert drawn == top
+    assert page.console_errors == []
+
+
+def test_works_at_360_px(new_page, server_url: str, screenshot_dir: Path) -> None:
+    page = new_page(360, 740)
+    page.goto(f"{server_url}/?circuit=attribute:furry")
+    wait_ready(page)
+    assert no_horizontal_overflow(page)
+    lefts = page.eval_on_selector_all(".panel", "ps => ps.map(p => Math.round(p.getBoundingClientRect().left))")
+    assert len(set(lefts)) == 1, "panels stack in one column"
+    widths = page.eval_on_selector_all(".panel", "ps => ps.map(p => p.getBoundingClientRect().width)")
+    assert all(w <= 360 for w in widths)
+    page.screenshot(path=str(screenshot_dir / "page-360px.png"), full_page=True)
+    page.locator("#counts").screenshot(path=str(screenshot_dir / "page-360px-counts.png"))
+    assert page.console_errors == []
+
+
+def test_invalid_link_values_fall_back_with_a_notice(open_app, page, server_url: str, screenshot_dir: Path) -> None:
+    open_app("v=1&animals=lots&coverage=7&view=sideways&circuit=animal:unicorn&foo=bar")
+    fields = set(page.eval_on_selector_all(".notice", "ns => ns.map(n => n.dataset.field)"))
+    assert {"animals", "coverage", "view", "circuit"} <= fields
+    assert page.locator(".notice").first.is_visible()
+    # Fell back to the defaults: the link is canonical again and the numbers are the default's.
+    assert query_of(page) == {"v": "1"}
+    assert_table_matches(page, api(server_url, "table"))
+    assert page.input_value("#f-animals") == "1000"
+    page.locator("#notices").screenshot(path=str(screenshot_dir / "page-invalid-link-notice.png"))
+    assert page.console_errors == []
+
+
+def test_a_cell_selects_node_set_and_family(open_app, page, server_url: str) -> None:
+    open_app()
+    model = api(server_url, "model")
+    family = {c["id"]: c["family"] for c in model["circuits"]}
+    page.click('#counts-table td[data-basis="attribute"][data-family="attribute"]')
+    page.wait_for_function("() => location.search.includes('basis=attribute')")
+    wait_ready(page)
+    q = query_of(page)
+    assert family[q["circuit"]] == "attribute"
+    assert page.locator('.panel[data-basis="attribute"]').get_attribute("class").split().count("selected") == 1
+    # The keyboard does the same: focus a cell, press Enter.
+    page.focus('#counts-table td[data-basis="animal"][data-family="composite"]')
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.search.includes('basis=animal')")
+    wait_ready(page)
+    assert family[query_of(page)["circuit"]] == "composite"
+    assert page.locator('#counts-table td[aria-current="true"]').get_attribute("data-family") == "composite"
+    assert page.console_errors == []
+
+
+def test_clicking_a_node_highlights_it_in_every_panel(open_app, page) -> None:
+    open_app("circuit=attribute:furry")
+    node = page.locator('.panel[data-basis="half"] g.node[data-id="attribute:furry"]')
+    node.click()
+    page.wait_for_function("() => location.search.includes('node=attribute')")
+    highlighted = page.eval_on_selector_all(
+        "g.node.highlighted", "ns => ns.map(n => [n.closest('.panel').dataset.basis, n.dataset.id])"
+    )
+    holders = page.eval_on_selector_all(
+        'g.node[data-id="attribute:furry"]', "ns => ns.map(n => n.closest('.panel').dataset.basis)"
+    )
+    assert len(holders) >= 2
+    assert sorted(highlighted) == sorted([b, "attribute:furry"] for b in holders)
+    # Hover shows the node's details.
+    node.hover()
+    assert "furry" in page.inner_text("#tooltip")
+    assert page.console_errors == []
+
+
+def test_every_control_has_a_label(open_app, page) -> None:
+    open_app()
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button')].filter(el =>
+              !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim()
+           ).map(el => el.id || el.name)"""
+    )
+    assert unlabeled == []
+    # Table cells and graph nodes are reachable by keyboard.
+    assert page.locator("#counts-table td[tabindex='0']").count() > 0
+    assert page.locator(".panel g.node[tabindex='0']").count() == page.locator(".panel").count()
