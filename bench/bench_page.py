@@ -88,8 +88,19 @@ def server(url: str | None) -> Iterator[str]:
         yield url.rstrip("/")
         return
     port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "basisgraph.api:create_served_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "basisgraph.api:create_served_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -180,8 +191,10 @@ def main() -> None:
         print(f"  change -> next frame:   {name:<24}{ms(to_frame)}")
     print(f"  coverage slider, re-prune {npanels} panels              {ms(prune)}")
     api_sorted = sorted(api)
-    print(f"  cached GET /api/v1/table                        p50 {statistics.median(api):6.2f} ms   "
-          f"p95 {api_sorted[int(0.95 * len(api)) - 1]:6.2f} ms   target p50 <= 5 ms")
+    print(
+        f"  cached GET /api/v1/table                        p50 {statistics.median(api):6.2f} ms   "
+        f"p95 {api_sorted[int(0.95 * len(api)) - 1]:6.2f} ms   target p50 <= 5 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ def table_cells(page: Any) -> dict[tuple[str, str], tuple[Any, Any]]:
 
 def assert_table_matches(page: Any, table: dict[str, Any]) -> None:
     shown = table_cells(page)
-    expected = {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    expected = {
+        (c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]
+    }
     assert shown == expected
 
 
@@ -90,7 +92,9 @@ def test_table_equals_api(open_app, page, server_url: str, query: str) -> None:
     first = page.locator("#counts-table td[data-basis]").first
     shown = first.locator(".num").inner_text()
     value = json.loads(first.get_attribute(f"data-{view}"))
-    assert shown == ("–" if value is None else (str(int(value)) if float(value).is_integer() else f"{value:.1f}"))
+    assert shown == (
+        "–" if value is None else (str(int(value)) if float(value).is_integer() else f"{value:.1f}")
+    )
     assert page.console_errors == []
 
 
@@ -157,15 +161,25 @@ def test_back_restores_the_previous_state(open_app, page, server_url: str) -> No
 def test_each_panel_draws_as_many_edges_as_its_badge(open_app, page, server_url: str, query: str) -> None:
     open_app(query)
     q = query_of(page)
-    tau = float(q.get("coverage", api(server_url, "table", preset=q.get("preset", "post"))["config"]["coverage"]))
+    tau = float(
+        q.get("coverage", api(server_url, "table", preset=q.get("preset", "post"))["config"]["coverage"])
+    )
     model = api(server_url, "model", preset=q.get("preset"))
     circuit = q.get("circuit", model["circuits"][0]["id"])
     panels = panel_counts(page)
     assert panels
     for p in panels:
         assert p["sum"] == p["badge"], p
-        graph = api(server_url, "graph", preset=q.get("preset"), basis=p["basis"], circuit=circuit,
-                    input=q.get("input", "dataset"), coverage=tau, top=30)
+        graph = api(
+            server_url,
+            "graph",
+            preset=q.get("preset"),
+            basis=p["basis"],
+            circuit=circuit,
+            input=q.get("input", "dataset"),
+            coverage=tau,
+            top=30,
+        )
         if graph["edge_count"] is not None:
             assert p["badge"] == graph["coverage_curve"][round(tau * 100)] == graph["edge_count"], p
     assert page.console_errors == []
@@ -196,7 +210,9 @@ def test_bunny_preset_draws_every_edge(open_app, page, server_url: str, screensh
     page.screenshot(path=str(screenshot_dir / "page-bunny-all-edges.png"), full_page=True)
     for p in panel_counts(page):
         graph = api(server_url, "graph", preset="bunny", basis=p["basis"], circuit=circuit, input="dataset")
-        assert not any(n["kind"] == "more" and n.get("count", 0) > 0 for n in graph["nodes"]), "nothing folded"
+        assert not any(n["kind"] == "more" and n.get("count", 0) > 0 for n in graph["nodes"]), (
+            "nothing folded"
+        )
         assert p["folded"] == 0
         assert p["singles"] == p["badge"] == graph["coverage_curve"][100], p
         drawn = page.eval_on_selector_all(
@@ -212,7 +228,9 @@ def test_works_at_360_px(new_page, server_url: str, screenshot_dir: Path) -> Non
     page.goto(f"{server_url}/?circuit=attribute:furry")
     wait_ready(page)
     assert no_horizontal_overflow(page)
-    lefts = page.eval_on_selector_all(".panel", "ps => ps.map(p => Math.round(p.getBoundingClientRect().left))")
+    lefts = page.eval_on_selector_all(
+        ".panel", "ps => ps.map(p => Math.round(p.getBoundingClientRect().left))"
+    )
     assert len(set(lefts)) == 1, "panels stack in one column"
     widths = page.eval_on_selector_all(".panel", "ps => ps.map(p => p.getBoundingClientRect().width)")
     assert all(w <= 360 for w in widths)
@@ -221,7 +239,9 @@ def test_works_at_360_px(new_page, server_url: str, screenshot_dir: Path) -> Non
     assert page.console_errors == []
 
 
-def test_invalid_link_values_fall_back_with_a_notice(open_app, page, server_url: str, screenshot_dir: Path) -> None:
+def test_invalid_link_values_fall_back_with_a_notice(
+    open_app, page, server_url: str, screenshot_dir: Path
+) -> None:
     open_app("v=1&animals=lots&coverage=7&view=sideways&circuit=animal:unicorn&foo=bar")
     fields = set(page.eval_on_selector_all(".notice", "ns => ns.map(n => n.dataset.field)"))
     assert {"animals", "coverage", "view", "circuit"} <= fields
@@ -243,7 +263,9 @@ def test_a_cell_selects_node_set_and_family(open_app, page, server_url: str) -> 
     wait_ready(page)
     q = query_of(page)
     assert family[q["circuit"]] == "attribute"
-    assert page.locator('.panel[data-basis="attribute"]').get_attribute("class").split().count("selected") == 1
+    assert (
+        page.locator('.panel[data-basis="attribute"]').get_attribute("class").split().count("selected") == 1
+    )
     # The keyboard does the same: focus a cell, press Enter.
     page.focus('#counts-table td[data-basis="animal"][data-family="composite"]')
     page.keyboard.press("Enter")
