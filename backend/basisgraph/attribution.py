@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from .bases import NodeSet, residual
 from .model import Circuit, Data, PlantedModel
@@ -35,7 +36,7 @@ class Encoding:
     """What every node set needs from a dataset, computed once."""
 
     data: Data
-    res: np.ndarray  # (samples, d_model) residual of the planted animal coefficients
+    res: sparse.csr_matrix  # (samples, d_model) planted residual in feature coordinates
     needs_full: np.ndarray  # (samples,) bool: the min-norm correction is non-zero
 
 
@@ -51,8 +52,9 @@ class EdgeRows:
 
 def encode(model: PlantedModel, data: Data) -> Encoding:
     """Precompute the residual every planted block completes."""
-    res = residual(model, data)
-    return Encoding(data, res, np.any(res != 0.0, axis=1))
+    res = residual(model, data) @ model.axis_dirs.T  # an overlay is one entry here
+    res[np.abs(res) < 1e-12] = 0.0
+    return Encoding(data, sparse.csr_matrix(res), np.any(res != 0.0, axis=1))
 
 
 def pre_activations(model: PlantedModel, acts: np.ndarray) -> np.ndarray:
@@ -83,7 +85,7 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray) -> np.
     for b in ns.blocks:
         proj = b.atoms @ read  # (size,)
         if b.planted:
-            coef = enc.res[rows] @ b.q  # (n, size) min-norm correction
+            coef = np.asarray(enc.res[rows] @ b.q)  # (n, size) min-norm correction, O(nnz size)
             np.add.at(coef, (np.arange(len(rows))[:, None], data.animal_idx[rows]),
                       data.animal_mag[rows])
         else:

@@ -5,7 +5,8 @@ an encoder of the form  g(x) = scale * (planted(x) + z(x) @ Q):
 - an *axis* block (neuron basis, attribute basis) has no planted part and z(x) = a(x), with Q
   the transpose of its orthonormal atoms, so g(x) are plain coordinates;
 - an *animal* block takes the planted animal coefficients c(x) (sparse) and completes them with
-  the minimum-norm correction z(x) = a(x) - c(x) F, Q = pinv(F). Only inputs with an overlay
+  the minimum-norm correction: z(x) is the residual a(x) - c(x) F in feature coordinates
+  (where an overlay is one non-zero entry) and Q = pinv(F) there. Only inputs with an overlay
   have a non-zero z, and for them the correction smears over every animal.
 The union dictionary is an animal block scaled by alpha next to an axis block scaled by 1 - alpha.
 
@@ -47,7 +48,7 @@ class Block:
     atoms: np.ndarray  # (size, d_model) decoder directions
     scale: float  # coefficient scale (alpha or 1 - alpha in the union)
     planted: bool  # True: animal coefficients plus a min-norm correction; False: coordinates
-    q: np.ndarray  # (d_model, size) maps z(x) to coefficients
+    q: np.ndarray  # (d_model, size) maps z(x) to coefficients (planted: z in feature coords)
 
     @property
     def size(self) -> int:
@@ -102,7 +103,8 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     cfg = model.config
     d = cfg.d_model
     F = model.animal_dirs  # (animals, d_model)
-    pinv_f = np.linalg.pinv(F)  # (d_model, animals): min-norm coefficients of a residual
+    # Min-norm coefficients of a residual given in feature coordinates (sparse there).
+    pinv_f = np.linalg.pinv(model.animal_feat)  # (d_model, animals)
     axes = model.axis_dirs  # (d_model, d_model) orthonormal rows
     a_ids = [f"animal:{n}" for n in model.animal_names]
     a_lab, a_kind = list(model.animal_names), ["animal"] * cfg.animals
@@ -234,7 +236,7 @@ def reconstruction(model: PlantedModel, ns: NodeSet, data: Data) -> np.ndarray:
     for b in ns.blocks:
         if b.planted:
             planted = np.einsum("sk,skd->sd", data.animal_mag, b.atoms[data.animal_idx])
-            out += b.scale * (planted + res @ (b.q @ b.atoms))
+            out += b.scale * (planted + (res @ model.axis_dirs.T) @ (b.q @ b.atoms))
         else:
             out += b.scale * ((data.acts @ b.q) @ b.atoms)
     return out

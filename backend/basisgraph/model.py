@@ -63,6 +63,7 @@ class PlantedModel:
     config: Config
     rotation: np.ndarray  # (d_model, d_model) feature coords -> neuron coords, orthogonal
     animal_dirs: np.ndarray  # (animals, d_model) unit-norm animal directions f_i
+    animal_feat: np.ndarray  # (animals, d_model) the same directions in feature coordinates
     axis_dirs: np.ndarray  # (d_model, d_model) attribute directions f'_j, then random-dim axes
     circuits: tuple[Circuit, ...]
     animal_names: tuple[str, ...]
@@ -144,7 +145,7 @@ def build_model(cfg: Config) -> PlantedModel:
             f"{axis_names[j]} {names[i]} → special case", read, bias,
             ((f"animal:{names[i]}", 1.0), (f"attribute:{axis_names[j]}", w)), None))
         pair_attr[i] = j
-    return PlantedModel(cfg, rot, animal_dirs, axis_dirs, tuple(circuits), tuple(names),
+    return PlantedModel(cfg, rot, animal_dirs, feat, axis_dirs, tuple(circuits), tuple(names),
                         tuple(axis_names), pair_attr)
 
 
