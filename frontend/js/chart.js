@@ -118,7 +118,7 @@ export function render(root) {
     .attr("transform", (f) => `translate(${x0(f) + x0.bandwidth() / 2},${HEIGHT - M.bottom + 16})`);
   label
     .append("rect")
-    .attr("class", "fam-mark")
+    .attr("class", "fam-band")
     .attr("x", -x0.bandwidth() / 2)
     .attr("y", -13)
     .attr("width", x0.bandwidth())

@@ -145,7 +145,7 @@ export function render(root) {
       if (view === "local" && c.own_share_median != null) {
         sub.textContent = `own ${Math.round(100 * c.own_share_median)}%`;
       } else if (view === "global" && c.union_nodes_median != null) {
-        sub.textContent = `${formatCount(c.union_nodes_median)} nodes`;
+        sub.textContent = `${formatCount(c.union_nodes_median)} node${c.union_nodes_median === 1 ? "" : "s"}`;
       }
       td.appendChild(sub);
       const selected = state.ui.basis === b.id && selectedFamily === fam;
