@@ -1,0 +1,25 @@
+"""README's Python example runs and prints what the README says it prints."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README has a Python example"
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    # The comment in README states the mixed view's nodes for the cute bunny.
+    assert out[-1] == "2 ['bunny', 'cute', 'error']"
+
+
+def test_readme_opens_with_the_two_commands():
+    text = README.read_text()
+    first_block = re.search(r"```sh\n(.*?)```", text, flags=re.S).group(1).splitlines()
+    assert first_block[0].startswith("make run")
+    assert first_block[1].startswith("make test")
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "make test" in ci
