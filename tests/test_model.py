@@ -137,8 +137,12 @@ def _pair_rows(model, data, c):
     return np.any(data.animal_idx == i, axis=1) & (data.overlay_attr == j)
 
 
-@pytest.mark.parametrize("cfg", [Config(), Config(preset="wide"), Config(active=2)],
-                         ids=lambda c: str(c.overrides() or "default"))
+@pytest.mark.parametrize("cfg", [
+    Config(), Config(preset="wide"), Config(active=2), Config(seed=1),
+    pytest.param(Config(seed=7), marks=pytest.mark.xfail(strict=True, reason=(
+        "core bug: with seed=7 none of the 24 giraffe inputs carries an overlay, so "
+        "composite:giraffe+loud never fires (the data must contain such inputs)"))),
+], ids=lambda c: str(c.overrides() or "default"))
 def test_every_composite_has_overlaid_inputs_in_the_data(cfg):
     study = get_study(cfg)
     for k, c in enumerate(study.model.circuits):
@@ -166,8 +170,14 @@ def test_named_composites_fire_in_small_data(model):
             assert np.any(study.pre[:, k] > 0)
 
 
-def test_animal_circuits_fire_on_their_animal():
-    study = get_study(Config())
+@pytest.mark.parametrize("cfg", [
+    Config(), Config(seed=1), Config(preset="wide"),
+    pytest.param(Config(seed=7), marks=pytest.mark.xfail(strict=True, reason=(
+        "core bug: with seed=7 animal:mouse fires on 93 inputs, 52 of them without a mouse "
+        "(cute bunnies): the bias does not suppress correlated named animals plus an overlay"))),
+], ids=lambda c: str(c.overrides() or "default"))
+def test_animal_circuits_fire_on_their_animal(cfg):
+    study = get_study(cfg)
     m, data = study.model, study.data
     for k, c in enumerate(m.circuits):
         if c.family != "animal":
