@@ -73,11 +73,19 @@ function wantedUrl() {
   return `${location.pathname}?${toQuery(state)}${location.hash}`;
 }
 
+let historyWorks = true;
+
 function writeUrl(mode) {
+  if (!historyWorks) return;
   const url = wantedUrl();
   if (url === currentUrl()) return;
-  if (mode === "push") history.pushState(null, "", url);
-  else history.replaceState(null, "", url);
+  try {
+    if (mode === "push") history.pushState(null, "", url);
+    else history.replaceState(null, "", url);
+  } catch (_) {
+    // Some sandboxed frames (opaque origin) refuse URL rewrites: keep the state in memory only.
+    historyWorks = false;
+  }
 }
 
 function scheduleReplace() {
