@@ -75,9 +75,9 @@ def format_table(t: dict) -> str:
             c = cells[(b, fam)]
             row += f"{num(c['local_edges_median'])} / {num(c['global_edges_median'])}".rjust(width)
         lines.append(row)
-    lines += ["", "own share (half)".ljust(25) + "  ".join(
-        f"{fam}: {num(cells[('half', fam)]['own_share_median']) if cells[('half', fam)]['own_share_median'] is None else format(cells[('half', fam)]['own_share_median'], '.2f')}"
-        for fam in t["families"])]
+    shares = [cells[("half", fam)]["own_share_median"] for fam in t["families"]]
+    lines += ["", "own share in half: " + ", ".join(
+        f"{fam} {'-' if x is None else format(x, '.2f')}" for fam, x in zip(t["families"], shares))]
     lines.append("atoms".ljust(11) + "".join(str(b["atoms"]).rjust(width) for b in t["bases"]))
     lines.append("|ĝD|/|a|".ljust(11) + "".join(
         f"{b['reconstruction_norm_ratio']:.3g}".rjust(width) for b in t["bases"]))

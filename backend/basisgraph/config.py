@@ -84,9 +84,12 @@ class Config(BaseModel):
     def _consistent(self) -> Config:
         if self.active > self.animals:
             raise ValueError(f"active must be at most animals ({self.animals}); got {self.active}")
-        # Cheap guard on total work: the dataset is samples x d_model floats.
-        if self.samples * (self.attributes + self.random_dims) > 20_000_000:
-            raise ValueError("samples * (attributes + random_dims) must be at most 20000000")
+        # Guards on total work and memory: the dataset is samples x d_model floats and the
+        # min-norm encoder animals x d_model (the benchmark's 100000 x 256 fits).
+        if self.samples * self.d_model > 20_000_000:
+            raise ValueError("samples must be at most 20000000 / (attributes + random_dims)")
+        if self.animals * self.d_model > 26_000_000:
+            raise ValueError("animals must be at most 26000000 / (attributes + random_dims)")
         return self
 
     @property
