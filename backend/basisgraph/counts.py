@@ -28,7 +28,7 @@ from .config import Config
 from .study import Study, get_study
 
 __all__ = [
-    "CircuitStats", "cover_counts", "circuit_stats", "table", "round_sig", "basis_summary", "VERSION",
+    "CircuitStats", "descending", "cover_counts", "circuit_stats", "table", "round_sig", "basis_summary", "VERSION",
 ]
 
 VERSION = 1
@@ -45,19 +45,29 @@ def round_sig(x: float | None, sig: int = 6) -> float | None:
     return float(f"{x:.{sig}g}")
 
 
+def descending(absvals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted descending (float32) and their running sums (float64).
+
+    (n, L) -> (n, L), (n, L). Sorting float32 halves the cost; summing in float64 keeps tau = 1
+    exact; both are plain IEEE operations, so every machine gets the same counts.
+    """
+    srt = np.sort(absvals.astype(np.float32), axis=1)[:, ::-1]
+    return srt, np.cumsum(srt, axis=1, dtype=np.float64)
+
+
 def cover_counts(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     """Fewest entries per row covering tau of the row's sum, and the smallest kept value.
 
-    (n, L) -> counts (n,), thresholds (n,). A row of zeros needs 0 entries. Sorting in
-    float32 halves the cost; IEEE rounding keeps the result the same on every machine.
+    (n, L) -> counts (n,), thresholds (n,). A row of zeros needs 0 entries.
     """
-    srt = np.sort(absvals.astype(np.float32), axis=1)[:, ::-1]  # (n, L) descending
-    csum = np.cumsum(srt, axis=1)
+    srt, csum = descending(absvals)
     total = csum[:, -1:] if srt.shape[1] else np.zeros((len(srt), 1))
     need = tau * total * (1 - TOL)
     counts = np.sum(csum < need, axis=1) + 1
     counts = np.where(total[:, 0] > 0, np.minimum(counts, srt.shape[1]), 0)
-    thr = np.where(counts > 0, srt[np.arange(len(srt)), np.maximum(counts - 1, 0)], np.inf)
+    thr = np.full(len(srt), np.inf, dtype=np.float32)
+    has = counts > 0
+    thr[has] = srt[np.flatnonzero(has), counts[has] - 1]
     return counts, thr
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .attribution import edge_vectors
 from .bases import NodeSet
 from .config import Config, ConfigError
-from .counts import TOL, VERSION, basis_summary, circuit_stats, cover_counts, round_sig
+from .counts import TOL, VERSION, basis_summary, circuit_stats, cover_counts, descending, round_sig
 from .study import Study, get_study
 
 __all__ = ["panel", "model_info", "coverage_curve", "MAX_TOP"]
@@ -26,16 +26,18 @@ MAX_TOP = 2000  # most nodes one panel lists individually
 
 
 def coverage_curve(absvals: np.ndarray) -> list[int]:
-    """Edge count needed for tau = 0.00, 0.01, ..., 1.00.  (nodes,) -> 101 ints"""
-    srt = -np.sort(-absvals)
-    csum = np.cumsum(srt)
-    total = csum[-1] if len(csum) else 0.0
+    """Edge count needed for tau = 0.00, 0.01, ..., 1.00, by the same rule as cover_counts.
+
+    (nodes,) -> 101 ints
+    """
+    _, csum = descending(absvals[None, :])
+    total = csum[0, -1] if csum.shape[1] else 0.0
     if total <= 0:
         return [0] * 101
-    taus = np.arange(101) / 100
-    counts = np.searchsorted(csum, taus * total * (1 - TOL), side="left") + 1
+    taus = np.arange(101) / 100  # correctly rounded, so 90 / 100 == 0.9 exactly
+    counts = np.searchsorted(csum[0], taus * total * (1 - TOL), side="left") + 1
     counts[0] = 0
-    return np.minimum(counts, int(np.count_nonzero(srt))).astype(int).tolist()
+    return np.minimum(counts, csum.shape[1]).astype(int).tolist()
 
 
 def _node(ns: NodeSet, i: int, w: float, a: float, rank: int) -> dict:
