@@ -69,7 +69,10 @@ def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
     vals, cols = [], []
     for b in ns.blocks:
         proj = b.atoms @ read  # (size,)
-        if b.planted:
+        if b.encoder is not None:  # learned dictionary: its own encoder's coefficients
+            vals.append(b.scale * b.encoder(data, rows) * proj)  # (n, size)
+            cols.append(np.broadcast_to(b.start + np.arange(b.size), (len(rows), b.size)))
+        elif b.planted:
             idx = data.animal_idx[rows]  # (n, k)
             vals.append(b.scale * data.animal_mag[rows] * proj[idx])
             cols.append(b.start + idx)
@@ -84,7 +87,9 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray) -> np.
     out = np.zeros((len(rows), ns.size))  # (n, nodes)
     for b in ns.blocks:
         proj = b.atoms @ read  # (size,)
-        if b.planted:
+        if b.encoder is not None:
+            coef = b.encoder(data, rows)  # (n, size) learned encoder
+        elif b.planted:
             coef = np.asarray(enc.res[rows] @ b.q)  # (n, size) min-norm correction, O(nnz size)
             np.add.at(coef, (np.arange(len(rows))[:, None], data.animal_idx[rows]),
                       data.animal_mag[rows])

@@ -18,6 +18,7 @@ direction gives about 2 a(x), which `reconstruction` reports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -49,6 +50,9 @@ class Block:
     scale: float  # coefficient scale (alpha or 1 - alpha in the union)
     planted: bool  # True: animal coefficients plus a min-norm correction; False: coordinates
     q: np.ndarray  # (d_model, size) maps z(x) to coefficients (planted: z in feature coords)
+    # Learned (nonlinear) encoder, e.g. an SAE: (data, rows (n,)) -> coefficients (n, size).
+    # When set it replaces planted/q: coef = scale * encoder(data, rows).
+    encoder: Callable[[Data, np.ndarray], np.ndarray] | None = None
 
     @property
     def size(self) -> int:
@@ -234,7 +238,9 @@ def reconstruction(model: PlantedModel, ns: NodeSet, data: Data) -> np.ndarray:
     res = residual(model, data)
     out = np.zeros_like(data.acts)
     for b in ns.blocks:
-        if b.planted:
+        if b.encoder is not None:
+            out += b.scale * (b.encoder(data, np.arange(len(data.acts))) @ b.atoms)
+        elif b.planted:
             planted = np.einsum("sk,skd->sd", data.animal_mag, b.atoms[data.animal_idx])
             out += b.scale * (planted + (res @ model.axis_dirs.T) @ (b.q @ b.atoms))
         else:
