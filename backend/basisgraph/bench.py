@@ -23,7 +23,7 @@ import torch
 from .config import Config
 from .counts import cover_counts, table
 from .model import CircuitModule
-from .study import build_study, get_study
+from .study import build_study, clear_cache
 
 __all__ = ["run_bench", "naive_counts", "large_run"]
 
@@ -84,7 +84,7 @@ def run_bench(quick: bool = False) -> dict:
     t0 = time.perf_counter()
     study = build_study(cfg)
     cold_build = time.perf_counter() - t0
-    get_study.cache_clear()
+    clear_cache()
     t0 = time.perf_counter()
     table(cfg)
     cold = time.perf_counter() - t0

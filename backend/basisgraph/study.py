@@ -7,7 +7,7 @@ cache is keyed by the frozen Config, so the CLI, the API and notebooks share the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 
 import numpy as np
@@ -17,7 +17,7 @@ from .bases import NodeSet, basis_ids, build_node_sets, mixed_recipe
 from .config import Config, ConfigError
 from .model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
 
-__all__ = ["Study", "get_study", "build_study"]
+__all__ = ["Study", "get_study", "build_study", "clear_cache"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,21 @@ def _presence(cfg: Config, data: Data, on: np.ndarray, node: int) -> float:
     return float(np.mean(np.any(data.animal_idx[on] == node, axis=1)))
 
 
-@lru_cache(maxsize=8)
 def get_study(cfg: Config) -> Study:
-    """Build (or reuse) the study of a configuration."""
+    """Build (or reuse) the study of a configuration.
+
+    The counting rule (coverage) does not change the model, data or node sets, so studies that
+    differ only in coverage share one build; moving the coverage slider never rebuilds.
+    """
+    shared = _cached_study(cfg.model_copy(update={"coverage": 0.9}))
+    return shared if shared.config == cfg else replace(shared, config=cfg)
+
+
+@lru_cache(maxsize=8)
+def _cached_study(cfg: Config) -> Study:
     return build_study(cfg)
+
+
+def clear_cache() -> None:
+    """Forget every built study (benchmarks time cold builds with this)."""
+    _cached_study.cache_clear()
