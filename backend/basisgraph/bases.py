@@ -19,7 +19,7 @@ direction gives about 2 a(x), which `reconstruction` reports.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -134,15 +134,9 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
                              "one node per attribute direction (plus any random dims)",
                              True, (axis_block(0, 1.0),), tuple(x_ids), tuple(x_lab), tuple(x_kind)),
     }
-    alphas = [0.5] + ([cfg.alpha] if cfg.alpha != 0.5 else [])
-    for alpha in alphas:
-        sid = "half" if alpha == 0.5 else f"union:{alpha:g}"
-        out[sid] = NodeSet(
-            sid, "half-size union" if alpha == 0.5 else f"union, alpha = {alpha:g}",
-            f"animals and attributes together, with coefficients {alpha:g}·c and "
-            f"{1 - alpha:g}·c' so that the sum still reconstructs the activations",
-            True, (animal_block(0, alpha), axis_block(cfg.animals, 1 - alpha)),
-            tuple(a_ids + x_ids), tuple(a_lab + x_lab), tuple(a_kind + x_kind))
+    for alpha in [0.5] + ([cfg.alpha] if cfg.alpha != 0.5 else []):
+        ns = union_node_set(out, alpha)
+        out[ns.id] = ns
     m_ids = a_ids + x_ids[: cfg.attributes]
     out["mixed"] = NodeSet(
         "mixed", "mixed (per circuit)",
@@ -153,6 +147,20 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     return out
 
 
+def union_node_set(sets: dict[str, NodeSet], alpha: float) -> NodeSet:
+    """The union of the animal and attribute dictionaries with coefficients alpha·c, (1-alpha)·c'."""
+    animal, attr = sets["animal"], sets["attribute"]
+    sid = "half" if alpha == 0.5 else f"union:{alpha:g}"
+    return NodeSet(
+        sid, "half-size union" if alpha == 0.5 else f"union, alpha = {alpha:g}",
+        f"animals and attributes together, with coefficients {alpha:g}·c and "
+        f"{1 - alpha:g}·c' so that the sum still reconstructs the activations",
+        True, (replace(animal.blocks[0], scale=alpha),
+               replace(attr.blocks[0], start=animal.size, scale=1 - alpha)),
+        animal.node_ids + attr.node_ids, animal.node_labels + attr.node_labels,
+        animal.node_kinds + attr.node_kinds)
+
+
 def get_node_set(sets: dict[str, NodeSet], basis: str) -> NodeSet:
     """Look up a node set or raise ConfigError naming the field `basis`."""
     if basis not in sets:
@@ -160,7 +168,7 @@ def get_node_set(sets: dict[str, NodeSet], basis: str) -> NodeSet:
     return sets[basis]
 
 
-__all__.append("get_node_set")
+__all__ += ["get_node_set", "union_node_set"]
 
 
 def residual(model: PlantedModel, data: Data) -> np.ndarray:
