@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 import basisgraph
-from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range
+from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
            "serve", "vendor_file"]
@@ -87,10 +87,12 @@ def _encode(obj: Any) -> bytes:
 
 def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     # Imported here so health, docs and the static page still work while a core module is broken.
-    from basisgraph import counts, graphs
+    from basisgraph import counts, graphs, sweep
 
     if endpoint == "table":
         return counts.table(config)
+    if endpoint == "sweep":
+        return sweep.alpha_sweep(config, *params)
     if endpoint == "model":
         return graphs.model_info(config)
     return graphs.panel(config, *params)
@@ -133,18 +135,7 @@ def _error(field: str, msg: str, allowed: str, value: Any = None) -> dict[str, A
 
 def _config_errors(exc: ValidationError) -> list[dict[str, Any]]:
     """pydantic errors -> 422 items; cross-field errors are pinned to the field they name."""
-    items = []
-    for err in exc.errors(include_url=False, include_context=False):
-        msg = err["msg"].removeprefix("Value error, ")
-        field = str(err["loc"][0]) if err["loc"] else msg.split(" ", 1)[0]
-        if field not in Config.model_fields:
-            field = "config"
-        allowed = describe_range(field) if field != "config" else "a consistent configuration"
-        if not err["loc"]:  # cross-field rule: say what it is, e.g. "at most animals (4)"
-            rule = msg.split("; got")[0].removeprefix(f"{field} must be ")
-            allowed = f"{allowed}, and {rule}"
-        items.append(_error(field, msg, allowed, err.get("input")))
-    return items
+    return [_error(e.field, str(e), e.allowed, e.value) for e in explain(exc)]
 
 
 def _unprocessable(items: list[dict[str, Any]]) -> JSONResponse:
@@ -316,6 +307,15 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
     ) -> Response:
         """One graph panel (`basisgraph.graphs.panel`): top nodes, a folded "+N more" node, links."""
         return _respond(request, "graph", config, (basis, circuit, input, top), timeout_s)
+
+    @app.get(f"{API_PREFIX}/sweep", tags=["study"], openapi_extra=cfg_params)
+    def alpha_sweep(
+        request: Request,
+        config: ConfigDep,
+        steps: Annotated[int, Query(ge=2, le=21, description="alpha grid points from 0 to 1")] = 11,
+    ) -> Response:
+        """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
+        return _respond(request, "sweep", config, (steps,), timeout_s)
 
     _add_page_routes(app)
     return app
