@@ -156,19 +156,14 @@ def _spawn(cmd: list[str]) -> subprocess.Popen:
 
 
 def test_processes():
+    """A bad flag through the console script and a good table through `python -m`, side by side."""
     exe = shutil.which("basisgraph")
     module = [sys.executable, "-m", "basisgraph.cli"]
-    jobs = {
-        "alpha": _spawn([*module, "table", "--alpha", "2"]),
-        "animals": _spawn([*module, "table", "--animals", "abc"]),
-        "preset": _spawn([exe or module[0], *([] if exe else module[1:]), "table", "--preset", "nope"]),
-        "ok": _spawn([*module, "table", *BUNNY]),
-    }
-    results = {k: (p.communicate(timeout=120), p.returncode) for k, p in jobs.items()}
-    (out, err), code = results.pop("ok")
+    bad = _spawn([exe, "table", "--alpha", "2"] if exe else [*module, "table", "--alpha", "2"])
+    good = _spawn([*module, "table", *BUNNY])
+    (out, err), code = good.communicate(timeout=120), good.returncode
     assert code == 0 and err == "" and "mixed" in out
-    for field, ((out, err), code) in results.items():
-        assert code == 2, err
-        assert out == ""
-        assert err.count("\n") == 1 and "Traceback" not in err
-        assert err.startswith(f"basisgraph: error: {field}: ")
+    (out, err), code = bad.communicate(timeout=120), bad.returncode
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("basisgraph: error: alpha: ")
