@@ -85,6 +85,13 @@ export function fetchGraph(config, basis, circuit, input, top = TOP) {
   return getJSON("graph", p);
 }
 
+/** GET /api/v1/sweep: the union dictionary's counts for alpha from 0 to 1 (alpha itself is left out). */
+export function fetchSweep(config, steps = 11) {
+  const p = configParams(config, { omit: ["alpha"] });
+  p.set("steps", String(steps));
+  return getJSON("sweep", p);
+}
+
 /** Whether an answer for this query is already held (used to skip loading indicators). */
 export function isCached(endpoint, params) {
   const url = new URL(endpoint, BASE);

@@ -12,6 +12,7 @@ import * as controls from "./controls.js";
 import * as explain from "./explain.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
+import * as sweep from "./sweep.js";
 import * as table from "./table.js";
 import {
   FIELDS,
@@ -311,6 +312,7 @@ function boot() {
   loadFromLocation();
   controls.sync();
   subscribe(onChange);
+  sweep.init($("sweep"));
   window.addEventListener("popstate", onPopState);
   observeResize();
   refresh();
