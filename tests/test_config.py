@@ -100,6 +100,13 @@ def test_total_work_guard_names_samples():
     assert "20000000" in info.value.allowed
 
 
+def test_encoder_size_guard_names_animals():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"animals": 100_000, "attributes": 300})
+    assert info.value.field == "animals"
+    assert parse_config({"animals": 100_000, "attributes": 256}).animals == 100_000
+
+
 def test_defaults_are_the_post():
     cfg = Config()
     assert (cfg.preset, cfg.animals, cfg.attributes, cfg.random_dims, cfg.active) == ("post", 1000, 50, 0, 1)

@@ -40,9 +40,6 @@ def test_cover_counts_rows_are_independent():
     assert counts.tolist() == [2, 4, 0, 1]
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "core bug: cover_counts on rows with no entries (shape (n, 0)) raises IndexError, though "
-    "it special-cases that shape when summing"))
 def test_cover_counts_of_empty_rows():
     counts, thr = cover_counts(np.zeros((2, 0)), 0.9)
     assert counts.tolist() == [0, 0] and np.all(np.isinf(thr))
