@@ -255,3 +255,17 @@ def test_table_json_has_no_round_off_noise():
     t.pop("timings")
     noise = [x for x in _numbers(t) if 0 < abs(x) < 1e-12]
     assert noise == []
+
+
+def test_coverage_changes_the_counts_not_the_build():
+    base = {"animals": 300, "attributes": 20, "samples": 500}
+    tight, loose = parse_config(base | {"coverage": 0.99}), parse_config(base | {"coverage": 0.5})
+    assert get_study(tight).model is get_study(loose).model  # one build for both
+    t_tight, t_loose = table(tight), table(loose)
+    assert t_tight["config"]["coverage"] == 0.99 and t_loose["config"]["coverage"] == 0.5
+    a, b = _cells(t_tight), _cells(t_loose)
+    for key in a:
+        if a[key]["local_edges_median"] is not None:
+            assert b[key]["local_edges_median"] <= a[key]["local_edges_median"], key
+            assert b[key]["global_edges_median"] <= a[key]["global_edges_median"], key
+    assert b[("neuron", "animal")]["local_edges_median"] < a[("neuron", "animal")]["local_edges_median"]
