@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 import basisgraph
+from basisgraph import embed
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
@@ -35,6 +36,7 @@ __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_serve
 
 API_PREFIX = "/api/v1"
 TIMEOUT_S = 10.0  # no request may run longer than this
+MAX_HEAD = 1 << 20  # bytes of request line + headers uvicorn accepts (long links)
 CACHE_CONTROL = "public, max-age=3600"
 _REPO = Path(__file__).resolve().parents[2]
 # Where each vendored browser file lives in a checkout after `npm ci` (the wheel copies them).
@@ -214,13 +216,16 @@ def _add_page_routes(app: FastAPI) -> None:
 
     @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "",
             title="basisgraph API",
             swagger_js_url="/vendor/swagger-ui-bundle.js",
             swagger_css_url="/vendor/swagger-ui.css",
             swagger_favicon_url="/favicon.ico",
         )
+        # Swagger UI starts from one inline script: allow exactly that one by its hash.
+        page.headers["Content-Security-Policy"] = embed.csp_with_script_hashes(bytes(page.body).decode())
+        return page
 
     @app.get("/vendor/{name}", include_in_schema=False)
     def vendor(name: str) -> Response:
@@ -234,13 +239,6 @@ def _add_page_routes(app: FastAPI) -> None:
         path = frontend_dir() / "favicon.ico"
         # No content rather than 404, so a browser logs no error before the frontend ships one.
         return FileResponse(path) if path.is_file() else Response(status_code=204)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> Response:
-        path = frontend_dir() / "index.html"
-        if not path.is_file():
-            return PlainTextResponse("basisgraph: the page is not built yet; the API is at /api/v1/docs", status_code=404)
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=frontend_dir(), check_dir=False), name="static")
 
@@ -317,6 +315,9 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
         return _respond(request, "sweep", config, (steps,), timeout_s)
 
+    # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
+    embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
+                  cached=lambda endpoint, config, params: _submit(endpoint, config.key(), params))
     _add_page_routes(app)
     return app
 
@@ -330,4 +331,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the app with uvicorn until interrupted (`basisgraph serve`)."""
     import uvicorn
 
-    uvicorn.run(create_served_app(), host=host, port=port, log_level="info")
+    # h11 buffers at most 16 kB of request head by default; long shared links must still arrive.
+    uvicorn.run(create_served_app(), host=host, port=port, log_level="info", h11_max_incomplete_event_size=MAX_HEAD)

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the API and the page")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", default="8000")
+    e = sub.add_parser("export", help="write the page as one self-contained HTML file (works offline)")
+    e.add_argument("--html", required=True, metavar="FILE", help="the .html file to write")
+    e.add_argument("--circuit", default=None, help="circuit whose graphs to carry (default: the first)")
+    e.add_argument("--input", default=None, help="example input to carry besides the dataset")
+    e.add_argument("--view", default="local", choices=["local", "global"], help="count shown first")
+    _add_config_flags(e)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -119,6 +125,12 @@ def _run(args: argparse.Namespace) -> int:
         else:
             with open(args.output, "w", encoding="utf-8") as fh:
                 fh.write(text)
+    elif args.command == "export":
+        from .htmlexport import export_html
+
+        page = export_html(_config(args), {"circuit": args.circuit, "input": args.input, "view": args.view})
+        with open(args.html, "w", encoding="utf-8") as fh:
+            fh.write(page)
     elif args.command == "serve":
         from .api import serve
 

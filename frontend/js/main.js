@@ -9,6 +9,7 @@
 import * as api from "./api.js";
 import * as chart from "./chart.js";
 import * as controls from "./controls.js";
+import { inlineQuery } from "./datasource.js";
 import * as explain from "./explain.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
@@ -105,7 +106,8 @@ function flushReplace() {
 }
 
 function loadFromLocation() {
-  const { config, ui, notices: found } = parseQuery(location.search);
+  // A one-file export opens with no query of its own: it carries the state it was made from.
+  const { config, ui, notices: found } = parseQuery(location.search || inlineQuery() || "");
   state.config = config;
   state.ui = ui;
   for (const n of found) addNotice(n);

@@ -12,6 +12,7 @@
 import d3 from "./d3.js";
 import { familyColor, nodeKindColor, nodeSetColor, signColor } from "./colors.js";
 import { nodeSetShort, panelSentence } from "./explain.js";
+import { fileStem, figureTools } from "./figures.js";
 import { shownBases, state, update } from "./state.js";
 
 const M = { top: 14, bottom: 14, right: 16 };
@@ -196,6 +197,12 @@ function makePanel(root, basis, graph) {
   const badge = document.createElement("span");
   badge.className = "badge";
   badge.setAttribute("aria-live", "polite");
+  // SVG/PNG downloads; looked up at click time because prune() redraws the edges.
+  const tools = figureTools(
+    () => box.querySelector("svg"),
+    () => fileStem("basisgraph", basis.id, state.ui.circuit, state.ui.input),
+    `the ${basis.id} graph`,
+  );
   head.append(h, badge);
   const short = document.createElement("p");
   short.className = "panel-what";
@@ -207,7 +214,7 @@ function makePanel(root, basis, graph) {
   const why = document.createElement("p");
   why.className = "panel-why";
   // Everything above the drawing is one line, so the shared layout lines up across panels.
-  art.append(head, box, hl, short, why);
+  art.append(head, box, hl, short, why, tools);
   root.appendChild(art);
   return { art, basis, graph, badge, box, why, hl, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
 }

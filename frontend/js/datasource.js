@@ -1,0 +1,58 @@
+// In-page data source for the one-file HTML export. An exported file has no server: the API
+// answers it needs travel inline in <script type="application/json" id="basisgraph-data">
+// (written by basisgraph/htmlexport.py), and api.js asks here before it would fetch.
+//
+// Requests are matched by meaning, not by URL text: a table request matches when its whole
+// configuration equals the carried table's; model and graph requests ignore coverage (the page
+// never sends it for those). Anything the file does not carry is answered with a 404 that says
+// what the file does carry.
+
+import { parseQuery } from "./state.js";
+
+let cached; // undefined: not looked yet; null: this page is not an export
+
+/** The export's data block, or null on the served page. */
+export function inlineData() {
+  if (cached === undefined) {
+    const el = typeof document !== "undefined" ? document.getElementById("basisgraph-data") : null;
+    cached = el ? JSON.parse(el.textContent) : null;
+  }
+  return cached;
+}
+
+/** The link state the export was made from (the page reads it instead of location.search). */
+export function inlineQuery() {
+  const d = inlineData();
+  return d ? d.query : null;
+}
+
+function sameConfig(params, carried, withCoverage) {
+  const { config } = parseQuery(params.toString());
+  // Only the keys the page knows: a newer server may carry more, which the page never sends.
+  return Object.keys(config).every((k) => (k === "coverage" && !withCoverage) || config[k] === carried[k]);
+}
+
+/**
+ * Answer one API request from the inline data: {data} or {error: {status, field, message}};
+ * null when this page is not an export (api.js then fetches as usual).
+ */
+export function answer(endpoint, params) {
+  const d = inlineData();
+  if (!d) return null;
+  const carried = d.table.config;
+  const missing = (field, message) => ({ error: { status: 404, field, message } });
+  if (!sameConfig(params, carried, endpoint === "table")) {
+    if (endpoint === "table" && sameConfig(params, carried, false)) {
+      return missing("coverage", `this file carries the table for τ = ${carried.coverage} only; the graphs follow the slider, the table does not`);
+    }
+    return missing("config", "this file carries one configuration only; open basisgraph to change it");
+  }
+  if (endpoint === "table") return { data: d.table };
+  if (endpoint === "model") return { data: d.model };
+  if (endpoint === "graph") {
+    const key = `${params.get("basis")}|${params.get("circuit")}|${params.get("input")}`;
+    if (d.graphs[key]) return { data: d.graphs[key] };
+    return missing("circuit", "this file carries the graphs of the circuits and inputs listed in its pickers only");
+  }
+  return missing(null, `this file does not carry /${endpoint}`);
+}

@@ -1,0 +1,211 @@
+// /embed: the table, the chart and the graph panels of one link, with minimal chrome, for
+// iframes in other sites. Reuses the page's views (table.js, chart.js, panels.js) and state.
+//
+// It must work in <iframe sandbox="allow-scripts"> on another site. Such a frame has an opaque
+// origin: no cookies, no localStorage (this file touches neither), no history rewrites (the
+// link is never written back), no new windows. So:
+// - "Open in basisgraph" is a normal target=_blank link (works when popups are allowed), and a
+//   click also posts WordPress's {message: "link", value} and {type: "basisgraph:link", href},
+//   so a host that listens can navigate for us;
+// - the document's height goes to the parent whenever it changes, as WordPress's
+//   {message: "height", value} and as {type: "basisgraph:height", height}.
+//
+// Link keys: /embed takes the page's state, plus `view` = table | graphs | both (the layout)
+// and `count` = local | global (the page calls that one `view`).
+
+import * as api from "./api.js";
+import * as chart from "./chart.js";
+import * as explain from "./explain.js";
+import * as notices from "./notices.js";
+import * as panels from "./panels.js";
+import * as table from "./table.js";
+import { FIELDS, UI_DEFAULTS, defaultCircuit, parseQuery, presetDefaults, shownBases, state, subscribe, toQuery } from "./state.js";
+
+const LAYOUTS = ["table", "graphs", "both"];
+const $ = (id) => document.getElementById(id);
+// WordPress passes a per-embed secret in the fragment (#?secret=abc123) and checks it on messages.
+const SECRET = (/[#&?]secret=([A-Za-z0-9]{1,64})/.exec(location.hash) || [])[1] || null;
+
+let layout = "both";
+let generation = 0;
+let retries = 0;
+
+function readLink() {
+  const p = new URLSearchParams(location.search);
+  const view = p.get("view");
+  if (LAYOUTS.includes(view)) {
+    layout = view;
+    p.delete("view");
+  }
+  const count = p.get("count");
+  p.delete("count");
+  if (count === "local" || count === "global") p.set("view", count);
+  const parsed = parseQuery(p.toString());
+  state.config = parsed.config;
+  state.ui = parsed.ui;
+  state.notices = parsed.notices;
+  document.body.dataset.layout = layout;
+}
+
+function post(...messages) {
+  if (window.parent === window) return;
+  for (const m of messages) window.parent.postMessage(m, "*");
+}
+
+let lastHeight = -1;
+function postHeight() {
+  const h = Math.ceil(document.documentElement.getBoundingClientRect().height);
+  if (h === lastHeight || h <= 0) return;
+  lastHeight = h;
+  const wp = { message: "height", value: h };
+  if (SECRET) wp.secret = SECRET;
+  post(wp, { type: "basisgraph:height", height: h });
+}
+
+function appUrl() {
+  return new URL(`/?${toQuery(state)}`, location.href).href;
+}
+
+function updateChrome() {
+  const link = $("open-app");
+  link.href = appUrl();
+  const c = state.config;
+  $("embed-what").textContent =
+    `· ${c.animals.toLocaleString("en")} animals, ${c.attributes} attributes · ${state.ui.view} edge counts`;
+}
+
+function renderNotices() {
+  notices.render($("notices"), (i) => {
+    state.notices.splice(i, 1);
+    renderNotices();
+  });
+}
+
+function resolveUi() {
+  const ids = state.data.table.bases.map((b) => b.id);
+  const ui = state.ui;
+  if (ui.show) {
+    const keep = ids.filter((id) => ui.show.includes(id));
+    ui.show = keep.length && keep.length < ids.length ? keep : null;
+  }
+  if (ui.basis && !ids.includes(ui.basis)) ui.basis = null;
+  const model = state.data.model;
+  if (!ui.circuit || !(model.circuits || []).some((c) => c.id === ui.circuit)) ui.circuit = defaultCircuit(model);
+  if (ui.input !== "dataset" && !(model.examples || []).some((e) => e.id === ui.input)) ui.input = UI_DEFAULTS.input;
+}
+
+function setReady(on) {
+  document.body.dataset.ready = on ? "true" : "false";
+  for (const id of ["counts", "graphs"]) $(id).setAttribute("aria-busy", on ? "false" : "true");
+}
+
+async function refresh({ graphsOnly = false } = {}) {
+  const gen = ++generation;
+  setReady(false);
+  const config = { ...state.config };
+  try {
+    if (!graphsOnly) {
+      const [tbl, model] = await Promise.all([api.fetchTable(config), api.fetchModel(config)]);
+      if (gen !== generation) return;
+      state.data.table = tbl;
+      state.data.model = model;
+      resolveUi();
+    }
+    updateChrome();
+    if (layout !== "graphs") {
+      table.render($("table-wrap"));
+      chart.render($("chart"));
+      $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
+    }
+    if (layout !== "table") {
+      const bases = shownBases();
+      const { circuit, input } = state.ui;
+      const graphs = await Promise.all(bases.map((b) => api.fetchGraph(config, b.id, circuit, input)));
+      if (gen !== generation) return;
+      state.data.graphs = new Map(bases.map((b, i) => [b.id, graphs[i]]));
+      panels.render($("panels"));
+    }
+    retries = 0;
+    renderNotices();
+    setReady(true);
+    postHeight();
+  } catch (err) {
+    if (gen === generation) onError(err);
+  }
+}
+
+function onError(err) {
+  // The same fallbacks as the page: a value the API rejects goes back to its default, visibly.
+  if (err instanceof api.ApiError && err.status === 422 && retries < 3) {
+    retries += 1;
+    const field = err.field && FIELDS[err.field] ? err.field : null;
+    state.notices.push({ field: err.field, message: `The API rejected ${err.field || "this configuration"} (${err.message}); using the default.` });
+    if (field) state.config[field] = presetDefaults(state.config.preset)[field];
+    else if (err.field in UI_DEFAULTS) state.ui[err.field] = UI_DEFAULTS[err.field];
+    else state.config = presetDefaults(state.config.preset);
+    refresh();
+    return;
+  }
+  if (err instanceof api.ApiError && err.status === 503 && retries < 5) {
+    retries += 1;
+    setTimeout(() => refresh(), 2500);
+    return;
+  }
+  state.notices.push({ level: "error", message: `Could not load the data: ${err.message}` });
+  renderNotices();
+  setReady(true);
+  postHeight();
+}
+
+// Clicks in the views ask for changes; the embed applies them without touching the URL.
+function onChange({ config, ui }) {
+  const before = { ...state.ui };
+  Object.assign(state.config, config);
+  Object.assign(state.ui, ui);
+  updateChrome();
+  if (Object.keys(config).length) return refresh();
+  const keys = Object.keys(ui).filter((k) => before[k] !== state.ui[k]);
+  if (keys.every((k) => k === "node")) {
+    if (layout !== "table") panels.highlight();
+    return;
+  }
+  if (layout === "table") {
+    table.render($("table-wrap"));
+    chart.render($("chart"));
+    return;
+  }
+  refresh({ graphsOnly: keys.every((k) => k !== "view" && k !== "show") });
+}
+
+function observe() {
+  if (!("ResizeObserver" in window)) {
+    window.addEventListener("load", postHeight);
+    return;
+  }
+  new ResizeObserver(postHeight).observe(document.documentElement);
+  let lastWidth = document.documentElement.clientWidth;
+  new ResizeObserver(() => {
+    const w = document.documentElement.clientWidth;
+    if (Math.abs(w - lastWidth) < 3 || document.body.dataset.ready !== "true") return;
+    lastWidth = w;
+    if (layout !== "graphs") chart.render($("chart"));
+    if (layout !== "table" && state.data.graphs.size) panels.render($("panels"));
+  }).observe(document.body);
+}
+
+function boot() {
+  readLink();
+  $("open-app").addEventListener("click", () => {
+    const href = $("open-app").href;
+    const wp = { message: "link", value: href };
+    if (SECRET) wp.secret = SECRET;
+    post(wp, { type: "basisgraph:link", href });
+  });
+  updateChrome();
+  subscribe(onChange);
+  observe();
+  renderNotices();
+  refresh();
+}
+
+boot();
