@@ -86,7 +86,9 @@ def server_url() -> Iterator[str]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log_path = OUTPUT / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "basisgraph.api:create_served_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+           # as `basisgraph serve` (api.MAX_HEAD): long shared links must reach the app
+           "--h11-max-incomplete-event-size", str(1 << 20)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
