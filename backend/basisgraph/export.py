@@ -59,7 +59,7 @@ def _graph(p: dict) -> nx.DiGraph:
                    edge_count=p["edge_count"] if p["edge_count"] is not None else -1)
     for n in p["nodes"]:
         g.add_node(n["id"], label=n["label"], kind=n["kind"], weight=n["weight"] or 0.0)
-    g.add_node(p["circuit"]["id"], label=p["circuit"]["label"], kind="circuit",
+    g.add_node(p["circuit"]["node"], label=p["circuit"]["label"], kind="circuit",
                weight=p["output"] or 0.0)
     for lk in p["links"]:
         g.add_edge(lk["source"], lk["target"], weight=lk["weight"] or 0.0)

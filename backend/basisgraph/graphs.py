@@ -23,6 +23,7 @@ from .study import Study, get_study
 __all__ = ["panel", "model_info", "coverage_curve", "MAX_TOP"]
 
 MAX_TOP = 2000  # most nodes one panel lists individually
+NOISE = 1e-12  # edges below this fraction of the total |attribution| are round-off
 
 
 def coverage_curve(absvals: np.ndarray) -> list[int]:
@@ -69,6 +70,9 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
         else:
             weights, total = np.zeros(ns.size), 0.0
         absw, out_val, active = np.abs(weights), max(pre, 0.0), pre > 0
+    # Round-off from exact cancellations (e.g. orthogonal atoms) is not an edge.
+    noise = absw <= NOISE * absw.sum()
+    weights, absw = np.where(noise, 0.0, weights), np.where(noise, 0.0, absw)
     order = np.argsort(-absw, kind="stable")
     order = order[absw[order] > 0]
     shown, rest = order[:top], order[top:]
@@ -82,12 +86,13 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
     err = 0.0 if abs(err) <= 1e-9 * (abs(total) + float(absw.sum())) else err
     nodes.append({"id": "error", "label": "error", "kind": "error", "weight": round_sig(err),
                   "abs": round_sig(abs(err)), "rank": None})
-    links = [{"source": n["id"], "target": c.id, "weight": n["weight"]}
+    target = f"circuit:{c.id}"  # distinct from a node that shares the circuit's feature id
+    links = [{"source": n["id"], "target": target, "weight": n["weight"]}
              for n in nodes if n["weight"] not in (0.0, None) or n["kind"] == "more"]
     count = int(cover_counts(absw[None, :], cfg.coverage)[0][0]) if absw.any() else None
     return {"version": VERSION, "config": cfg.model_dump(),
             "basis": basis_summary(study, basis),
-            "circuit": {"id": c.id, "label": c.label, "family": c.family},
+            "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": target},
             "input": {"id": input, "label": label}, "active": active,
             "output": round_sig(out_val), "total": round_sig(total), "edge_count": count,
             "coverage_curve": coverage_curve(absw), "nonzero_edges": len(order),
