@@ -73,7 +73,7 @@ def test_graph_formats(fmt, capsys):
         assert g.graph["circuit"] == "animal:bunny" and g.graph["input"] == "cute-bunny"
     else:
         rows = list(csv.DictReader(io.StringIO(out)))
-        assert rows and all(r["target"] == "animal:bunny" for r in rows)
+        assert rows and all(r["target"] == "circuit:animal:bunny" for r in rows)
 
 
 def test_graph_defaults_to_the_dataset(capsys):

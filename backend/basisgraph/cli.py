@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import NoReturn
 
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"basisgraph: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `basisgraph table | head`: the reader left, nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
+        return 0
     except OSError as exc:
         print(f"basisgraph: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2

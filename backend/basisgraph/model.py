@@ -23,7 +23,15 @@ import numpy as np
 import torch
 
 from .config import Config
-from .names import COMPOSITE_PAIRS, SIGNS, animal_fact, animal_name, attribute_name, attribute_rule
+from .names import (
+    ATTRIBUTE_NAMES,
+    COMPOSITE_PAIRS,
+    SIGNS,
+    animal_fact,
+    animal_name,
+    attribute_name,
+    attribute_rule,
+)
 
 __all__ = [
     "Circuit",
@@ -36,6 +44,7 @@ __all__ = [
     "MAG_LOW",
     "MAG_HIGH",
     "OVERLAY_STRENGTH",
+    "typical_max_cosine",
 ]
 
 MAG_LOW, MAG_HIGH = 0.8, 1.2  # range of an active animal's coefficient
@@ -95,19 +104,53 @@ class Data:
 
 
 def _rotation(rng: np.random.Generator, n: int) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))  # sign fix makes the draw unique  # (n, n)
+    """A random rotation that is not close to a signed permutation.
+
+    In two or three dimensions a uniform draw can land next to the identity, and then the
+    neuron basis would quietly be the attribute basis; such draws are redrawn.
+    """
+    for _ in range(50):
+        q, r = np.linalg.qr(rng.standard_normal((n, n)))
+        q = q * np.sign(np.diag(r))  # sign fix makes the draw unique  # (n, n)
+        if n == 1 or np.abs(q).max() <= 0.9:
+            break
+    return q
+
+
+def _animal_row(rng: np.random.Generator, cfg: Config, name: str) -> np.ndarray:
+    w = rng.standard_normal(cfg.d_model)  # (d_model,) feature coordinates
+    for attr, sign in SIGNS.get(name, {}).items():
+        j = ATTRIBUTE_NAMES.index(attr)
+        if j < cfg.attributes:
+            w[j] = sign * max(abs(w[j]), 0.5)
+    return w / np.linalg.norm(w)
+
+
+def typical_max_cosine(cfg: Config) -> float:
+    """About the largest cosine between one random unit animal and N others in d_model dims."""
+    return float(np.sqrt(2 * np.log(max(cfg.animals, 2)) / cfg.d_model))
 
 
 def _animal_weights(rng: np.random.Generator, cfg: Config, names: list[str]) -> np.ndarray:
+    """Unit animal directions; the ones circuits read are redrawn until well separated.
+
+    A reader's bias sits above typical interference, so an animal that happens to lie unusually
+    close to another (cosine above the typical maximum) is redrawn, up to 20 times.
+    """
     w = rng.standard_normal((cfg.animals, cfg.d_model))  # (animals, d_model) feature coords
-    attr_index = {attribute_name(j): j for j in range(cfg.attributes)}
-    for i, name in enumerate(names[: len(SIGNS) + 40]):
-        for attr, sign in SIGNS.get(name, {}).items():
-            if attr in attr_index:
-                j = attr_index[attr]
-                w[i, j] = sign * max(abs(w[i, j]), 0.5)
-    return w / np.linalg.norm(w, axis=1, keepdims=True)
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    for i, name in enumerate(names[: len(SIGNS)]):
+        if name in SIGNS:
+            w[i] = _animal_row(rng, cfg, name)
+    limit = typical_max_cosine(cfg)
+    for i in range(min(cfg.circuits, cfg.animals)):
+        for _ in range(20):
+            cos = w @ w[i]  # (animals,)
+            cos[i] = 0.0
+            if np.abs(cos).max() <= limit:
+                break
+            w[i] = _animal_row(rng, cfg, names[i])
+    return w
 
 
 def build_model(cfg: Config) -> PlantedModel:
@@ -156,7 +199,7 @@ def _animal_bias(cfg: Config) -> float:
     sqrt(2 ln N / d_model); scaled by the strongest magnitude and kept inside
     [0.5, 0.875] x MAG_LOW, so a present animal always clears it.
     """
-    worst = MAG_HIGH * np.sqrt(2 * np.log(cfg.animals) / cfg.d_model)
+    worst = MAG_HIGH * typical_max_cosine(cfg)
     return float(np.clip(worst, 0.5 * MAG_LOW, 0.875 * MAG_LOW))
 
 
@@ -209,27 +252,46 @@ def sample_data(model: PlantedModel, samples: int | None = None, seed_offset: in
     paired = pairs[np.arange(n), first]
     ov = np.where(paired >= 0, paired, random_attr)
     ov = np.where(has, ov, -1)
-    ov_mag = np.where(has, OVERLAY_STRENGTH, 0.0)
+    if cfg.overlay > 0:
+        _ensure_pairs(model, idx, ov)
+    ov_mag = np.where(ov >= 0, OVERLAY_STRENGTH, 0.0)
     return Data(_activations(model, idx, mag, ov, ov_mag), idx, mag, ov, ov_mag)
 
 
+def _ensure_pairs(model: PlantedModel, idx: np.ndarray, ov: np.ndarray) -> None:
+    """Give every composite pair at least a few overlaid inputs (changes `ov` in place).
+
+    A composite circuit only fires on its animal with its attribute overlaid; a rare animal
+    could otherwise go without one by chance. The first plain inputs of that animal are
+    overlaid until it has max(3, overlay x its count) of them (or all).
+    """
+    for i in np.flatnonzero(model.pair_attr >= 0):
+        j = model.pair_attr[i]
+        rows = np.flatnonzero(np.any(idx == i, axis=1))
+        want = min(len(rows), max(3, round(model.config.overlay * len(rows))))
+        missing = want - int(np.sum(ov[rows] == j))
+        if missing > 0:
+            plain = rows[ov[rows] < 0][:missing]
+            ov[plain] = j
+
+
 def make_examples(model: PlantedModel) -> list[tuple[str, str, Data]]:
-    """Hand-made single inputs: a few plain animals and each composite's overlaid animal."""
-    cfg = model.config
-    rows: list[tuple[str, str, list[int], int]] = []
-    for i in range(min(4, cfg.animals)):
-        extra = [k for k in range(cfg.animals) if k != i][: cfg.active - 1]
-        rows.append((model.animal_names[i], f"a {model.animal_names[i]}", [i, *extra], -1))
+    """Hand-made single inputs: a few plain animals and each composite's overlaid animal.
+
+    Each holds one animal at the strongest magnitude, so a composite circuit stays silent on
+    the plain animal and fires on the overlaid one whatever k the dataset uses.
+    """
+    rows: list[tuple[str, str, int, int]] = []
+    for i in range(min(4, model.config.animals)):
+        rows.append((model.animal_names[i], f"a {model.animal_names[i]}", i, -1))
     for c in model.circuits:
         if c.family == "composite":
             a, t = c.id.split(":")[1].split("+")
             i, j = model.animal_names.index(a), model.axis_names.index(t)
-            extra = [k for k in range(cfg.animals) if k != i][: cfg.active - 1]
-            rows.append((f"{t}-{a}", f"a particularly {t} {a}", [i, *extra], j))
+            rows.append((f"{t}-{a}", f"a particularly {t} {a}", i, j))
     out = []
-    for eid, label, animals, ov in rows:
-        idx = np.array([animals])
-        mag = np.ones((1, len(animals)))
+    for eid, label, animal, ov in rows:
+        idx, mag = np.array([[animal]]), np.array([[MAG_HIGH]])
         ova = np.array([ov])
         ovm = np.array([OVERLAY_STRENGTH if ov >= 0 else 0.0])
         out.append((eid, label, Data(_activations(model, idx, mag, ova, ovm), idx, mag, ova, ovm)))
