@@ -2,9 +2,8 @@
 // answers it needs travel inline in <script type="application/json" id="basisgraph-data">
 // (written by basisgraph/htmlexport.py), and api.js asks here before it would fetch.
 //
-// Requests are matched by meaning, not by URL text: a table request matches when its whole
-// configuration equals the carried table's; model and graph requests ignore coverage (the page
-// never sends it for those). Anything the file does not carry is answered with a 404 that says
+// Requests are matched by meaning, not by URL text: the configuration must equal the carried
+// one, except for coverage. Anything the file does not carry is answered with a 404 that says
 // what the file does carry.
 
 import { parseQuery } from "./state.js";
@@ -41,10 +40,9 @@ export function answer(endpoint, params) {
   if (!d) return null;
   const carried = d.table.config;
   const missing = (field, message) => ({ error: { status: 404, field, message } });
-  if (!sameConfig(params, carried, endpoint === "table")) {
-    if (endpoint === "table" && sameConfig(params, carried, false)) {
-      return missing("coverage", `this file carries the table for τ = ${carried.coverage} only; the graphs follow the slider, the table does not`);
-    }
+  // Coverage is ignored for the table too: the file carries the table at one τ (it says so
+  // under the table), while the graphs prune live at any τ from their coverage curves.
+  if (!sameConfig(params, carried, false)) {
     return missing("config", "this file carries one configuration only; open basisgraph to change it");
   }
   if (endpoint === "table") return { data: d.table };

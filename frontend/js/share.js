@@ -174,6 +174,15 @@ function exportMode() {
   for (const e of document.querySelectorAll("#config-form input, #config-form select, #config-form button")) e.disabled = true;
   const form = $("config-form");
   if (form) form.before(el("p", { className: "hint export-note", text: "This file carries one configuration and the graphs in its pickers. Open basisgraph to change them." }));
+  // The α sweep needs one table per α, which the file does not carry.
+  const run = document.querySelector("#sweep button.run");
+  if (run) {
+    run.disabled = true;
+    run.title = "The α sweep needs the server: open basisgraph to compute it";
+  }
+  const caption = $("table-caption");
+  const tau = inlineData().table.config.coverage;
+  if (caption) caption.after(el("p", { className: "export-note", text: `This file carries the table for τ = ${tau.toFixed(2)}; the coverage slider prunes the graphs below, not this table.` }));
 }
 
 function init() {
