@@ -23,3 +23,13 @@ def test_readme_opens_with_the_two_commands():
     assert first_block[1].startswith("make test")
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_readme_table_is_what_the_cli_prints():
+    from basisgraph.cli import format_table
+    from basisgraph.config import Config
+    from basisgraph.counts import table
+
+    block = re.search(r"```\n(family .*?)```", README.read_text(), flags=re.S).group(1)
+    printed = format_table(table(Config())).splitlines()
+    assert block.strip().splitlines() == [line for line in printed[2:6]]

@@ -73,7 +73,7 @@ def format_table(t: dict) -> str:
     def num(x):
         return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
 
-    width = max(14, *(len(b) + 2 for b in bases))
+    width = max(16, *(len(b) + 2 for b in bases))
     lines = [f"edge counts, local / global (coverage tau = {t['config']['coverage']})", "",
              "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
     for fam in t["families"]:
