@@ -317,7 +317,8 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
 
     # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
     embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
-                  cached=lambda endpoint, config, params: _submit(endpoint, config.key(), params))
+                  cached=lambda endpoint, config, params: _submit(endpoint, config.key(), params),
+                  openapi_extra=cfg_params)
     _add_page_routes(app)
     return app
 

@@ -217,7 +217,8 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
 
 
 def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[[Request], Config],
-            cached: Callable[[str, Config, tuple[Any, ...]], concurrent.futures.Future], timeout_s: float) -> None:
+            cached: Callable[[str, Config, tuple[Any, ...]], concurrent.futures.Future], timeout_s: float,
+            openapi_extra: dict[str, Any] | None = None) -> None:
     """Add the page, /embed, /oembed, the preview image and the HTML export to `app`.
 
     `config_dep` reads a Config from the query (422 when invalid); `cached(endpoint, config,
@@ -253,7 +254,7 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
         """oEmbed 1.0 (rich): the iframe for a page or embed URL, sized within the maxima."""
         return _oembed(request, url, maxwidth, maxheight, format)
 
-    @app.get("/api/v1/preview.png", tags=["share"], response_class=Response)
+    @app.get("/api/v1/preview.png", tags=["share"], response_class=Response, openapi_extra=openapi_extra)
     def preview(request: Request, config: Config = config_param,
                 view: Annotated[Literal["local", "global"], Query(description="which count")] = "local") -> Response:
         """The edge-count chart as a 1200x630 PNG (the pages' og:image)."""
@@ -267,7 +268,7 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
             return Response(status_code=304, headers=headers)
         return Response(png, media_type="image/png", headers=headers)
 
-    @app.get("/api/v1/export.html", tags=["share"], response_class=Response)
+    @app.get("/api/v1/export.html", tags=["share"], response_class=Response, openapi_extra=openapi_extra)
     def export(request: Request, config: Config = config_param) -> Response:
         """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
         from . import htmlexport
