@@ -12,6 +12,9 @@ export const VERSION = 1;
 
 // Mirrors basisgraph.config: ranges of every configuration field and the presets' values.
 // A browser test checks these defaults against GET /api/v1/table?preset=<name>.
+// They are also the defaults of link version 1 (LINK_DEFAULTS[1] in basisgraph/links.py): links
+// omit defaults, so if a default ever changes, keep these as the v=1 table, bump VERSION, and
+// have parseQuery fill a v=1 link's missing keys from it (see README, "Share and embed").
 export const PRESET_NAMES = ["post", "bunny", "wide"];
 export const BASE_DEFAULTS = Object.freeze({
   animals: 1000,
