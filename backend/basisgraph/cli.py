@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input", default=None, help="example input to carry besides the dataset")
     e.add_argument("--view", default="local", choices=["local", "global"], help="count shown first")
     _add_config_flags(e)
+    from .sae_config import add_train_parser
+
+    add_train_parser(sub, _add_config_flags)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -136,6 +139,10 @@ def _run(args: argparse.Namespace) -> int:
         from .api import serve
 
         serve(args.host, _int("port", args.port, 1, 65535))
+    elif args.command == "train-sae":
+        from .sae import run_train_args
+
+        run_train_args(_config(args), args)
     elif args.command == "bench":
         from .bench import run_bench
 
