@@ -8,6 +8,7 @@ import pytest
 from basisgraph.config import Config, ConfigError, parse_config
 from basisgraph.counts import table
 from basisgraph.graphs import MAX_TOP, coverage_curve, model_info, panel
+from basisgraph.model import MAG_HIGH
 from basisgraph.study import get_study
 
 SMALL = parse_config({"animals": 300, "attributes": 20, "samples": 500, "coverage": 0.75})
@@ -77,20 +78,23 @@ def test_links_point_from_nodes_to_the_circuit():
     for p in _panels(BUNNY):
         ids = {n["id"] for n in p["nodes"]}
         assert len(ids) == len(p["nodes"])
+        # The circuit is its own node, distinct from a feature node named like it (animal:bunny).
+        target = p["circuit"]["node"]
+        assert target == f"circuit:{p['circuit']['id']}" and target not in ids
         for lk in p["links"]:
-            assert lk["source"] in ids and lk["target"] == p["circuit"]["id"]
+            assert lk["source"] in ids and lk["target"] == target
         weighted = {n["id"] for n in p["nodes"] if n["weight"] not in (0.0, None)}
         assert weighted <= {lk["source"] for lk in p["links"]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: round-off edges (|w| ~ 1e-16) count as nonzero: attribute:cute in the attribute "
-    "basis on the 'bunny' input reports nonzero_edges 49 and draws 48 noise links, not 1"))
 def test_exact_zeros_are_not_edges():
+    # Orthogonal attribute atoms give the other 49 attributes round-off edges (~1e-16): not edges.
     p = panel(Config(), "attribute", "attribute:cute", "bunny", top=3)
     assert p["edge_count"] == 1
     assert p["nonzero_edges"] == 1
     assert [n["id"] for n in p["nodes"]] == ["attribute:cute", "error"]
+    assert p["coverage_curve"][100] == 1
+    assert [lk["source"] for lk in p["links"]] == ["attribute:cute"]
 
 
 def test_bunny_panels_draw_every_edge():
@@ -125,7 +129,8 @@ def test_active_example_by_the_numbers():
     assert {n["id"] for n in _shown(p)} == {"animal:bunny", "attribute:cute"}
     p = panel(BUNNY, "animal", "animal:bunny", "bunny")
     assert p["edge_count"] == 1 and _shown(p)[0]["id"] == "animal:bunny"
-    assert _shown(p)[0]["weight"] == pytest.approx(1.0)  # c = 1, |f| = 1
+    assert _shown(p)[0]["weight"] == pytest.approx(MAG_HIGH)  # examples: c = MAG_HIGH, |f| = 1
+    assert p["output"] == pytest.approx(MAG_HIGH - get_study(BUNNY).model.circuit("animal:bunny").bias)
 
 
 @pytest.mark.parametrize("kwargs, field", [
