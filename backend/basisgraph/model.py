@@ -8,7 +8,8 @@ Steps of `build_model`:
 3. A seeded random rotation maps the feature space into the neuron basis, so the standard
    basis is a genuine baseline rather than the attribute basis in disguise.
 4. Circuits are ReLU readers y = ReLU(r . a - b) in three families: one animal, one attribute,
-   or animal + w * attribute. Biases sit above the interference each reader sees.
+   or animal + w * attribute. Biases sit above the interference each reader sees; an animal
+   reader's bias is calibrated on a separate sample (see _calibrate_animal_biases).
 
 `sample_data` draws the dataset: k animals per input from a Zipf-like frequency law (so named
 animals are common), magnitudes in [MAG_LOW, MAG_HIGH], and with probability `overlay` one
@@ -17,7 +18,7 @@ boolean attribute overlay, preferring the attribute a composite circuit pairs wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -188,8 +189,34 @@ def build_model(cfg: Config) -> PlantedModel:
             f"{axis_names[j]} {names[i]} → special case", read, bias,
             ((f"animal:{names[i]}", 1.0), (f"attribute:{axis_names[j]}", w)), None))
         pair_attr[i] = j
-    return PlantedModel(cfg, rot, animal_dirs, feat, axis_dirs, tuple(circuits), tuple(names),
-                        tuple(axis_names), pair_attr)
+    model = PlantedModel(cfg, rot, animal_dirs, feat, axis_dirs, tuple(circuits), tuple(names),
+                         tuple(axis_names), pair_attr)
+    return _calibrate_animal_biases(model)
+
+
+def _calibrate_animal_biases(model: PlantedModel) -> PlantedModel:
+    """Set each animal reader's bias just above what other inputs make it read.
+
+    Another animal's interference plus an overlay's projection onto the read direction can
+    exceed any fixed threshold, so each reader is tuned the way training would tune it: on a
+    separate calibration sample (never the dataset), the bias sits just above the largest
+    response to an input without that animal, but never so high that a plain input of the
+    animal at the weakest magnitude would stay silent. Animals absent from the sample keep
+    the geometric default.
+    """
+    cfg = model.config
+    calib = sample_data(model, samples=min(8000, 16_000_000 // cfg.d_model), seed_offset=3)
+    out = []
+    for c in model.circuits:
+        if c.family == "animal":
+            i = model.animal_names.index(c.id.split(":", 1)[1])
+            has = np.any(calib.animal_idx == i, axis=1)
+            resp = calib.acts[~has] @ c.read  # (negatives,)
+            if has.any() and len(resp):
+                bias = float(np.clip(resp.max() + 0.1, 0.5 * MAG_LOW, 0.95 * MAG_LOW))
+                c = replace(c, bias=bias)
+        out.append(c)
+    return replace(model, circuits=tuple(out))
 
 
 def _animal_bias(cfg: Config) -> float:
