@@ -17,6 +17,9 @@ animal block carries a minimum-norm correction need the full layout.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,7 +29,8 @@ from scipy import sparse
 from .bases import NodeSet, residual
 from .model import Circuit, Data, PlantedModel
 
-__all__ = ["EdgeRows", "Encoding", "encode", "pre_activations", "edge_chunks", "edge_vectors"]
+__all__ = ["EdgeRows", "Encoding", "encode", "pre_activations", "edge_chunks", "edge_vectors",
+           "projection"]
 
 CHUNK_ELEMS = 2_000_000  # bound on one full-layout chunk: rows x nodes
 
@@ -68,7 +72,7 @@ def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
     data = enc.data
     vals, cols = [], []
     for b in ns.blocks:
-        proj = b.atoms @ read  # (size,)
+        proj = projection(b.atoms, read)  # (size,)
         if b.encoder is not None:  # learned dictionary: its own encoder's coefficients
             vals.append(b.scale * b.encoder(data, rows) * proj)  # (n, size)
             cols.append(np.broadcast_to(b.start + np.arange(b.size), (len(rows), b.size)))
@@ -82,21 +86,93 @@ def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
     return np.concatenate(vals, axis=1), np.concatenate(cols, axis=1)
 
 
-def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
+          projs: list[np.ndarray] | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Full-layout edges of `rows`.  -> (n, nodes)
+
+    Written in place, block by block, with the very operations (and so the very bits) of
+    out = zeros; out[:, block] = scale * coef * proj. `projs` are the blocks' atoms @ read and
+    `out` a buffer of at least n rows to reuse, both optional.
+    """
     data = enc.data
-    out = np.zeros((len(rows), ns.size))  # (n, nodes)
-    for b in ns.blocks:
-        proj = b.atoms @ read  # (size,)
+    n = len(rows)
+    out = np.empty((n, ns.size)) if out is None else out[:n]  # (n, nodes)
+    if sum(b.size for b in ns.blocks) != ns.size:
+        out[:] = 0.0
+    for bi, b in enumerate(ns.blocks):
+        proj = projection(b.atoms, read) if projs is None else projs[bi]  # (size,)
+        dst = out[:, b.start:b.start + b.size]  # (n, size) view
         if b.encoder is not None:
-            coef = b.encoder(data, rows)  # (n, size) learned encoder
-        elif b.planted:
-            coef = np.asarray(enc.res[rows] @ b.q)  # (n, size) min-norm correction, O(nnz size)
-            np.add.at(coef, (np.arange(len(rows))[:, None], data.animal_idx[rows]),
-                      data.animal_mag[rows])
-        else:
-            coef = data.acts[rows] @ b.q  # (n, size) coordinates
-        out[:, b.start:b.start + b.size] = b.scale * coef * proj
+            dst[:] = b.scale * b.encoder(data, rows) * proj  # learned encoder
+            continue
+        if not b.planted:
+            dst[:] = b.scale * (data.acts[rows] @ b.q) * proj  # coordinates
+            continue
+        _correction(enc, b.q, rows, dst)  # min-norm correction, O(nnz size)
+        np.add.at(dst, (np.arange(n)[:, None], data.animal_idx[rows]), data.animal_mag[rows])
+        if b.scale != 1.0:  # scale * coef, then * proj, as in the expression above
+            np.multiply(dst, b.scale, out=dst)
+        np.multiply(dst, proj, out=dst)
     return out
+
+
+def _correction(enc: Encoding, q: np.ndarray, rows: np.ndarray, dst: np.ndarray) -> None:
+    """dst = res[rows] @ q, as scipy computes it (0 + r q_j for a one-entry row).  (n, size)"""
+    sub = enc.res[rows]
+    if q.shape[1] < 8192:  # short rows: one sparse product beats a Python loop
+        dst[:] = np.asarray(sub @ q)
+        return
+    ptr = sub.indptr
+    for i in range(len(rows)):
+        lo, hi = ptr[i], ptr[i + 1]
+        if hi - lo == 1:
+            np.multiply(q[sub.indices[lo]], sub.data[lo], out=dst[i])
+            if _has_tiny(q, sub.indices[lo]):  # 0 + x turns a -0.0 product into +0.0
+                np.add(dst[i], 0.0, out=dst[i])
+        elif hi == lo:
+            dst[i] = 0.0
+        else:
+            dst[i] = np.asarray(sub[i] @ q)[0]
+
+
+_PROJ: OrderedDict = OrderedDict()  # (id(atoms), id(read)) -> (atoms, read, atoms @ read)
+_PROJ_BYTES = 256 << 20  # bound on the cached projections
+_LOCK = threading.Lock()
+
+
+def projection(atoms: np.ndarray, read: np.ndarray) -> np.ndarray:
+    """atoms @ read, computed once per (atoms, read) pair and shared by every node set whose
+    block reuses those atoms (animal, half, unions).  (size, d), (d,) -> (size,)"""
+    key = (id(atoms), id(read))
+    with _LOCK:
+        hit = _PROJ.get(key)
+        if hit is not None and hit[0]() is atoms and hit[1]() is read:
+            _PROJ.move_to_end(key)
+            return hit[2]
+    proj = atoms @ read
+    proj.flags.writeable = False
+    with _LOCK:
+        _PROJ[key] = (weakref.ref(atoms), weakref.ref(read), proj)
+        while len(_PROJ) > 1 and sum(v[2].nbytes for v in _PROJ.values()) > _PROJ_BYTES:
+            _PROJ.popitem(last=False)
+    return proj
+
+
+_TINY: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(q) -> (q, rows with tiny entries)
+
+
+def _has_tiny(q: np.ndarray, j: int) -> bool:
+    """Whether row j of q has an entry whose product with r could be a signed zero."""
+    with _LOCK:
+        ref, flags = _TINY.get(id(q), (None, None))
+        if ref is None or ref() is not q:
+            for key in [k for k, (r, _) in _TINY.items() if r() is None]:
+                del _TINY[key]
+            flags = np.full(len(q), -1, dtype=np.int8)  # (rows of q,) -1: not looked at yet
+            _TINY[id(q)] = (weakref.ref(q), flags)
+    if flags[j] < 0:
+        flags[j] = np.abs(q[j]).min() < 1e-250
+    return bool(flags[j])
 
 
 def _mixed(model: PlantedModel, enc: Encoding, recipe: tuple[np.ndarray, np.ndarray],
@@ -115,11 +191,12 @@ def _mixed(model: PlantedModel, enc: Encoding, recipe: tuple[np.ndarray, np.ndar
 
 def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circuit,
                 rows: np.ndarray, recipe: tuple[np.ndarray, np.ndarray] | None = None,
-                full: bool = False) -> Iterator[EdgeRows]:
+                full: bool = False, reuse: bool = False) -> Iterator[EdgeRows]:
     """Edges into `circuit` on the given (active) input rows, in bounded chunks.
 
     `recipe` is the circuit's mixed decomposition (needed only for the mixed view). With
-    `full=True` every chunk uses the full layout, whatever the encoding.
+    `full=True` every chunk uses the full layout, whatever the encoding. With `reuse=True`
+    full-layout chunks share one buffer: use each chunk before asking for the next.
     """
     acts = enc.data.acts
     if not ns.is_dictionary:
@@ -139,9 +216,12 @@ def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circui
         yield EdgeRows(thin, vals, cols, acts[thin] @ circuit.read)
     step = max(1, CHUNK_ELEMS // max(ns.size, 1))
     fat = rows[wide]
+    projs = [projection(b.atoms, circuit.read) for b in ns.blocks]  # (size,) per block
+    buf = np.empty((min(step, len(fat)), ns.size)) if reuse and len(fat) else None
     for s in range(0, len(fat), step):
         part = fat[s:s + step]
-        yield EdgeRows(part, _full(ns, enc, circuit.read, part), None, acts[part] @ circuit.read)
+        yield EdgeRows(part, _full(ns, enc, circuit.read, part, projs, buf), None,
+                       acts[part] @ circuit.read)
 
 
 def edge_vectors(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circuit,

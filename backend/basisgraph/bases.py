@@ -18,6 +18,7 @@ direction gives about 2 a(x), which `reconstruction` reports.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -193,7 +194,7 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms:
     present less than half the time are dropped, and the least total |weight| wins among the
     rest (the usual sparse-recovery tie-break). Returns (mixed node indices, weights).
     """
-    union = np.concatenate([model.animal_dirs, model.attr_dirs])  # (animals + attributes, d)
+    union = _union_dirs(model)  # (animals + attributes, d)
     norm = np.linalg.norm(read)
     beams: list[tuple[int, ...]] = [()]
     nxt: list[tuple[float, tuple[int, ...], np.ndarray]] = []
@@ -203,7 +204,7 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms:
             left = read if not sup else read - _fit(union, sup, read)[1]
             scores = np.abs(union @ left)
             scores[list(sup)] = -1.0
-            for j in np.argsort(-scores, kind="stable")[:branch]:
+            for j in _top(scores, branch):
                 cand = tuple(sorted((*sup, int(j))))
                 w, approx = _fit(union, cand, read)
                 miss = float(np.linalg.norm(read - approx))
@@ -217,6 +218,43 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms:
         beams = list(dict.fromkeys(c for _, c, _ in nxt))[:branch]
     _, cand, w = nxt[0]
     return np.array(cand, dtype=int), w
+
+
+_UNION: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(model) -> (model, union dirs)
+_QA: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
+
+
+def _q_atoms(q: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """q @ atoms, once per pair (the animal block of every union shares it).  -> (d, d)"""
+    key = (id(q), id(atoms))
+    hit = _QA.get(key)
+    if hit is None or hit[0]() is not q or hit[1]() is not atoms:
+        for k in [k for k, v in _QA.items() if v[0]() is None or v[1]() is None]:
+            del _QA[k]
+        hit = (weakref.ref(q), weakref.ref(atoms), q @ atoms)
+        _QA[key] = hit
+    return hit[2]
+
+
+def _union_dirs(model: PlantedModel) -> np.ndarray:
+    """Animal then attribute directions, built once per model.  (animals + attributes, d)"""
+    ref, union = _UNION.get(id(model), (None, None))
+    if ref is None or ref() is not model:
+        for key in [k for k, (r, _) in _UNION.items() if r() is None]:
+            del _UNION[key]
+        union = np.concatenate([model.animal_dirs, model.attr_dirs])
+        _UNION[id(model)] = (weakref.ref(model), union)
+    return union
+
+
+def _top(scores: np.ndarray, branch: int) -> np.ndarray:
+    """np.argsort(-scores, kind="stable")[:branch] without sorting everything."""
+    neg = -scores
+    if len(neg) <= 4 * branch:
+        return np.argsort(neg, kind="stable")[:branch]
+    kth = np.partition(neg, branch - 1)[branch - 1]  # the branch-th smallest
+    cand = np.flatnonzero(neg <= kth)  # every tie of it, in index order
+    return cand[np.argsort(neg[cand], kind="stable")][:branch]
 
 
 def _fit(union: np.ndarray, sup: tuple[int, ...], read: np.ndarray):
@@ -250,7 +288,7 @@ def reconstruction(model: PlantedModel, ns: NodeSet, data: Data) -> np.ndarray:
             out += b.scale * (b.encoder(data, np.arange(len(data.acts))) @ b.atoms)
         elif b.planted:
             planted = np.einsum("sk,skd->sd", data.animal_mag, b.atoms[data.animal_idx])
-            out += b.scale * (planted + (res @ model.axis_dirs.T) @ (b.q @ b.atoms))
+            out += b.scale * (planted + (res @ model.axis_dirs.T) @ _q_atoms(b.q, b.atoms))
         else:
             out += b.scale * ((data.acts @ b.q) @ b.atoms)
     return out

@@ -16,7 +16,9 @@ Family numbers are medians over the family's circuits that fire at least once.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +27,7 @@ import numpy as np
 from .attribution import edge_chunks
 from .bases import reconstruction
 from .config import Config
+from .cover import cover_long
 from .study import Study, get_study
 
 __all__ = [
@@ -34,6 +37,9 @@ __all__ = [
 VERSION = 1
 FAMILIES = ("animal", "attribute", "composite")
 TOL = 1e-9  # relative slack so float round-off never adds an edge
+LONG_ROW = 2048  # rows at least this long skip the full sort (cover.py)
+THREADS = 2  # worker threads for large tables
+THREADED_ANIMALS = 5000  # node sets at least this large are counted on threads
 
 
 def round_sig(x: float | None, sig: int = 6) -> float | None:
@@ -58,8 +64,15 @@ def descending(absvals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def cover_counts(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     """Fewest entries per row covering tau of the row's sum, and the smallest kept value.
 
-    (n, L) -> counts (n,), thresholds (n,). A row of zeros needs 0 entries.
+    (n, L) -> counts (n,), thresholds (n,). A row of zeros needs 0 entries. Long rows take an
+    exact threshold search (cover.py) that gives the same numbers as sorting them.
     """
+    if absvals.ndim == 2 and absvals.shape[1] >= LONG_ROW:
+        return cover_long(absvals, tau, TOL, lambda rows: _cover_sorted(rows, tau))
+    return _cover_sorted(absvals, tau)
+
+
+def _cover_sorted(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     srt, csum = descending(absvals)
     total = csum[:, -1:] if srt.shape[1] else np.zeros((len(srt), 1))
     need = tau * total * (1 - TOL)
@@ -81,7 +94,7 @@ class CircuitStats:
     own_share: float | None
     error_share: float | None
     mean_abs: np.ndarray  # (nodes,) mean |edge| over the dataset
-    mean_signed: np.ndarray  # (nodes,) mean signed edge over the dataset
+    mean_signed: np.ndarray | None  # (nodes,) mean signed edge over the dataset
 
 
 def _own_rows(study: Study, k: int, rows: np.ndarray) -> np.ndarray:
@@ -92,31 +105,44 @@ def _own_rows(study: Study, k: int, rows: np.ndarray) -> np.ndarray:
     return np.any(study.data.animal_idx[rows] == i, axis=1)
 
 
-def circuit_stats(study: Study, basis: str, k: int) -> CircuitStats:
-    """Local, global, union and own-share numbers of circuit k under one node set."""
+def circuit_stats(study: Study, basis: str, k: int, signed: bool = True) -> CircuitStats:
+    """Local, global, union and own-share numbers of circuit k under one node set.
+
+    `signed=False` skips the mean signed edges (mean_signed is then None), as the table does.
+    """
     ns = study.node_sets[basis]
     circuit = study.model.circuits[k]
     rows = np.flatnonzero(study.pre[:, k] > 0)
     size, tau = ns.size, study.config.coverage
-    mean_abs, mean_signed = np.zeros(size), np.zeros(size)
+    mean_abs, mean_signed = np.zeros(size), (np.zeros(size) if signed else None)
     kept = np.zeros(size, bool)
     own = ns.index(circuit.own) if circuit.own else None
     locals_, owns, errs = [], [], []
-    for ch in edge_chunks(study.model, ns, study.enc, circuit, rows, study.recipes[circuit.id]):
-        absv = np.abs(ch.vals)
-        counts, thr = cover_counts(absv, tau)
+    buf = None  # |edges| of full-layout chunks, reused
+    for ch in edge_chunks(study.model, ns, study.enc, circuit, rows, study.recipes[circuit.id],
+                          reuse=True):
+        if ch.cols is None:
+            if buf is None or len(buf) < len(ch.vals):
+                buf = np.empty_like(ch.vals)
+            absv = np.abs(ch.vals, out=buf[:len(ch.vals)])
+        else:
+            absv = np.abs(ch.vals)
+        abs32 = absv.astype(np.float32)
+        counts, thr = cover_counts(abs32, tau)
         locals_.append(counts)
-        keep = absv.astype(np.float32) >= thr[:, None]
+        keep = abs32 >= thr[:, None]
         err = ch.total - ch.vals.sum(axis=1)
         errs.append(np.abs(err) / np.maximum(absv.sum(axis=1) + np.abs(err), 1e-300))
         if ch.cols is None:
             mean_abs += absv.sum(axis=0)
-            mean_signed += ch.vals.sum(axis=0)
+            if signed:
+                mean_signed += ch.vals.sum(axis=0)
             kept |= keep.any(axis=0)
             own_vals = ch.vals[:, own] if own is not None else None
         else:
             np.add.at(mean_abs, ch.cols, absv)
-            np.add.at(mean_signed, ch.cols, ch.vals)
+            if signed:
+                np.add.at(mean_signed, ch.cols, ch.vals)
             kept[ch.cols[keep]] = True
             own_vals = np.sum(np.where(ch.cols == own, ch.vals, 0.0), 1) if own is not None else None
         if own_vals is not None:
@@ -124,7 +150,8 @@ def circuit_stats(study: Study, basis: str, k: int) -> CircuitStats:
             owns.append(own_vals[sel] / ch.total[sel])
     n = max(study.config.samples, 1)
     mean_abs /= n
-    mean_signed /= n
+    if signed:
+        mean_signed /= n
     if not len(rows):
         return CircuitStats(None, None, None, None, None, mean_abs, mean_signed)
     g_count = int(cover_counts(mean_abs[None, :], tau)[0][0])
@@ -161,13 +188,32 @@ def _basis_summary(cfg: Config, basis: str) -> dict:
             "reconstruction_norm_ratio": round_sig(float(np.median(ratio)), 6)}
 
 
+def _all_stats(study: Study, bases: list[str]) -> dict[str, list[CircuitStats]]:
+    """circuit_stats of every (node set, circuit), on a few threads when the model is large.
+
+    Each pair is computed on its own, so the threads change no number; numpy releases the GIL
+    in the long-row work that dominates there.
+    """
+    jobs = [(b, k) for b in bases for k in range(len(study.model.circuits))]
+    workers = min(THREADS, os.cpu_count() or 1)
+    if workers > 1 and study.config.animals >= THREADED_ANIMALS:
+        with ThreadPoolExecutor(workers) as pool:
+            done = list(pool.map(lambda job: circuit_stats(study, *job, signed=False), jobs))
+    else:
+        done = [circuit_stats(study, b, k, signed=False) for b, k in jobs]
+    out: dict[str, list[CircuitStats]] = {b: [] for b in bases}
+    for (b, _), st in zip(jobs, done):
+        out[b].append(st)
+    return out
+
+
 def table(cfg: Config | Study) -> dict:
     """The side-by-side edge-count table (the JSON contract of `table --json`)."""
     t0 = time.perf_counter()
     study = cfg if isinstance(cfg, Study) else get_study(cfg)
     model = study.model
     bases = list(study.node_sets)
-    per = {b: [circuit_stats(study, b, k) for k in range(len(model.circuits))] for b in bases}
+    per = _all_stats(study, bases)
     circuits = []
     for k, c in enumerate(model.circuits):
         stats = {b: {"local_edges": round_sig(per[b][k].local_edges),
