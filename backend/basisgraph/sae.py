@@ -8,8 +8,9 @@ Steps of `train_sae`:
 3. Normalise: x = s·a with s = sqrt(d_model / E||a||²) over the training set, so E||x||² =
    d_model whatever the configuration. Decoding divides by s again.
 4. Initialise: decoder rows are random directions (norm 0.1 for the L1 kinds, 1 for the TopK
-   kinds), the encoder is the decoder's transpose, and the biases are zero. The generator is seeded from `seed`; torch runs single-threaded with
-   deterministic algorithms, so one seed gives the same weights on one machine.
+   kinds), the encoder is the decoder's transpose, and the biases are zero. The generator is
+   seeded from `seed`; torch runs single-threaded with deterministic algorithms (both restored
+   afterwards), so one seed gives the same weights on one machine.
 5. Train with Adam on minibatches drawn with replacement:
    - relu: f = ReLU(W_enc·x + b_enc); loss = ||x − x̂||² + λ·Σ_j f_j·||W_dec_j||, λ warmed up
      over the first 5% of steps;
@@ -17,7 +18,8 @@ Steps of `train_sae`:
      over the whole batch of B inputs (inference then uses a threshold, the running mean of
      the smallest kept value); decoder rows are kept at unit norm; AuxK: latents that have not
      fired for one pass over the training set reconstruct the residual x − x̂ with their
-     top d_model/2 activations, weighted by `aux` (0 switches it off);
+     top d_model/2 activations, weighted by `aux` (0 switches it off). Gradients flow only
+     through the kept (input, latent) pairs, as in dense TopK, without dense backward passes;
    - matryoshka: the relu loss, plus the reconstruction loss of the first `attributes` latents
      alone (two nested levels: inner = attributes, outer = the whole width).
    The learning rate decays linearly to zero over the last 20% of steps.
