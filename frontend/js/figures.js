@@ -12,8 +12,10 @@ const STYLE_PROPS = [
 ];
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-/** A standalone SVG document (text) of `svg`, with its computed styles inline. */
-export function serializeSvg(svg) {
+/** A standalone SVG document (text) of `svg`, with its computed styles inline. `legend`:
+ * optional [[label, colour], ...] drawn as one row under the figure (the page's chart leans on
+ * the table's coloured headers, which a file on its own does not have). */
+export function serializeSvg(svg, legend = null) {
   const clone = svg.cloneNode(true);
   const src = [svg, ...svg.querySelectorAll("*")];
   const dst = [clone, ...clone.querySelectorAll("*")];
@@ -27,7 +29,10 @@ export function serializeSvg(svg) {
     out.removeAttribute("class");
     out.removeAttribute("tabindex");
   });
-  const { width, height } = size(svg);
+  const { width, height: h0 } = size(svg);
+  const height = legend && legend.length ? h0 + LEGEND_H : h0;
+  if (height !== h0) addLegend(clone, legend, h0, width);
+  clone.setAttribute("viewBox", `0 0 ${width} ${height}`);
   clone.setAttribute("xmlns", SVG_NS);
   clone.setAttribute("width", String(width));
   clone.setAttribute("height", String(height));
@@ -40,6 +45,25 @@ export function serializeSvg(svg) {
   return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(clone);
 }
 
+const LEGEND_H = 26;
+
+function addLegend(clone, legend, top, width) {
+  const g = document.createElementNS(SVG_NS, "g");
+  g.setAttribute("transform", `translate(0,${top + 8})`);
+  let x = 8;
+  for (const [label, colour] of legend) {
+    const sw = document.createElementNS(SVG_NS, "rect");
+    for (const [k, v] of Object.entries({ x, y: 0, width: 12, height: 12, fill: colour, stroke: "#555", "stroke-width": 0.5 })) sw.setAttribute(k, String(v));
+    const t = document.createElementNS(SVG_NS, "text");
+    for (const [k, v] of Object.entries({ x: x + 16, y: 10, "font-size": 12, "font-family": "sans-serif", fill: "#1d232b" })) t.setAttribute(k, String(v));
+    t.textContent = label;
+    g.append(sw, t);
+    x += 30 + 7 * label.length;
+    if (x > width - 40) break;
+  }
+  clone.appendChild(g);
+}
+
 function size(svg) {
   const vb = svg.viewBox && svg.viewBox.baseVal;
   const r = svg.getBoundingClientRect();
@@ -50,9 +74,10 @@ function size(svg) {
 }
 
 /** PNG blob of an SVG element, drawn at `scale` times its size. */
-export function svgToPng(svg, scale = 2) {
-  const text = serializeSvg(svg);
-  const { width, height } = size(svg);
+export function svgToPng(svg, scale = 2, legend = null) {
+  const text = serializeSvg(svg, legend);
+  const { width, height: h0 } = size(svg);
+  const height = legend && legend.length ? h0 + LEGEND_H : h0;
   const url = URL.createObjectURL(new Blob([text], { type: "image/svg+xml" }));
   return new Promise((resolve, reject) => {
     const img = new Image();
@@ -102,7 +127,7 @@ export function fileStem(...parts) {
  * Two small buttons, "SVG" and "PNG", for the figure `getSvg()` returns at click time (views
  * redraw their SVGs, so the element is looked up when the reader asks, not when built).
  */
-export function figureTools(getSvg, getName, label) {
+export function figureTools(getSvg, getName, label, getLegend = () => null) {
   const wrap = document.createElement("span");
   wrap.className = "fig-tools";
   for (const kind of ["svg", "png"]) {
@@ -116,8 +141,9 @@ export function figureTools(getSvg, getName, label) {
       const svg = getSvg();
       if (!svg) return;
       const name = `${getName()}.${kind}`;
-      if (kind === "svg") downloadBlob(new Blob([serializeSvg(svg)], { type: "image/svg+xml" }), name);
-      else downloadBlob(await svgToPng(svg), name);
+      const legend = getLegend();
+      if (kind === "svg") downloadBlob(new Blob([serializeSvg(svg, legend)], { type: "image/svg+xml" }), name);
+      else downloadBlob(await svgToPng(svg, 2, legend), name);
     });
     wrap.appendChild(b);
   }

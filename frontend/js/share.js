@@ -11,7 +11,8 @@
 
 import { inlineData } from "./datasource.js";
 import { fileStem, figureTools } from "./figures.js";
-import { state, toQuery } from "./state.js";
+import { nodeSetColor } from "./colors.js";
+import { shownBases, state, toQuery } from "./state.js";
 
 // Initial frame heights per embed layout; mirrors EMBED_HEIGHTS in basisgraph/embed.py.
 export const EMBED_HEIGHTS = { table: 520, graphs: 820, both: 1280 };
@@ -159,14 +160,16 @@ function buildBar(header) {
 
 // The page's other figures: the edge-count chart and the α sweep (panels add their own).
 const FIGURES = [
-  ["#counts .section-head", "#chart svg", "the chart", () => fileStem("basisgraph", "chart", state.ui.view)],
-  ["#sweep .section-head", "#sweep .sweep-chart svg", "the α sweep", () => fileStem("basisgraph", "alpha-sweep", state.ui.view)],
+  ["#counts .section-head", "#chart svg", "the chart", () => fileStem("basisgraph", "chart", state.ui.view),
+    () => shownBases().map((b) => [b.id, nodeSetColor(b.id)])],
+  ["#sweep .section-head", "#sweep .sweep-chart svg", "the α sweep", () => fileStem("basisgraph", "alpha-sweep", state.ui.view),
+    () => null],
 ];
 
 function chartTools() {
-  for (const [where, svg, label, name] of FIGURES) {
+  for (const [where, svg, label, name, legend] of FIGURES) {
     const head = document.querySelector(where);
-    if (head) head.append(figureTools(() => document.querySelector(svg), name, label));
+    if (head) head.append(figureTools(() => document.querySelector(svg), name, label, legend));
   }
 }
 
