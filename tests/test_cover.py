@@ -147,3 +147,21 @@ def test_top_matches_stable_argsort():
         branch = int(rng.integers(1, 8))
         np.testing.assert_array_equal(_top(scores, branch),
                                       np.argsort(-scores, kind="stable")[:branch])
+
+
+@pytest.mark.parametrize("width", [100, 9000])  # vectorised / per-row paths
+def test_correction_matches_the_sparse_product_to_the_sign_of_zero(width):
+    from types import SimpleNamespace
+
+    from scipy import sparse
+
+    q = np.random.default_rng(0).standard_normal((5, width))
+    q[2, 3], q[2, 4] = 0.0, -0.0  # products that would be -0.0 without the + 0
+    res = sparse.csr_matrix(np.array([[0, 0, -1.5, 0, 0], [1.0, 0, 0, 0, 0], [0, 0, 2.0, 0, 0],
+                                      [0, 0.5, 0, 0, 0.25], [0, 0, 0, 0, 0]]))
+    enc = SimpleNamespace(res=res)
+    for rows in (np.arange(3), np.arange(5)):  # one entry per row; mixed
+        ref = np.asarray(res[rows] @ q)
+        got = np.full((len(rows), width), np.nan)
+        attribution._correction(enc, q, rows, got)
+        assert got.tobytes() == ref.tobytes()

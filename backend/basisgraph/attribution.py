@@ -119,10 +119,14 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
 def _correction(enc: Encoding, q: np.ndarray, rows: np.ndarray, dst: np.ndarray) -> None:
     """dst = res[rows] @ q, as scipy computes it (0 + r q_j for a one-entry row).  (n, size)"""
     sub = enc.res[rows]
-    if q.shape[1] < 8192:  # short rows: one sparse product beats a Python loop
-        dst[:] = np.asarray(sub @ q)
-        return
     ptr = sub.indptr
+    if q.shape[1] < 8192 and len(sub.data) == len(rows) and np.all(np.diff(ptr) == 1):
+        np.multiply(q[sub.indices], sub.data[:, None], out=dst)  # short rows, one entry each
+        tiny = [j for j in np.unique(sub.indices) if _has_tiny(q, j)]
+        if tiny:  # 0 + x turns a -0.0 product into +0.0, as the sparse product does
+            fix = np.flatnonzero(np.isin(sub.indices, tiny))
+            dst[fix] = dst[fix] + 0.0
+        return
     for i in range(len(rows)):
         lo, hi = ptr[i], ptr[i + 1]
         if hi - lo == 1:

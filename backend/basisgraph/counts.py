@@ -57,8 +57,12 @@ def descending(absvals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (n, L) -> (n, L), (n, L). Sorting float32 halves the cost; summing in float64 keeps tau = 1
     exact; both are plain IEEE operations, so every machine gets the same counts.
     """
-    srt = np.sort(absvals.astype(np.float32), axis=1)[:, ::-1]
-    return srt, np.cumsum(srt, axis=1, dtype=np.float64)
+    srt = np.sort(np.asarray(absvals, dtype=np.float32), axis=1)[:, ::-1]
+    # Accumulate all rows side by side (one vector add per column): the very additions of a
+    # row-wise float64 cumsum, without its one-element-at-a-time loop.
+    csum = srt.T.astype(np.float64, order="C")  # (L, n)
+    np.cumsum(csum, axis=0, out=csum)
+    return srt, csum.T
 
 
 def cover_counts(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
