@@ -144,7 +144,10 @@ def circuit_stats(study: Study, basis: str, k: int, signed: bool = True) -> Circ
             kept |= keep.any(axis=0)
             own_vals = ch.vals[:, own] if own is not None else None
         else:
-            np.add.at(mean_abs, ch.cols, absv)
+            if mean_abs.any():
+                np.add.at(mean_abs, ch.cols, absv)
+            else:  # the same additions, in the same order, starting from the same zeros
+                mean_abs = np.bincount(ch.cols.ravel(), absv.ravel(), size).astype(float)
             if signed:
                 np.add.at(mean_signed, ch.cols, ch.vals)
             kept[ch.cols[keep]] = True
