@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 import basisgraph
-from basisgraph import embed
+from basisgraph import embed, sae_api, sae_jobs
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
@@ -91,6 +91,8 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     # Imported here so health, docs and the static page still work while a core module is broken.
     from basisgraph import counts, graphs, sweep
 
+    if endpoint.startswith("sae_"):
+        return sae_api.compute(endpoint, config, params)
     if endpoint == "table":
         return counts.table(config)
     if endpoint == "sweep":
@@ -253,6 +255,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
             for endpoint in ("model", "table"):
                 _submit(endpoint, Config().key(), ())
         yield
+        sae_jobs.shutdown()  # a training run can take minutes: do not wait for it
 
     app = FastAPI(
         lifespan=lifespan,
@@ -294,7 +297,8 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         """Names, circuits, example inputs, node sets and geometry (`basisgraph.graphs.model_info`)."""
         return _respond(request, "model", config, (), timeout_s)
 
-    @app.get(f"{API_PREFIX}/graph", tags=["study"], openapi_extra=cfg_params)
+    @app.get(f"{API_PREFIX}/graph", tags=["study"],
+             openapi_extra={"parameters": cfg_params["parameters"] + sae_api.SAE_PARAMETERS})
     def graph(
         request: Request,
         config: ConfigDep,
@@ -303,7 +307,12 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         input: Annotated[str, Query(max_length=64, description=_PARAM_ALLOWED["input"])] = "dataset",
         top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
     ) -> Response:
-        """One graph panel (`basisgraph.graphs.panel`): top nodes, a folded "+N more" node, links."""
+        """One graph panel (`basisgraph.graphs.panel`): top nodes, a folded "+N more" node, links.
+
+        For a trained SAE, basis is `sae:<kind>:<width>` and the SAE keys (l1 or k, steps,
+        sae_seed) name it; 404 if it has not been trained."""
+        if basis.startswith("sae:"):
+            return sae_api.graph(request, config, basis, (circuit, input, top), _respond, timeout_s)
         return _respond(request, "graph", config, (basis, circuit, input, top), timeout_s)
 
     @app.get(f"{API_PREFIX}/sweep", tags=["study"], openapi_extra=cfg_params)
@@ -315,6 +324,8 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
         return _respond(request, "sweep", config, (steps,), timeout_s)
 
+    sae_api.install(app, config_dep=config_from_query, respond=_respond, timeout_s=timeout_s,
+                    config_parameters=cfg_params["parameters"])
     # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
     embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
                   cached=lambda endpoint, config, params: _submit(endpoint, config.key(), params),

@@ -60,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input", default=None, help="example input to carry besides the dataset")
     e.add_argument("--view", default="local", choices=["local", "global"], help="count shown first")
     _add_config_flags(e)
-    from .sae_config import add_train_parser
+    from .sae_config import add_sweep_parser, add_train_parser
 
     add_train_parser(sub, _add_config_flags)
+    add_sweep_parser(sub, _add_config_flags)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -143,6 +144,11 @@ def _run(args: argparse.Namespace) -> int:
         from .sae import run_train_args
 
         run_train_args(_config(args), args)
+    elif args.command == "sae-sweep":
+        from .sae_sweep import run_sweep_cli
+
+        run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
+                      args.sweep_seed, args.sweep_json)
     elif args.command == "bench":
         from .bench import run_bench
 

@@ -12,6 +12,8 @@ Steps of `panel`:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .attribution import edge_vectors
@@ -46,11 +48,17 @@ def _node(ns: NodeSet, i: int, w: float, a: float, rank: int) -> dict:
             "weight": round_sig(w), "abs": round_sig(a), "rank": rank}
 
 
-def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: int = 40) -> dict:
-    """Nodes, links and edge counts of one circuit under one node set, for one input."""
+def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: int = 40,
+          extra: dict[str, NodeSet] | None = None) -> dict:
+    """Nodes, links and edge counts of one circuit under one node set, for one input.
+
+    `extra` adds node sets (id -> NodeSet, e.g. a trained SAE's) beside the study's own.
+    """
     if not 1 <= int(top) <= MAX_TOP:
         raise ConfigError("top", top, f"an integer from 1 to {MAX_TOP}")
     study = get_study(cfg)
+    if extra:
+        study = replace(study, node_sets={**study.node_sets, **extra})
     ns = study.node_set(basis)
     k, c = study.circuit(circuit)
     if input == "dataset":

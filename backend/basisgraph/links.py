@@ -40,9 +40,12 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("view", "show", "basis", "circuit", "input", "node")
+UI_KEYS = ("view", "show", "basis", "circuit", "input", "node", "sae")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
-_NODE_SET_RE = re.compile(r"^[a-z]+(?::[0-9.]+)?$")
+_NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
+# A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
+_SAE_RE = re.compile(r"^(relu|topk|batchtopk|matryoshka):[0-9]{1,5}"
+                     r"(?::[0-9]{1,4}(?:\.[0-9]{1,6})?(?::[0-9]{1,5}(?::[0-9]{1,10})?)?)?$")
 _MAX_VALUE = 128  # longer values are never valid; they are dropped before any parsing
 
 
@@ -106,6 +109,8 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             ids = [s.strip() for s in raw.split(",") if s.strip()]
             ok = 0 < len(ids) <= 16 and all(_NODE_SET_RE.match(s) for s in ids)
             raw = ",".join(dict.fromkeys(ids)) if ok else raw
+        elif key == "sae":
+            ok = bool(_SAE_RE.match(raw))
         else:
             ok = bool((_NODE_SET_RE if key == "basis" else _ID_RE).match(raw))
         if ok:

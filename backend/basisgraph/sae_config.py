@@ -138,3 +138,38 @@ def add_train_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
     t.add_argument("--table", action="store_true", help="then print the table with the SAE appended")
     add_config_flags(t)
 
+
+
+class NotTrained(ConfigError):
+    """The SAE a request names is not in the cache (web requests never train). Field `sae`."""
+
+    def __init__(self, value: Any, allowed: str = "an SAE that has been trained (basisgraph "
+                 "train-sae, or POST /api/v1/sae/jobs)"):
+        super().__init__("sae", value, allowed)
+
+
+__all__.append("NotTrained")
+
+
+def add_sweep_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
+    """Register `sae-sweep` on the CLI's subparsers."""
+    t = sub.add_parser("sae-sweep", help="train a width x sparsity grid of SAEs (progress on "
+                       "stderr; cached ones load at once), then print their edge counts per family")
+    t.add_argument("--kind", dest="sweep_kind", default="relu", metavar="X",
+                   help=SAE_FIELD_HELP["kind"] + " (default relu)")
+    t.add_argument("--widths", default=None, metavar="W,W",
+                   help="comma-separated widths (default: attributes, 2 x attributes, "
+                        "animals + attributes)")
+    t.add_argument("--sparsities", default=None, metavar="S,S",
+                   help="comma-separated L1 coefficients (relu, matryoshka; default 0.3,1,3) or k "
+                        "values (topk, batchtopk; default 1,4,16)")
+    t.add_argument("--steps", dest="sweep_steps", default=None, metavar="X",
+                   help="optimiser steps per SAE (default 3000)")
+    t.add_argument("--sae-seed", dest="sweep_seed", default=None, metavar="X",
+                   help="seed of every SAE (default 0)")
+    t.add_argument("--json", dest="sweep_json", default=None, metavar="FILE",
+                   help="also write the sweep's JSON (as GET /api/v1/sae/sweep) to FILE")
+    add_config_flags(t)
+
+
+__all__.append("add_sweep_parser")

@@ -3,30 +3,31 @@
 Steps of `sae_table`:
 1. Build (or reuse) the study of the configuration.
 2. Train or load each SAE (sae.py) and turn it into a node set (`sae:<kind>:<width>`).
-3. Extend the study's node sets with them and count every (node set, circuit) with
-   `counts.circuit_stats`, exactly as `counts.table` does for the planted node sets.
-4. Return the same JSON contract as `counts.table` (version, config, families, bases, cells,
-   circuits, timings); each SAE's entry in `bases` also carries `"sae": {config, metrics}`.
+3. Hand them to `counts.table(..., extra=...)`, which counts them exactly as the planted node
+   sets and returns its usual JSON contract (version, config, families, bases, cells, circuits,
+   timings); each SAE's entry in `bases` also carries `"sae": {key, config, metrics}`.
 
-With `train=False` only cached SAEs are used and a missing one raises ConfigError naming the
-field `sae`, so a web request can never start a training run.
+With `train=False` only cached SAEs are used and a missing one raises NotTrained (a ConfigError
+naming the field `sae`), so a web request can never start a training run. `cached_node_set`
+keeps the last few loaded SAEs and their node sets, so a page's panels share one load.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
-
-from .bases import reconstruction
-from .config import Config, ConfigError
-from .counts import FAMILIES, VERSION, circuit_stats, round_sig
-from .sae import SAEConfig, TrainedSAE, cache_key, load_sae, sae_node_set, train_sae
+from .bases import NodeSet
+from .config import Config
+from .counts import node_set_summary, table
+from .sae import SAEConfig, TrainedSAE, cache_dir, cache_key, load_sae, sae_node_set, train_sae
+from .sae_config import NotTrained
 from .study import Study, get_study
 
-__all__ = ["sae_study", "sae_table", "node_set_summary"]
+__all__ = ["sae_study", "sae_table", "node_set_summary", "cached_node_set"]
 
 
 def sae_study(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) -> tuple[Study, list[TrainedSAE]]:
@@ -36,8 +37,7 @@ def sae_study(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) ->
     for s in sae_cfgs:
         t = train_sae(cfg, s) if train else load_sae(cfg, s)
         if t is None:
-            raise ConfigError("sae", s.resolve(cfg).model_dump(mode="json"),
-                              "an SAE that has been trained (basisgraph train-sae)")
+            raise NotTrained(s.resolve(cfg).model_dump(mode="json"))
         trained.append(t)
     sets = dict(study.node_sets)
     for t in trained:
@@ -45,24 +45,33 @@ def sae_study(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) ->
     return replace(study, node_sets=sets), trained
 
 
-def node_set_summary(study: Study, basis: str) -> dict:
-    """Id, label, size and reconstruction numbers of one node set (medians over inputs)."""
-    ns = study.node_sets[basis]
-    acts = study.data.acts
-    recon = reconstruction(study.model, ns, study.data)  # (samples, d_model)
-    norm = np.maximum(np.linalg.norm(acts, axis=1), 1e-300)
-    err = np.linalg.norm(recon - acts, axis=1) / norm
-    ratio = np.linalg.norm(recon, axis=1) / norm
-    return {"id": ns.id, "label": ns.label, "description": ns.description, "atoms": ns.size,
-            "is_dictionary": ns.is_dictionary,
-            "reconstruction_error": round_sig(float(np.median(err)), 4),
-            "reconstruction_error_max": round_sig(float(err.max()), 4),
-            "reconstruction_norm_ratio": round_sig(float(np.median(ratio)), 6)}
+def cached_node_set(cfg: Config, scfg: SAEConfig) -> tuple[TrainedSAE, NodeSet] | None:
+    """(SAE, node set) of a cached SAE on `cfg`'s model, or None; never trains.
+
+    The last few are kept in memory (a miss is not: the SAE may be trained in the meantime).
+    """
+    scfg = scfg.resolve(cfg)
+    cfg = cfg.model_copy(update={"coverage": 0.9})  # the counting rule is not part of an SAE
+    key = (cfg, scfg, str(cache_dir()))
+    with _LOCK:
+        hit = _LOADED.get(key)
+        if hit is not None:
+            _LOADED.move_to_end(key)
+            return hit
+    t = load_sae(cfg, scfg)
+    if t is None:
+        return None
+    hit = (t, sae_node_set(get_study(cfg), t))
+    with _LOCK:
+        _LOADED[key] = hit
+        while len(_LOADED) > _KEEP:
+            _LOADED.popitem(last=False)
+    return hit
 
 
-def _median(xs: list[float | None]) -> float | None:
-    vals = [x for x in xs if x is not None]
-    return float(np.median(vals)) if vals else None
+_KEEP = 8
+_LOADED: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
 
 
 def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) -> dict:
@@ -70,40 +79,12 @@ def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) ->
     t0 = time.perf_counter()
     study, trained = sae_study(cfg, sae_cfgs, train)
     t1 = time.perf_counter()
-    model = study.model
-    bases = list(study.node_sets)
-    per = {b: [circuit_stats(study, b, k) for k in range(len(model.circuits))] for b in bases}
-    circuits = []
-    for k, c in enumerate(model.circuits):
-        stats = {b: {"local_edges": round_sig(per[b][k].local_edges),
-                     "global_edges": per[b][k].global_edges,
-                     "union_nodes": per[b][k].union_nodes,
-                     "own_share": round_sig(per[b][k].own_share, 4),
-                     "error_share": round_sig(per[b][k].error_share, 4)} for b in bases}
-        circuits.append({"id": c.id, "family": c.family, "label": c.label,
-                         "active_inputs": int(np.sum(study.pre[:, k] > 0)), "stats": stats})
-    cells = []
-    for b in bases:
-        for fam in FAMILIES:
-            ks = [k for k, c in enumerate(model.circuits) if c.family == fam]
-            st = [per[b][k] for k in ks]
-            cells.append({
-                "basis": b, "family": fam, "circuits": len(ks),
-                "local_edges_median": round_sig(_median([s.local_edges for s in st])),
-                "global_edges_median": round_sig(_median([s.global_edges for s in st])),
-                "union_nodes_median": round_sig(_median([s.union_nodes for s in st])),
-                "own_share_median": round_sig(_median([s.own_share for s in st]), 4),
-                "error_share_median": round_sig(_median([s.error_share for s in st]), 4)})
-    summaries = []
+    out = table(get_study(cfg), extra={t.id: study.node_sets[t.id] for t in trained})
     by_id = {t.id: t for t in trained}
-    for b in bases:
-        s = node_set_summary(study, b)
-        if b in by_id:
-            t = by_id[b]
+    for s in out["bases"]:
+        if s["id"] in by_id:
+            t = by_id[s["id"]]
             s["sae"] = {"key": cache_key(cfg, t.sae), "config": t.sae.model_dump(mode="json"),
                         "metrics": {k: v for k, v in t.metrics.items() if k != "loss_curve"}}
-        summaries.append(s)
-    return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
-            "bases": summaries, "cells": cells, "circuits": circuits,
-            "timings": {"compute_s": round(time.perf_counter() - t1, 3),
-                        "sae_s": round(t1 - t0, 3)}}
+    out["timings"]["sae_s"] = round(t1 - t0, 3)
+    return out

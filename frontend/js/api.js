@@ -3,7 +3,7 @@
 // settings, re-renders without touching the network.
 
 import { answer } from "./datasource.js";
-import { configParams } from "./state.js";
+import { configParams, saeParams, state } from "./state.js";
 
 // The API lives beside /static: resolve it from this module's own URL so the page also works
 // when it is mounted under a prefix or framed from another origin.
@@ -22,7 +22,7 @@ export class ApiError extends Error {
   }
 }
 
-function describeError(status, body) {
+export function describeError(status, body) {
   const d = body && body.detail;
   if (Array.isArray(d) && d.length) {
     const first = d[0] || {};
@@ -82,13 +82,22 @@ export function fetchModel(config) {
  * GET /api/v1/graph: one panel. Coverage is left out on purpose: the drawing is pruned in the
  * browser from `coverage_curve`, so moving the slider never refetches panels.
  */
-export function fetchGraph(config, basis, circuit, input, top = TOP) {
+export function fetchGraph(config, basis, circuit, input, top = TOP, sae = state.ui.sae) {
   const p = configParams(config, { omit: ["coverage"] });
+  // A learned dictionary's panel also names the SAE (its id carries only kind and width).
+  if (basis.startsWith("sae:")) for (const [k, v] of saeParams(sae)) p.set(k, v);
   p.set("basis", basis);
   p.set("circuit", circuit);
   p.set("input", input);
   p.set("top", String(top));
   return getJSON("graph", p);
+}
+
+/** GET /api/v1/sae/table: the table with a trained SAE appended (404 if it is not trained). */
+export function fetchSaeTable(config, sae) {
+  const p = configParams(config);
+  for (const [k, v] of saeParams(sae)) p.set(k, v);
+  return getJSON("sae/table", p);
 }
 
 /** GET /api/v1/sweep: the union dictionary's counts for alpha from 0 to 1 (alpha itself is left out). */

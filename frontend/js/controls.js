@@ -20,7 +20,7 @@ let lastBasesKey = "";
 let lastCircuitsKey = "";
 let lastInputsKey = "";
 
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;

@@ -13,6 +13,7 @@ import { inlineQuery } from "./datasource.js";
 import * as explain from "./explain.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
+import * as sae from "./sae.js";
 import * as sweep from "./sweep.js";
 import * as table from "./table.js";
 import {
@@ -165,6 +166,7 @@ function renderHeadline() {
   chart.render($("chart"));
   $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
   explain.renderGlossary($("glossary"));
+  sae.render();
 }
 
 async function refresh({ reveal = null } = {}) {
@@ -175,7 +177,7 @@ async function refresh({ reveal = null } = {}) {
   setBusy(true);
   const config = { ...state.config };
   try {
-    const [tbl, model] = await Promise.all([api.fetchTable(config), api.fetchModel(config)]);
+    const [tbl, model] = await Promise.all([sae.fetchTable(config), api.fetchModel(config)]);
     if (gen !== generation) return;
     state.data.table = tbl;
     state.data.model = model;
@@ -315,6 +317,7 @@ function boot() {
   controls.sync();
   subscribe(onChange);
   sweep.init($("sweep"));
+  sae.init($("sae"), { refresh });
   window.addEventListener("popstate", onPopState);
   observeResize();
   refresh();

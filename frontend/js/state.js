@@ -55,7 +55,7 @@ export const FIELDS = Object.freeze({
   composite_weight: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Composite w", help: "attribute weight in composite readers" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["view", "show", "basis", "circuit", "input", "node"];
+export const UI_KEYS = ["view", "show", "basis", "circuit", "input", "node", "sae"];
 export const UI_DEFAULTS = Object.freeze({
   view: "local",
   show: null, // null: every node set the API lists
@@ -63,10 +63,55 @@ export const UI_DEFAULTS = Object.freeze({
   circuit: null, // null: the model's first circuit
   input: "dataset",
   node: null, // highlighted node id
+  sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
 });
 const MAX_SAMPLES_X_DIMS = 20000000;
 const ID_RE = /^[A-Za-z0-9_.:+\- ]{1,128}$/;
-const NODE_SET_RE = /^[a-z]+(?::[0-9.]+)?$/;
+const NODE_SET_RE = /^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$/;
+
+// A learned dictionary (sae.js): kind, width, sparsity (l1 for relu/matryoshka, k for the TopK
+// kinds), steps and seed; links omit trailing parts equal to these defaults.
+export const SAE_KINDS = ["relu", "topk", "batchtopk", "matryoshka"];
+export const SAE_DEFAULTS = Object.freeze({ l1: 1, k: 4, steps: 3000, seed: 0 });
+const SAE_RE = /^(relu|topk|batchtopk|matryoshka):([0-9]{1,5})(?::([0-9]{1,4}(?:\.[0-9]{1,6})?)(?::([0-9]{1,5})(?::([0-9]{1,10}))?)?)?$/;
+
+export const usesL1 = (kind) => kind === "relu" || kind === "matryoshka";
+
+/** {kind, width, sparsity, steps, seed} from a spec string, or null if it is not valid. */
+export function parseSae(spec) {
+  const m = SAE_RE.exec(String(spec || ""));
+  if (!m) return null;
+  const kind = m[1];
+  const sparsity = m[3] !== undefined ? Number(m[3]) : usesL1(kind) ? SAE_DEFAULTS.l1 : SAE_DEFAULTS.k;
+  const width = Number(m[2]);
+  if (width < 1 || (!usesL1(kind) && (!Number.isInteger(sparsity) || sparsity < 1))) return null;
+  return {
+    kind, width, sparsity,
+    steps: m[4] !== undefined ? Number(m[4]) : SAE_DEFAULTS.steps,
+    seed: m[5] !== undefined ? Number(m[5]) : SAE_DEFAULTS.seed,
+  };
+}
+
+/** The spec string of {kind, width, sparsity, steps, seed}, trailing defaults left out. */
+export function saeSpec(s) {
+  const parts = [s.kind, String(s.width), String(s.sparsity), String(s.steps), String(s.seed)];
+  const defs = [null, null, String(usesL1(s.kind) ? SAE_DEFAULTS.l1 : SAE_DEFAULTS.k), String(SAE_DEFAULTS.steps), String(SAE_DEFAULTS.seed)];
+  while (parts.length > 2 && parts[parts.length - 1] === defs[parts.length - 1]) parts.pop();
+  return parts.join(":");
+}
+
+/** The API's SAE query keys (kind, width, l1 or k, steps, sae_seed) of a spec string. */
+export function saeParams(spec) {
+  const s = parseSae(spec);
+  const p = new URLSearchParams();
+  if (!s) return p;
+  p.set("kind", s.kind);
+  p.set("width", String(s.width));
+  p.set(usesL1(s.kind) ? "l1" : "k", String(s.sparsity));
+  p.set("steps", String(s.steps));
+  p.set("sae_seed", String(s.seed));
+  return p;
+}
 
 export function presetDefaults(preset) {
   return { preset, ...BASE_DEFAULTS, ...(PRESETS[preset] || {}) };
@@ -166,6 +211,12 @@ export function parseQuery(search) {
     if (ids.length && ids.length <= 16 && ids.every((s) => NODE_SET_RE.test(s))) ui.show = [...new Set(ids)];
     else bad("show", raw, "a comma-separated list of node-set ids", "every node set");
   }
+  if (p.has("sae")) {
+    const raw = p.get("sae");
+    const s = parseSae(raw);
+    if (s) ui.sae = saeSpec(s);
+    else bad("sae", raw, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:1050:1", "no learned dictionary");
+  }
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
     const raw = p.get(key);
@@ -208,6 +259,7 @@ export function toQuery(s = state) {
   if (ui.circuit && ui.circuit !== defaultCircuit(s.data.model)) p.set("circuit", ui.circuit);
   if (ui.input && ui.input !== UI_DEFAULTS.input) p.set("input", ui.input);
   if (ui.node) p.set("node", ui.node);
+  if (ui.sae) p.set("sae", ui.sae);
   return p.toString();
 }
 

@@ -80,9 +80,13 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    """Base URL of a real uvicorn server running the app in a subprocess, e.g. http://127.0.0.1:PORT."""
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real uvicorn server running the app in a subprocess, e.g. http://127.0.0.1:PORT.
+
+    Its SAE cache (BASISGRAPH_CACHE) is a fresh temporary directory, so SAEs the tests train
+    start untrained every session and never land in ~/.cache."""
     port = _free_port()
+    env = {**os.environ, "BASISGRAPH_CACHE": str(tmp_path_factory.mktemp("server-cache"))}
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log_path = OUTPUT / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "basisgraph.api:create_served_app", "--factory",
@@ -90,7 +94,7 @@ def server_url() -> Iterator[str]:
            # as `basisgraph serve` (api.MAX_HEAD): long shared links must reach the app
            "--h11-max-incomplete-event-size", str(1 << 20)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S
     while True:
