@@ -19,19 +19,20 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
 from .attribution import edge_chunks
-from .bases import reconstruction
+from .bases import NodeSet, basis_ids, reconstruction
 from .config import Config
 from .cover import cover_long
 from .study import Study, get_study
 
 __all__ = [
-    "CircuitStats", "descending", "cover_counts", "circuit_stats", "table", "round_sig", "basis_summary", "VERSION",
+    "CircuitStats", "descending", "cover_counts", "circuit_stats", "table", "round_sig", "basis_summary",
+    "node_set_summary", "VERSION",
 ]
 
 VERSION = 1
@@ -175,14 +176,24 @@ def _median(xs: list[float | None]) -> float | None:
 
 
 def basis_summary(study: Study, basis: str) -> dict:
-    """Id, label, size and reconstruction numbers of one node set (medians over inputs)."""
-    return _basis_summary(study.config, basis)
+    """Id, label, size and reconstruction numbers of one node set (medians over inputs).
+
+    The planted node sets' summaries are cached per configuration; any other node set of
+    `study` (a trained SAE's, say, from `table(..., extra=...)`) is summarised directly.
+    """
+    if basis in basis_ids(study.config):
+        return _basis_summary(study.config, basis)
+    return node_set_summary(study, study.node_set(basis))
 
 
 @lru_cache(maxsize=256)
 def _basis_summary(cfg: Config, basis: str) -> dict:
     study = get_study(cfg)
-    ns = study.node_sets[basis]
+    return node_set_summary(study, study.node_sets[basis])
+
+
+def node_set_summary(study: Study, ns: NodeSet) -> dict:
+    """`basis_summary` of a node set on `study`'s dataset, uncached."""
     acts = study.data.acts
     recon = reconstruction(study.model, ns, study.data)
     norm = np.maximum(np.linalg.norm(acts, axis=1), 1e-300)
@@ -214,12 +225,19 @@ def _all_stats(study: Study, bases: list[str]) -> dict[str, list[CircuitStats]]:
     return out
 
 
-def table(cfg: Config | Study) -> dict:
-    """The side-by-side edge-count table (the JSON contract of `table --json`)."""
+def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
+          only: list[str] | None = None) -> dict:
+    """The side-by-side edge-count table (the JSON contract of `table --json`).
+
+    `extra` appends node sets (id -> NodeSet, e.g. trained SAEs) after the study's own, counted
+    by the same rule; `only` restricts the table to those node-set ids.
+    """
     t0 = time.perf_counter()
     study = cfg if isinstance(cfg, Study) else get_study(cfg)
+    if extra:
+        study = replace(study, node_sets={**study.node_sets, **extra})
     model = study.model
-    bases = list(study.node_sets)
+    bases = [b for b in study.node_sets if only is None or b in only]
     per = _all_stats(study, bases)
     circuits = []
     for k, c in enumerate(model.circuits):
