@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub, _add_config_flags)
     add_sweep_parser(sub, _add_config_flags)
+    d = sub.add_parser("decompose", help="train an MLP on the circuits, decompose it with SPD (cached) "
+                       "and print the trained-model table with the spd node set")
+    d.add_argument("--steps", default=None, help="SPD steps (default 20000)")
+    d.add_argument("--json", action="store_true", help="print the table and read-out as JSON")
+    _add_config_flags(d)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -149,6 +154,10 @@ def _run(args: argparse.Namespace) -> int:
 
         run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
                       args.sweep_seed, args.sweep_json)
+    elif args.command == "decompose":
+        from .spd_readout import run_decompose_command
+
+        run_decompose_command(_config(args), args.steps, args.json)
     elif args.command == "bench":
         from .bench import run_bench
 

@@ -1,0 +1,385 @@
+"""Reading features off an SPD of the trained MLP, and the `spd` node set beside the others.
+
+Read-out (`readout`):
+1. Causal importances g (the lower-leaky hard sigmoid clipped to [0, 1]) of every subcomponent
+   on the study's dataset.
+2. Significant subcomponents: causally important (g > 0.5) on at least one input and with a
+   weight norm ||U_c|| ||V_c|| of at least 1% of the matrix's Frobenius norm.
+3. Clusters: significant subcomponents of one matrix whose important-input sets overlap with
+   Jaccard >= 0.9 are merged (union-find), so a dense multi-rank mechanism shows as one node.
+4. Labels: each significant W_in read direction V_c is matched to its nearest true direction
+   (animals, attributes and random dims) by |cosine|.
+5. Recovery: an animal or attribute circuit's read direction r is recovered when some
+   significant W_in subcomponent has |cos(V_c, r)| > 0.9. For a cluster of rank > 1 the cosine
+   between r and its projection on the cluster's span is reported as well (uninformative when
+   the span is the whole space, which is said).
+6. L0: mean number of subcomponents per input with g > 0, per matrix; faithfulness: relative
+   Frobenius error ||W - U V|| / ||W|| per matrix, and output errors of the unmasked sum, of
+   the model masked by g, and with stochastic masks, as fractions of the target's variance.
+
+The `spd` node set on the trained model. The circuit output is the trained MLP's output
+y_k(x) = w_out[k] . ReLU(W_in a + b_in) + b_out[k], and delta_k(x) = w_out[k] * 1[hidden > 0] is
+its gradient with respect to the hidden pre-activations. For a W_in subcomponent c:
+    node value   v_c(x) = g_c(x) * (V_c . a(x))             (inner activation times importance)
+    edge         e_c(x) = v_c(x) * (delta_k(x) . U_c)        (value times the gradient through U_c)
+    error node   err(x) = grad_a y_k(x) . a(x) - sum_c e_c(x)
+Summed over all c with g = 1 the edges give delta_k . (U V) a, which equals grad_a y_k . a when
+the decomposition is faithful; the error node holds what importance-masked-off subcomponents and
+the faithfulness residual carry. A cluster's edge is the sum of its members' edges. This is the
+rule of the dictionaries, e_m = g_m(x) (grad y_k . D_m), with U_c in hidden space as the atom.
+
+The other node sets on the trained model use the same rule with the trained gradient
+grad_a y_k(x) = delta_k(x) W_in in place of the planted read direction: dictionary edges are
+g_m(x) (grad_a y_k(x) . D_m); the oracle `mixed` view keeps each circuit's planted recipe (the
+true features it reads) and fits the trained gradient on those feature directions by least
+squares at each input, edges w_m(x) h_m(x). Counts use the inputs where the planted circuit
+fires, the same rows as the planted table, and the same local / global / union rules.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .config import Config
+from .counts import FAMILIES, cover_counts, round_sig
+from .spd import SPDConfig, SPDRun, decompose
+from .study import Study, get_study
+from .trained import TrainConfig
+
+__all__ = [
+    "Readout",
+    "readout",
+    "importances",
+    "trained_table",
+    "spd_edges",
+    "RECOVERY_COS",
+    "IMPORTANT",
+]
+
+RECOVERY_COS = 0.9  # |cosine| at which a read direction counts as recovered
+IMPORTANT = 0.5  # importance above which a subcomponent counts as active on an input
+NORM_FLOOR = 0.01  # weight-norm floor of a significant subcomponent (fraction of ||W||_F)
+CLUSTER_JACCARD = 0.9  # overlap of important-input sets at which subcomponents merge
+
+
+def importances(run: SPDRun, acts: np.ndarray) -> list[np.ndarray]:
+    """Causal importances in [0, 1] of every subcomponent.  (n, d) -> [(n, C_in), (n, C_out)]"""
+    with torch.no_grad():
+        lower, _ = run.dec.importances(run.target, torch.tensor(acts, dtype=torch.float32),
+                                       run.spd.leak)
+    return [g.clamp(0.0, 1.0).numpy().astype(np.float64) for g in lower]
+
+
+def _clusters(on: np.ndarray, members: np.ndarray) -> list[list[int]]:
+    """Union-find over members whose boolean columns of `on` overlap with Jaccard >= 0.9."""
+    parent = {int(m): int(m) for m in members}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    cols = on[:, members].astype(np.float64)  # (n, m)
+    inter = cols.T @ cols
+    sizes = np.diag(inter)
+    union = sizes[:, None] + sizes[None, :] - inter
+    jac = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    for i in range(len(members)):
+        for j in range(i + 1, len(members)):
+            if jac[i, j] >= CLUSTER_JACCARD:
+                parent[find(int(members[i]))] = find(int(members[j]))
+    groups: dict[int, list[int]] = {}
+    for m in members:
+        groups.setdefault(find(int(m)), []).append(int(m))
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+class Readout(dict):
+    """The read-out as a JSON-ready dict, plus the arrays the node set needs (attributes)."""
+
+
+def readout(run: SPDRun, study: Study | None = None) -> Readout:
+    """Significant subcomponents, clusters, labels, recovery, L0 and faithfulness (see module)."""
+    study = study or get_study(run.config)
+    model, acts = study.model, study.data.acts
+    g = importances(run, acts)
+    on = [gi > IMPORTANT for gi in g]
+    U = [u.detach().numpy().astype(np.float64) for u in run.dec.U]
+    V = [v.detach().numpy().astype(np.float64) for v in run.dec.V]
+    W = [w.numpy().astype(np.float64) for w in run.target.weights]
+    layers = []
+    sig_sets, cluster_sets = [], []
+    for layer in range(len(U)):
+        norms = np.linalg.norm(U[layer], axis=0) * np.linalg.norm(V[layer], axis=1)  # (C,)
+        sig = np.flatnonzero(on[layer].any(axis=0) & (norms >= NORM_FLOOR * np.linalg.norm(W[layer])))
+        clusters = _clusters(on[layer], sig) if len(sig) else []
+        sig_sets.append(sig)
+        cluster_sets.append(clusters)
+        layers.append({
+            "matrix": ["W_in", "W_out"][layer], "components": int(U[layer].shape[1]),
+            "significant": len(sig), "clusters": len(clusters),
+            "multi_rank_clusters": [{"size": len(c), "members": c,
+                                     "active_fraction": round(float(on[layer][:, c].any(1).mean()), 4)}
+                                    for c in clusters if len(c) > 1],
+            "l0_mean": round(float((g[layer] > 0).sum(1).mean()), 3),
+            "l0_mean_above_half": round(float(on[layer].sum(1).mean()), 3),
+            "faithfulness_rel": round_sig(float(np.linalg.norm(W[layer] - U[layer] @ V[layer])
+                                                / np.linalg.norm(W[layer])), 4),
+        })
+    # Labels of W_in read directions.
+    names = [f"animal:{n}" for n in model.animal_names] + [
+        ("attribute:" if j < model.config.attributes else "dim:") + n
+        for j, n in enumerate(model.axis_names)]
+    dirs = np.concatenate([model.animal_dirs, model.axis_dirs])  # (animals + d_model, d_model)
+    vin = V[0] / np.maximum(np.linalg.norm(V[0], axis=1, keepdims=True), 1e-30)  # (C_in, d)
+    cos = vin @ dirs.T  # (C_in, animals + d_model)
+    labels = []
+    for c in sig_sets[0]:
+        j = int(np.argmax(np.abs(cos[c])))
+        labels.append({"component": int(c), "label": names[j], "cos": round(float(cos[c, j]), 4),
+                       "norm": round(float(np.linalg.norm(U[0][:, c]) * np.linalg.norm(V[0][c])), 4),
+                       "active_fraction": round(float(on[0][:, c].mean()), 4)})
+    # Recovery of circuit read directions.
+    recovery: dict[str, dict] = {}
+    per_circuit = []
+    sig_in = sig_sets[0]
+    spans = [(c, np.linalg.qr(vin[c].T)[0]) for c in cluster_sets[0] if len(c) > 1]
+    for circuit in model.circuits:
+        r = circuit.read / np.linalg.norm(circuit.read)
+        best = float(np.max(np.abs(vin[sig_in] @ r))) if len(sig_in) else 0.0
+        best_c = int(sig_in[np.argmax(np.abs(vin[sig_in] @ r))]) if len(sig_in) else None
+        span = max((float(np.linalg.norm(q.T @ r)) for _, q in spans), default=None)
+        per_circuit.append({"id": circuit.id, "family": circuit.family, "best_cos": round(best, 4),
+                            "best_component": best_c,
+                            "span_cos": None if span is None else round(span, 4),
+                            "recovered": best > RECOVERY_COS})
+    for fam in FAMILIES:
+        rows = [p for p in per_circuit if p["family"] == fam]
+        if rows:
+            recovery[fam] = {"circuits": len(rows),
+                             "recovered": sum(p["recovered"] for p in rows),
+                             "fraction": round(sum(p["recovered"] for p in rows) / len(rows), 4),
+                             "median_best_cos": round(float(np.median([p["best_cos"] for p in rows])), 4)}
+    out = Readout(
+        config=run.config.model_dump(), train=_asdict(run.train), spd=_asdict(run.spd),
+        fit=run.trained.fit, layers=layers, labels=labels, recovery=recovery,
+        circuits=per_circuit, faithfulness=_output_faithfulness(run, acts, g),
+        full_rank_span=bool(any(len(c) >= model.config.d_model for c in cluster_sets[0])),
+        seconds={"train": round(run.trained.seconds, 1), "decompose": round(run.seconds, 1)},
+        cached={"train": run.trained.cached, "decompose": run.cached})
+    out.clusters = cluster_sets[0]  # type: ignore[attr-defined]
+    out.g_in = g[0]  # type: ignore[attr-defined]
+    return out
+
+
+def _asdict(obj) -> dict:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+def _output_faithfulness(run: SPDRun, acts: np.ndarray, g: list[np.ndarray]) -> dict:
+    """Output errors, as fractions of the target output's total variance."""
+    x = torch.tensor(acts, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(run.spd.seed + 1)
+    with torch.no_grad():
+        ref = run.target(x)
+        var = float(((ref - ref.mean(0)) ** 2).sum())
+        ones = [torch.ones(len(x), u.shape[1]) for u in run.dec.U]
+        gi = [torch.tensor(a, dtype=torch.float32) for a in g]
+        rnd = [a + (1 - a) * torch.rand(a.shape, generator=gen) for a in gi]
+        res = {}
+        for name, masks in (("unmasked", ones), ("importance_masked", gi), ("stochastic", rnd)):
+            out = run.dec.forward_masked(run.target, x, masks)
+            res[name] = round_sig(float(((out - ref) ** 2).sum()) / max(var, 1e-30), 4)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge counts on the trained model
+
+
+def _dictionary_coefficients(study: Study, ns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients g(x) and atoms D of a dictionary node set.  -> (n, M), (M, d)"""
+    data, enc = study.data, study.enc
+    coef = np.zeros((len(rows), ns.size))
+    atoms = np.zeros((ns.size, data.acts.shape[1]))
+    for b in ns.blocks:
+        if b.planted:
+            c = np.asarray(enc.res[rows] @ b.q)  # (n, size) minimum-norm correction
+            np.add.at(c, (np.arange(len(rows))[:, None], data.animal_idx[rows]), data.animal_mag[rows])
+        else:
+            c = data.acts[rows] @ b.q
+        coef[:, b.start:b.start + b.size] = b.scale * c
+        atoms[b.start:b.start + b.size] = b.atoms
+    return coef, atoms
+
+
+def _mixed_edges(study: Study, k: int, rows: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Oracle mixed edges: the circuit's planted recipe refit to the trained gradient.  (n, |S|)"""
+    model, data = study.model, study.data
+    circuit = model.circuits[k]
+    picked, _ = study.recipes[circuit.id]
+    union = np.concatenate([model.animal_dirs, model.attr_dirs])  # (animals + attributes, d)
+    dirs = union[picked]  # (S, d)
+    w = grad @ np.linalg.pinv(dirs)  # (n, S): least-squares weights of grad on the directions
+    n_animals = model.config.animals
+    h = np.zeros((len(rows), len(picked)))
+    for p, node in enumerate(picked):
+        if node < n_animals:
+            h[:, p] = np.sum(np.where(data.animal_idx[rows] == node, data.animal_mag[rows], 0.0), 1)
+        else:
+            h[:, p] = data.acts[rows] @ model.attr_dirs[node - n_animals]
+    return w * h
+
+
+def spd_edges(run: SPDRun, study: Study, g_in: np.ndarray, k: int, rows: np.ndarray,
+              clusters: list[list[int]]) -> np.ndarray:
+    """Edges from spd nodes (clusters of W_in subcomponents) into circuit k.  (n, nodes)"""
+    acts = study.data.acts[rows]
+    w_in = run.target.w_in.numpy().astype(np.float64)
+    b_in = run.target.b_in.numpy().astype(np.float64)
+    w_out = run.target.w_out.numpy().astype(np.float64)
+    U = run.dec.U[0].detach().numpy().astype(np.float64)  # (hidden, C)
+    V = run.dec.V[0].detach().numpy().astype(np.float64)  # (C, d)
+    delta = w_out[k] * (acts @ w_in.T + b_in > 0)  # (n, hidden)
+    per = g_in[rows] * (acts @ V.T) * (delta @ U)  # (n, C)
+    out = np.zeros((len(rows), len(clusters)))
+    for j, members in enumerate(clusters):
+        out[:, j] = per[:, members].sum(1)
+    return out
+
+
+def _node_groups(run: SPDRun, clusters: list[list[int]]) -> list[list[int]]:
+    """Every W_in subcomponent in exactly one node: the clusters, then singletons."""
+    seen = {m for c in clusters for m in c}
+    return list(clusters) + [[c] for c in range(run.spd.components_in) if c not in seen]
+
+
+def _stats(edges: np.ndarray, n_samples: int, tau: float) -> dict:
+    absv = np.abs(edges)
+    counts, thr = cover_counts(absv, tau)
+    keep = absv.astype(np.float32) >= thr[:, None]
+    mean_abs = absv.sum(0) / max(n_samples, 1)
+    return {"local_edges": float(np.median(counts)),
+            "global_edges": int(cover_counts(mean_abs[None, :], tau)[0][0]),
+            "union_nodes": int(keep.any(0).sum())}
+
+
+def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | None = None,
+                  *, train: bool = False, progress: bool = False, run: SPDRun | None = None) -> dict:
+    """The edge-count table on the trained MLP, with the `spd` node set beside the others.
+
+    Same cells as `counts.table` (local / global / union medians per basis and family), plus
+    the fit, the read-out summary and timings. With train=False nothing is trained: a missing
+    cache entry raises NotCachedError.
+    """
+    t0 = time.perf_counter()
+    study = get_study(cfg)
+    run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress)
+    ro = readout(run, study)
+    model, data = study.model, study.data
+    acts = data.acts
+    tau, n = cfg.coverage, len(acts)
+    w_in = run.target.w_in.numpy().astype(np.float64)
+    b_in = run.target.b_in.numpy().astype(np.float64)
+    w_out = run.target.w_out.numpy().astype(np.float64)
+    groups = _node_groups(run, ro.clusters)
+    dict_ids = [b for b in study.node_sets if study.node_sets[b].is_dictionary]
+    bases = dict_ids + ["mixed", "spd"]
+    per: dict[str, list[dict | None]] = {b: [] for b in bases}
+    for k, _circuit in enumerate(model.circuits):
+        rows = np.flatnonzero(study.pre[:, k] > 0)
+        if not len(rows):
+            for b in bases:
+                per[b].append(None)
+            continue
+        x = acts[rows]
+        delta = w_out[k] * (x @ w_in.T + b_in > 0)  # (n, hidden)
+        grad = delta @ w_in  # (n, d) gradient of the trained output
+        for b in dict_ids:
+            coef, atoms = _dictionary_coefficients(study, study.node_sets[b], rows)
+            per[b].append(_stats(coef * (grad @ atoms.T), n, tau))
+        per["mixed"].append(_stats(_mixed_edges(study, k, rows, grad), n, tau))
+        per["spd"].append(_stats(spd_edges(run, study, ro.g_in, k, rows, groups), n, tau))
+    cells = []
+    for b in bases:
+        for fam in FAMILIES:
+            ks = [k for k, c in enumerate(model.circuits) if c.family == fam]
+            st = [per[b][k] for k in ks if per[b][k] is not None]
+            cells.append({"basis": b, "family": fam, "circuits": len(ks), **{
+                f"{key}_median": round_sig(float(np.median([s[key] for s in st]))) if st else None
+                for key in ("local_edges", "global_edges", "union_nodes")}})
+    circuits = [{"id": c.id, "family": c.family, "label": c.label,
+                 "active_inputs": int(np.sum(study.pre[:, k] > 0)),
+                 "stats": {b: per[b][k] for b in bases}} for k, c in enumerate(model.circuits)]
+    summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
+                                        "seconds", "cached", "train", "spd")}
+    return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
+            "bases": [{"id": b, "label": study.node_sets[b].label if b in study.node_sets else
+                       "SPD subcomponents", "is_dictionary": b in dict_ids,
+                       "atoms": study.node_sets[b].size if b in study.node_sets else len(groups)}
+                      for b in bases],
+            "cells": cells, "circuits": circuits, "readout": summary,
+            "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
+
+
+def format_trained_table(t: dict) -> str:
+    """The trained-model table and the read-out summary as text."""
+    ro = t["readout"]
+    fit = ro["fit"]["fve_per_family"]
+    lines = ["trained MLP: " + ", ".join(f"{f} {v:.3f}" for f, v in fit.items())
+             + "  (fraction of variance explained, held-out)"]
+    for layer in ro["layers"]:
+        multi = layer["multi_rank_clusters"]
+        lines.append(f"{layer['matrix']}: {layer['significant']} significant of {layer['components']} "
+                     f"subcomponents, {layer['clusters']} clusters"
+                     + (f" (multi-rank: {', '.join(str(c['size']) for c in multi)})" if multi else "")
+                     + f", L0 {layer['l0_mean']:.2f} per input, ||W - UV||/||W|| "
+                     f"{layer['faithfulness_rel']}")
+    rec = ro["recovery"]
+    lines.append("read directions recovered at |cos| > 0.9: " + ", ".join(
+        f"{f} {r['recovered']}/{r['circuits']}" for f, r in rec.items()))
+    fa = ro["faithfulness"]
+    lines.append(f"output error / variance: unmasked {fa['unmasked']}, masked by importance "
+                 f"{fa['importance_masked']}, stochastic masks {fa['stochastic']}")
+    bases = [b["id"] for b in t["bases"]]
+    cells = {(c["basis"], c["family"]): c for c in t["cells"]}
+
+    def num(x):
+        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
+
+    width = max(12, *(len(b) + 2 for b in bases))
+    lines += ["", f"edge counts on the trained MLP, local / global (coverage tau = {t['config']['coverage']})",
+              "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
+    for fam in t["families"]:
+        lines.append(fam.ljust(11) + "".join(
+            f"{num(cells[(b, fam)]['local_edges_median'])} / "
+            f"{num(cells[(b, fam)]['global_edges_median'])}".rjust(width) for b in bases))
+    sec = ro["seconds"]
+    lines += ["", f"train {sec['train']} s{' (cached)' if ro['cached']['train'] else ''}, "
+              f"decompose {sec['decompose']} s{' (cached)' if ro['cached']['decompose'] else ''}"]
+    return "\n".join(lines)
+
+
+def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool = False) -> dict:
+    """`basisgraph decompose`: train and decompose (or load both), then print the table."""
+    import json
+
+    from .config import ConfigError
+
+    scfg = SPDConfig()
+    if steps is not None:
+        try:
+            value = int(steps)
+        except ValueError:
+            raise ConfigError("steps", steps, "an integer from 1 to 10000000") from None
+        scfg = SPDConfig(**{**_asdict(scfg), "steps": value})
+    torch.set_num_threads(1)  # tiny matrices: one thread is as fast and leaves the other core free
+    t = trained_table(cfg, TrainConfig(), scfg, train=True, progress=True)
+    print(json.dumps(t, indent=1) if as_json else format_trained_table(t))
+    return t
