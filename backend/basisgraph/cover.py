@@ -57,7 +57,7 @@ def _chunk(x: np.ndarray, tau: float, tol: float, fallback):
     ids = (bucket + (np.arange(n, dtype=np.intp) * nb)[:, None]).ravel()  # (n * L,)
     sums = np.bincount(ids, weights=x.ravel(), minlength=n * nb).reshape(n, nb)  # float64
     del ids
-    # Running sums from the top: above[:, b] = sum of buckets > b (exact over big buckets).
+    # Running sums from the top bucket down (exact over big buckets).
     desc = np.cumsum(sums[:, ::-1], axis=1)[:, ::-1]  # (n, nb) sum of buckets >= b
     approx = desc[:, 0]  # (n,) total, exact unless tiny entries exist
     finite = np.isfinite(approx) & (approx < 1e300)
@@ -88,7 +88,7 @@ def _chunk(x: np.ndarray, tau: float, tol: float, fallback):
     # Bucket holding the threshold: the lowest b whose running sum from the top reaches need.
     star = np.clip(np.sum(desc >= need[:, None], axis=1) - 1, 0, nb - 1)  # desc non-increasing
     fast = ~slow & (total > 0) & ~in_tiny
-    above = np.where(star < nb - 1, desc[rows, np.minimum(star + 1, nb - 1)], 0.0)  # (n,)
+    above = np.where(star < nb - 1, desc[rows, np.minimum(star + 1, nb - 1)], 0.0)  # sum > star
     if fast.all():
         counts, thr = _in_bucket(x, bucket, star, above, need)
     elif fast.any():
