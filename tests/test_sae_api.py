@@ -227,7 +227,10 @@ def test_sweep_lists_cached_saes(client, trained) -> None:
     for c in point["cells"]:
         assert c["global_edges_median"] == cells[c["family"]]["global_edges_median"]
         assert c["local_edges_median"] == cells[c["family"]]["local_edges_median"]
-    assert sw["best"]["global"]["key"] in {p["key"] for p in sw["points"]}
+        assert c["error_share_median"] == cells[c["family"]]["error_share_median"]
+    best = sw["best"]["global"]
+    assert best["key"] in {p["key"] for p in sw["points"]}
+    assert best["explained_variance"] is not None and best["error_share_attribute"] is not None
     empty = client.get("/api/v1/sae/sweep?animals=41&attributes=6&samples=200").json()
     assert empty["points"] == [] and empty["best"] == {"local": None, "global": None}
 

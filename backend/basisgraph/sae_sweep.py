@@ -7,7 +7,9 @@ Steps of `sae_sweep`:
    the same numbers as the table, for that node set alone (cached per SAE).
 3. Return one point per SAE: its kind, width, sparsity (l1 for relu/matryoshka, k for topk
    kinds), steps, seed, a few metrics, and the family medians; plus, per view, the SAE whose
-   worse family (animal or attribute) needs the fewest edges.
+   worse family (animal or attribute) needs the fewest edges, with its explained variance and
+   error shares: the error node is never counted, so a dictionary that reconstructs badly can
+   look simple.
 The sweep answers whether any learned dictionary makes both families simple: it does if the
 best SAE has few edges in both; the planted animal dictionary and attribute basis (the table's
 columns) are the references.
@@ -100,7 +102,8 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
             "sae_seed": scfg.seed, "aux": scfg.aux if not scfg.uses_l1 else None,
             "metrics": {m: metrics.get(m) for m in METRIC_KEYS},
             "cells": [{k: c[k] for k in ("family", "local_edges_median", "global_edges_median",
-                                          "own_share_median")} for c in cells]})
+                                          "own_share_median", "error_share_median")}
+                      for c in cells]})
     return {"version": VERSION, "config": cfg.model_dump(), "families": list(FAMILIES),
             "points": points, "best": {v: _best(points, v) for v in ("local", "global")},
             "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
@@ -118,8 +121,12 @@ def _best(points: list[dict], view: str) -> dict | None:
     if not scored:
         return None
     _, _, p, by = min(scored, key=lambda s: s[:2])
+    err = {c["family"]: c["error_share_median"] for c in p["cells"]}
+    # The error node is never counted: a dictionary that reconstructs badly looks simple.
     return {"key": p["key"], "id": p["id"], "sparsity_name": p["sparsity_name"],
-            "sparsity": p["sparsity"], "animal": by["animal"], "attribute": by["attribute"]}
+            "sparsity": p["sparsity"], "animal": by["animal"], "attribute": by["attribute"],
+            "explained_variance": p["metrics"]["explained_variance"],
+            "error_share_animal": err.get("animal"), "error_share_attribute": err.get("attribute")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +159,9 @@ def format_sweep(sw: dict) -> str:
         b = sw["best"][view]
         if b:
             lines.append(f"\nbest {view}: {b['id']} ({b['sparsity_name']}={b['sparsity']:g}): "
-                         f"animal {_num(b['animal'])}, attribute {_num(b['attribute'])} edges")
+                         f"animal {_num(b['animal'])}, attribute {_num(b['attribute'])} edges; "
+                         f"explained variance {b['explained_variance']}, error share "
+                         f"{b['error_share_animal']} / {b['error_share_attribute']} (never counted)")
     return "\n".join(lines)
 
 

@@ -487,7 +487,8 @@ function drawSweep(fig, data) {
   const best = data.best && data.best[view];
   els.sweepVerdict.textContent = best
     ? `Of ${pts.length} trained SAE${pts.length === 1 ? "" : "s"}, the one whose worse family needs the fewest ${view} edges is ${best.id} (${best.sparsity_name === "l1" ? "λ" : "k"} = ${best.sparsity}): ` +
-      `${best.animal} for animal circuits and ${best.attribute} for attribute circuits. ` +
+      `${best.animal} for animal circuits and ${best.attribute} for attribute circuits, explaining ${fixed(best.explained_variance, 3)} of the variance ` +
+      `(the never-counted error node carries ${pct(best.error_share_animal)} and ${pct(best.error_share_attribute)} of those circuits' attribution). ` +
       `The attribute basis gives attribute circuits ${plantedCell("attribute", "attribute", key) ?? "–"}, the animal dictionary gives animal circuits ${plantedCell("animal", "animal", key) ?? "–"}.`
     : "";
 }
@@ -523,5 +524,14 @@ export function init(el_, { refresh } = {}) {
     }
   }
   subscribe(() => queueMicrotask(render));
+  if ("ResizeObserver" in window) {
+    // Facets sit side by side on wide screens and stack on narrow ones: redraw on a new width.
+    let lastWidth = 0;
+    new ResizeObserver(() => {
+      const w = els.sweepFig.clientWidth;
+      if (Math.abs(w - lastWidth) > 2 && sweep.data) requestAnimationFrame(renderSweep);
+      lastWidth = w;
+    }).observe(els.sweepFig);
+  }
   render();
 }
