@@ -242,14 +242,14 @@ def lookup(cfg: Config, scfg: SAEConfig) -> dict:
 
     scfg = scfg.resolve(cfg)
     key, root = cache_key(cfg, scfg), _root()
+    doc = cached_doc(key, root)  # first: it may have been trained elsewhere since a failed job
+    if doc is not None:
+        return _describe(key, cfg, scfg, "done", 1.0, scfg.steps,
+                         metrics=_public_metrics(doc.get("metrics", {})))
     with _LOCK:
         job = _JOBS.get((root, key))
         if job is not None:
             return _status(job)
-    doc = cached_doc(key, root)
-    if doc is not None:
-        return _describe(key, cfg, scfg, "done", 1.0, scfg.steps,
-                         metrics=_public_metrics(doc.get("metrics", {})))
     return _describe(key, cfg, scfg, "untrained", 0.0, 0)
 
 
