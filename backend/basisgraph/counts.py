@@ -38,16 +38,21 @@ __all__ = [
 VERSION = 1
 FAMILIES = ("animal", "attribute", "composite")
 TOL = 1e-9  # relative slack so float round-off never adds an edge
+ROUNDOFF = 1e-9  # shares and errors below this are round-off, reported as 0
 LONG_ROW = 2048  # rows at least this long skip the full sort (cover.py)
 THREADS = 2  # worker threads for large tables
 THREADED_ANIMALS = 5000  # node sets at least this large are counted on threads
 
 
-def round_sig(x: float | None, sig: int = 6) -> float | None:
-    """Round to `sig` significant digits, so JSON is identical across machines."""
+def round_sig(x: float | None, sig: int = 6, floor: float = 0.0) -> float | None:
+    """Round to `sig` significant digits, so JSON is identical across machines.
+
+    Magnitudes below `floor` are round-off (their digits depend on the maths library) and
+    become 0.
+    """
     if x is None or not np.isfinite(x):
         return None
-    if x == 0:
+    if abs(x) <= floor:
         return 0.0
     return float(f"{x:.{sig}g}")
 
@@ -201,8 +206,8 @@ def node_set_summary(study: Study, ns: NodeSet) -> dict:
     ratio = np.linalg.norm(recon, axis=1) / norm
     return {"id": ns.id, "label": ns.label, "description": ns.description, "atoms": ns.size,
             "is_dictionary": ns.is_dictionary,
-            "reconstruction_error": round_sig(float(np.median(err)), 4),
-            "reconstruction_error_max": round_sig(float(err.max()), 4),
+            "reconstruction_error": round_sig(float(np.median(err)), 4, ROUNDOFF),
+            "reconstruction_error_max": round_sig(float(err.max()), 4, ROUNDOFF),
             "reconstruction_norm_ratio": round_sig(float(np.median(ratio)), 6)}
 
 
@@ -245,7 +250,7 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
                      "global_edges": per[b][k].global_edges,
                      "union_nodes": per[b][k].union_nodes,
                      "own_share": round_sig(per[b][k].own_share, 4),
-                     "error_share": round_sig(per[b][k].error_share, 4)} for b in bases}
+                     "error_share": round_sig(per[b][k].error_share, 4, ROUNDOFF)} for b in bases}
         circuits.append({"id": c.id, "family": c.family, "label": c.label,
                          "active_inputs": int(np.sum(study.pre[:, k] > 0)), "stats": stats})
     cells = []
@@ -259,7 +264,7 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
                 "global_edges_median": round_sig(_median([s.global_edges for s in st])),
                 "union_nodes_median": round_sig(_median([s.union_nodes for s in st])),
                 "own_share_median": round_sig(_median([s.own_share for s in st]), 4),
-                "error_share_median": round_sig(_median([s.error_share for s in st]), 4)})
+                "error_share_median": round_sig(_median([s.error_share for s in st]), 4, ROUNDOFF)})
     return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
             "bases": [basis_summary(study, b) for b in bases], "cells": cells,
             "circuits": circuits,
