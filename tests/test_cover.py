@@ -165,3 +165,15 @@ def test_correction_matches_the_sparse_product_to_the_sign_of_zero(width):
         got = np.full((len(rows), width), np.nan)
         attribution._correction(enc, q, rows, got)
         assert got.tobytes() == ref.tobytes()
+
+
+def test_threaded_table_matches_the_sequential_one(monkeypatch):
+    cfg = Config(animals=2500, attributes=24, samples=300, seed=4)
+    monkeypatch.setattr(counts, "THREADED_ANIMALS", 10**9)
+    one = counts.table(cfg)
+    monkeypatch.setattr(counts, "THREADED_ANIMALS", 0)
+    monkeypatch.setattr(counts, "THREADS", 2)
+    monkeypatch.setattr(counts.os, "cpu_count", lambda: 2)
+    two = counts.table(cfg)
+    one.pop("timings"), two.pop("timings")
+    assert one == two
