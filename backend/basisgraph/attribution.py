@@ -118,25 +118,26 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
 
 def _correction(enc: Encoding, q: np.ndarray, rows: np.ndarray, dst: np.ndarray) -> None:
     """dst = res[rows] @ q, as scipy computes it (0 + r q_j for a one-entry row).  (n, size)"""
-    sub = enc.res[rows]
-    ptr = sub.indptr
-    if q.shape[1] < 8192 and len(sub.data) == len(rows) and np.all(np.diff(ptr) == 1):
-        np.multiply(q[sub.indices], sub.data[:, None], out=dst)  # short rows, one entry each
-        tiny = [j for j in np.unique(sub.indices) if _has_tiny(q, j)]
-        if tiny:  # 0 + x turns a -0.0 product into +0.0, as the sparse product does
-            fix = np.flatnonzero(np.isin(sub.indices, tiny))
+    res = enc.res
+    lo = res.indptr[rows]  # (n,) first entry of each row
+    nnz = res.indptr[rows + 1] - lo  # (n,)
+    if q.shape[1] < 8192 and np.all(nnz == 1):  # short rows, one entry each: vectorised
+        cols = res.indices[lo]
+        np.multiply(q[cols], res.data[lo][:, None], out=dst)
+        fix = np.flatnonzero(_tiny_rows(q, cols))
+        if len(fix):  # 0 + x turns a -0.0 product into +0.0, as the sparse product does
             dst[fix] = dst[fix] + 0.0
         return
-    for i in range(len(rows)):
-        lo, hi = ptr[i], ptr[i + 1]
-        if hi - lo == 1:
-            np.multiply(q[sub.indices[lo]], sub.data[lo], out=dst[i])
-            if _has_tiny(q, sub.indices[lo]):  # 0 + x turns a -0.0 product into +0.0
+    for i, row in enumerate(rows):
+        if nnz[i] == 1:
+            j = res.indices[lo[i]]
+            np.multiply(q[j], res.data[lo[i]], out=dst[i])
+            if _tiny_rows(q, np.array([j]))[0]:
                 np.add(dst[i], 0.0, out=dst[i])
-        elif hi == lo:
+        elif nnz[i] == 0:
             dst[i] = 0.0
         else:
-            dst[i] = np.asarray(sub[i] @ q)[0]
+            dst[i] = np.asarray(res[[row]] @ q)[0]
 
 
 _PROJ: OrderedDict = OrderedDict()  # (id(atoms), id(read)) -> (atoms, read, atoms @ read)
@@ -165,8 +166,8 @@ def projection(atoms: np.ndarray, read: np.ndarray) -> np.ndarray:
 _TINY: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(q) -> (q, rows with tiny entries)
 
 
-def _has_tiny(q: np.ndarray, j: int) -> bool:
-    """Whether row j of q has an entry whose product with r could be a signed zero."""
+def _tiny_rows(q: np.ndarray, js: np.ndarray) -> np.ndarray:
+    """Whether rows js of q hold an entry whose product with r could be a signed zero.  (m,)"""
     with _LOCK:
         ref, flags = _TINY.get(id(q), (None, None))
         if ref is None or ref() is not q:
@@ -174,9 +175,9 @@ def _has_tiny(q: np.ndarray, j: int) -> bool:
                 del _TINY[key]
             flags = np.full(len(q), -1, dtype=np.int8)  # (rows of q,) -1: not looked at yet
             _TINY[id(q)] = (weakref.ref(q), flags)
-    if flags[j] < 0:
+    for j in np.unique(js[flags[js] < 0]):
         flags[j] = np.abs(q[j]).min() < 1e-250
-    return bool(flags[j])
+    return flags[js] == 1
 
 
 def _mixed(model: PlantedModel, enc: Encoding, recipe: tuple[np.ndarray, np.ndarray],
