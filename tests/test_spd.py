@@ -169,3 +169,17 @@ def test_cli_bad_flags_exit_2(capsys):
     assert main(["decompose", "--steps", "lots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "steps" in err[0]
+
+
+@pytest.mark.parametrize("init", ["neurons", "neurons+data"])
+def test_neuron_init_starts_at_the_weights(init):
+    gen = torch.Generator().manual_seed(3)
+    target = Target(torch.randn(5, 3, generator=gen), -torch.rand(5, generator=gen),
+                    torch.randn(4, 5, generator=gen), torch.zeros(4))
+    cfg = SPDConfig(steps=1, lr=1e-9, components_in=8, components_out=7, init=init)
+    dec, _ = run_spd(target, torch.randn(64, 3, generator=gen), cfg)
+    for layer, w in enumerate(target.weights):
+        spare = (dec.U[layer][:, 5:] @ dec.V[layer][5:]).detach()
+        assert torch.allclose(dec.weight(layer).detach() - spare, w, atol=1e-5)
+        assert float(spare.norm()) < 0.2 * float(w.norm())
+    assert torch.allclose(dec.V[0][:5].norm(dim=1), torch.ones(5), atol=1e-5)

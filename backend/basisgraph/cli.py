@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub, _add_config_flags)
     d = sub.add_parser("decompose", help="train an MLP on the circuits, decompose it with SPD (cached) "
                        "and print the trained-model table with the spd node set")
-    d.add_argument("--steps", default=None, help="SPD steps (default 20000)")
+    d.add_argument("--steps", default=None, help="SPD steps (default 10000)")
     d.add_argument("--json", action="store_true", help="print the table and read-out as JSON")
     _add_config_flags(d)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")

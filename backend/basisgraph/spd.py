@@ -70,6 +70,7 @@ __all__ = [
     "NotCachedError",
 ]
 
+INITS = ("random", "neurons", "neurons+data")
 SPD_SEED_OFFSET = 13  # sample_data offset of the decomposition's training draw
 
 
@@ -77,12 +78,13 @@ SPD_SEED_OFFSET = 13  # sample_data offset of the decomposition's training draw
 class SPDConfig:
     """Every SPD hyperparameter, with its default. Frozen: it keys the on-disk cache."""
 
-    # C for W_in: rank-1 subcomponents of the first weight matrix.
-    components_in: int = 80
+    # C for W_in: rank-1 subcomponents of the first weight matrix (more than its rows, so
+    # mechanisms that span several neurons have room).
+    components_in: int = 100
     # C for W_out: rank-1 subcomponents of the second weight matrix.
     components_out: int = 80
     # Adam steps, one minibatch each.
-    steps: int = 20_000
+    steps: int = 10_000
     # Inputs per minibatch.
     batch: int = 256
     # Peak learning rate of Adam.
@@ -95,8 +97,9 @@ class SPDConfig:
     recon_coeff: float = 1.0
     # beta_2: weight of the layerwise stochastic reconstruction loss (one matrix masked).
     layerwise_coeff: float = 1.0
-    # beta_3 for W_in: weight of its importance-minimality loss.
-    importance_coeff_in: float = 3e-3
+    # beta_3 for W_in: weight of its importance-minimality loss (higher than W_out's: it
+    # decides whether the read directions align).
+    importance_coeff_in: float = 1e-2
     # beta_3 for W_out: weight of its importance-minimality loss.
     importance_coeff_out: float = 3e-3
     # p of the minimality loss sum |g|^p at the first step.
@@ -113,6 +116,11 @@ class SPDConfig:
     train_samples: int = 40_000
     # Seed of the initialisation, the minibatch order and the masks.
     seed: int = 0
+    # Initial subcomponents: "random" (the paper: Gaussian U and V); "neurons" (one subcomponent
+    # per hidden neuron, i.e. the rows of W_in and the columns of W_out, the rest small random);
+    # "neurons+data" (as "neurons", but the spare subcomponents read directions of random
+    # inputs of the data, with a small U).
+    init: str = "neurons+data"
 
     def __post_init__(self):
         ints = {"components_in": (1, 4096), "components_out": (1, 4096), "steps": (1, 10_000_000),
@@ -128,6 +136,8 @@ class SPDConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0.0 <= v <= 1e9 or math.isnan(v):
                 raise ConfigError(name, v, "a number from 0 to 1e9")
+        if self.init not in INITS:
+            raise ConfigError("init", self.init, "one of " + ", ".join(INITS))
         for name in ("lr", "p_start", "p_end"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0.0 < v <= 10.0:
@@ -300,6 +310,42 @@ def spd_losses(dec: Decomposition, target: Target, acts: torch.Tensor, cfg: SPDC
     return out
 
 
+SPARE_SCALE = 0.1  # norm of a spare subcomponent's U relative to its share of the matrix
+
+
+@torch.no_grad()
+def _init_from_neurons(dec: Decomposition, target: Target, acts: torch.Tensor | None,
+                       gen: torch.Generator) -> None:
+    """Start at the neuron basis: subcomponent h of W_in is row h (unit V, U = norm * e_h) and
+    subcomponent h of W_out is column h; spare subcomponents stay small (random, or reading
+    the directions of random inputs when `acts` is given)."""
+    hidden = target.w_in.shape[0]
+    layer_in = [acts, None if acts is None else target.layer_inputs(acts)[1]]
+    for layer, w in enumerate(target.weights):
+        c = dec.V[layer].shape[0]
+        k = min(c, hidden)
+        if layer == 0:
+            norms = w.norm(dim=1).clamp_min(1e-12)  # (hidden,)
+            dec.V[0][:k] = w[:k] / norms[:k, None]
+            dec.U[0].zero_()
+            dec.U[0][torch.arange(k), torch.arange(k)] = norms[:k]
+        else:
+            norms = w.norm(dim=0).clamp_min(1e-12)
+            dec.U[1][:, :k] = w[:, :k] / norms[None, :k]
+            dec.V[1].zero_()
+            dec.V[1][torch.arange(k), torch.arange(k)] = norms[:k]
+        if c > k:
+            spare = torch.randn(c - k, w.shape[1], generator=gen)
+            source = layer_in[layer]
+            if source is not None:
+                picks = source[torch.randint(0, len(source), (c - k,), generator=gen)]
+                ok = picks.norm(dim=1) > 1e-6
+                spare[ok] = picks[ok]
+            dec.V[layer][k:] = spare / spare.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            scale = SPARE_SCALE * float(w.norm()) / math.sqrt(c * w.shape[0])
+            dec.U[layer][:, k:] = torch.randn(w.shape[0], c - k, generator=gen) * scale
+
+
 def run_spd(target: Target, acts: torch.Tensor, cfg: SPDConfig,
             on_step: Callable[[int, dict[str, float]], None] | None = None,
             log_every: int = 100) -> tuple[Decomposition, list[dict[str, float]]]:
@@ -307,6 +353,8 @@ def run_spd(target: Target, acts: torch.Tensor, cfg: SPDConfig,
     loss history (one entry every `log_every` steps and at the last step)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     dec = Decomposition(target, (cfg.components_in, cfg.components_out), cfg.gate_hidden, gen)
+    if cfg.init != "random":
+        _init_from_neurons(dec, target, acts if cfg.init == "neurons+data" else None, gen)
     opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
     history: list[dict[str, float]] = []
     for step in range(cfg.steps):

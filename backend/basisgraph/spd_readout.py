@@ -54,6 +54,9 @@ __all__ = [
     "readout",
     "importances",
     "trained_table",
+    "default_saes",
+    "format_trained_table",
+    "run_decompose_command",
     "spd_edges",
     "RECOVERY_COS",
     "IMPORTANT",
@@ -209,7 +212,9 @@ def _dictionary_coefficients(study: Study, ns, rows: np.ndarray) -> tuple[np.nda
     coef = np.zeros((len(rows), ns.size))
     atoms = np.zeros((ns.size, data.acts.shape[1]))
     for b in ns.blocks:
-        if b.planted:
+        if getattr(b, "encoder", None) is not None:  # a learned dictionary (SAE)
+            c = b.encoder(data, rows)
+        elif b.planted:
             c = np.asarray(enc.res[rows] @ b.q)  # (n, size) minimum-norm correction
             np.add.at(c, (np.arange(len(rows))[:, None], data.animal_idx[rows]), data.animal_mag[rows])
         else:
@@ -270,18 +275,45 @@ def _stats(edges: np.ndarray, n_samples: int, tau: float) -> dict:
             "union_nodes": int(keep.any(0).sum())}
 
 
+def default_saes(cfg: Config) -> list:
+    """Learned dictionaries compared by default: ReLU SAEs of width animals + attributes and of
+    width attributes, and the two-level matryoshka (inner level = attributes)."""
+    from .sae import SAEConfig
+
+    out = [SAEConfig(kind="relu"), SAEConfig(kind="relu", width=cfg.attributes)]
+    if cfg.animals > 0:
+        out.append(SAEConfig(kind="matryoshka"))
+    return out
+
+
+def _sae_sets(study: Study, sae_cfgs, train: bool) -> dict:
+    """Node sets of the learned dictionaries (trained now if `train`, else only cached ones)."""
+    from .sae import load_sae, sae_node_set, train_sae
+
+    sets = {}
+    for s in sae_cfgs:
+        t = train_sae(study.config, s) if train else load_sae(study.config, s)
+        if t is not None:
+            sets[t.id] = sae_node_set(study, t)
+    return sets
+
+
 def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | None = None,
-                  *, train: bool = False, progress: bool = False, run: SPDRun | None = None) -> dict:
+                  *, train: bool = False, progress: bool = False, run: SPDRun | None = None,
+                  sae_cfgs=None) -> dict:
     """The edge-count table on the trained MLP, with the `spd` node set beside the others.
 
     Same cells as `counts.table` (local / global / union medians per basis and family), plus
-    the fit, the read-out summary and timings. With train=False nothing is trained: a missing
-    cache entry raises NotCachedError.
+    the fit, the read-out summary and timings. Learned dictionaries (`sae_cfgs`, SAEConfigs)
+    join the planted ones; with train=False nothing is trained: a missing MLP or decomposition
+    raises NotCachedError and a missing SAE is left out.
     """
     t0 = time.perf_counter()
     study = get_study(cfg)
     run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress)
     ro = readout(run, study)
+    node_sets = dict(study.node_sets)
+    node_sets.update(_sae_sets(study, sae_cfgs or [], train))
     model, data = study.model, study.data
     acts = data.acts
     tau, n = cfg.coverage, len(acts)
@@ -289,7 +321,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     b_in = run.target.b_in.numpy().astype(np.float64)
     w_out = run.target.w_out.numpy().astype(np.float64)
     groups = _node_groups(run, ro.clusters)
-    dict_ids = [b for b in study.node_sets if study.node_sets[b].is_dictionary]
+    dict_ids = [b for b in node_sets if node_sets[b].is_dictionary]
     bases = dict_ids + ["mixed", "spd"]
     per: dict[str, list[dict | None]] = {b: [] for b in bases}
     for k, _circuit in enumerate(model.circuits):
@@ -302,7 +334,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
         delta = w_out[k] * (x @ w_in.T + b_in > 0)  # (n, hidden)
         grad = delta @ w_in  # (n, d) gradient of the trained output
         for b in dict_ids:
-            coef, atoms = _dictionary_coefficients(study, study.node_sets[b], rows)
+            coef, atoms = _dictionary_coefficients(study, node_sets[b], rows)
             per[b].append(_stats(coef * (grad @ atoms.T), n, tau))
         per["mixed"].append(_stats(_mixed_edges(study, k, rows, grad), n, tau))
         per["spd"].append(_stats(spd_edges(run, study, ro.g_in, k, rows, groups), n, tau))
@@ -320,9 +352,9 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
                                         "seconds", "cached", "train", "spd")}
     return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
-            "bases": [{"id": b, "label": study.node_sets[b].label if b in study.node_sets else
+            "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        "SPD subcomponents", "is_dictionary": b in dict_ids,
-                       "atoms": study.node_sets[b].size if b in study.node_sets else len(groups)}
+                       "atoms": node_sets[b].size if b in node_sets else len(groups)}
                       for b in bases],
             "cells": cells, "circuits": circuits, "readout": summary,
             "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
@@ -380,6 +412,6 @@ def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool =
             raise ConfigError("steps", steps, "an integer from 1 to 10000000") from None
         scfg = SPDConfig(**{**_asdict(scfg), "steps": value})
     torch.set_num_threads(1)  # tiny matrices: one thread is as fast and leaves the other core free
-    t = trained_table(cfg, TrainConfig(), scfg, train=True, progress=True)
+    t = trained_table(cfg, TrainConfig(), scfg, train=True, progress=True, sae_cfgs=default_saes(cfg))
     print(json.dumps(t, indent=1) if as_json else format_trained_table(t))
     return t
