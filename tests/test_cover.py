@@ -177,3 +177,16 @@ def test_threaded_table_matches_the_sequential_one(monkeypatch):
     two = counts.table(cfg)
     one.pop("timings"), two.pop("timings")
     assert one == two
+
+
+def test_identity_coordinates_are_the_blas_product_to_the_bit():
+    rng = np.random.default_rng(0)
+    for d in (1, 7, 50, 300):
+        for n in (1, 17, 1000):
+            acts = rng.standard_normal((n, d)) * 10.0 ** rng.integers(-300, 300, (n, d))
+            acts[0, 0], acts[-1, -1] = -0.0, 0.0
+            eye = np.eye(d)
+            assert attribution._coords(acts, eye).tobytes() == (acts @ eye).tobytes()
+    q = rng.standard_normal((5, 5))
+    acts = rng.standard_normal((4, 5))
+    assert attribution._coords(acts, q).tobytes() == (acts @ q).tobytes()

@@ -81,7 +81,7 @@ def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
             vals.append(b.scale * data.animal_mag[rows] * proj[idx])
             cols.append(b.start + idx)
         else:
-            vals.append(b.scale * (data.acts[rows] @ b.q) * proj)  # (n, size)
+            vals.append(b.scale * _coords(data.acts[rows], b.q) * proj)  # (n, size)
             cols.append(np.broadcast_to(b.start + np.arange(b.size), (len(rows), b.size)))
     return np.concatenate(vals, axis=1), np.concatenate(cols, axis=1)
 
@@ -106,7 +106,7 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
             dst[:] = b.scale * b.encoder(data, rows) * proj  # learned encoder
             continue
         if not b.planted:
-            dst[:] = b.scale * (data.acts[rows] @ b.q) * proj  # coordinates
+            dst[:] = b.scale * _coords(data.acts[rows], b.q) * proj  # coordinates
             continue
         _correction(enc, b.q, rows, dst)  # min-norm correction, O(nnz size)
         np.add.at(dst, (np.arange(n)[:, None], data.animal_idx[rows]), data.animal_mag[rows])
@@ -164,6 +164,25 @@ def projection(atoms: np.ndarray, read: np.ndarray) -> np.ndarray:
 
 
 _TINY: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(q) -> (q, rows with tiny entries)
+
+
+_EYE: dict[int, tuple[weakref.ref, bool]] = {}  # id(q) -> (q, q is the identity)
+
+
+def _coords(acts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """acts @ q. For the identity (the neuron basis) that product is acts + 0.0 to the bit:
+    each output adds one exact product x * 1 to exact zeros, in whatever order, and a
+    -0.0 input comes out +0.0. Skipping the BLAS call saves its thread wake-ups.  -> (n, size)"""
+    with _LOCK:
+        ref, eye = _EYE.get(id(q), (None, False))
+        if ref is None or ref() is not q:
+            for key in [k for k, (r, _) in _EYE.items() if r() is None]:
+                del _EYE[key]
+            eye = q.ndim == 2 and q.shape[0] == q.shape[1] and np.array_equal(q, np.eye(len(q)))
+            _EYE[id(q)] = (weakref.ref(q), eye)
+    if eye and np.isfinite(acts).all():
+        return acts + 0.0
+    return acts @ q
 
 
 def _tiny_rows(q: np.ndarray, js: np.ndarray) -> np.ndarray:
