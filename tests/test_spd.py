@@ -158,7 +158,7 @@ def test_readout_and_table_on_a_tiny_model(tmp_path, monkeypatch):
     t = trained_table(TINY, TINY_TRAIN, TINY_SPD)
     assert t["model"] == "trained"
     ids = [b["id"] for b in t["bases"]]
-    assert ids[-2:] == ["mixed", "spd"] and "animal" in ids
+    assert ids[-3:] == ["mixed", "hidden", "spd"] and "animal" in ids
     assert len(t["cells"]) == 3 * len(ids)
 
 

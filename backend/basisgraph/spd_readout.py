@@ -32,8 +32,11 @@ The other node sets on the trained model use the same rule with the trained grad
 grad_a y_k(x) = delta_k(x) W_in in place of the planted read direction: dictionary edges are
 g_m(x) (grad_a y_k(x) . D_m); the oracle `mixed` view keeps each circuit's planted recipe (the
 true features it reads) and fits the trained gradient on those feature directions by least
-squares at each input, edges w_m(x) h_m(x). Counts use the inputs where the planted circuit
-fires, the same rows as the planted table, and the same local / global / union rules.
+squares at each input, edges w_m(x) h_m(x). A control, `hidden`, takes the trained MLP's own
+hidden neurons as nodes (the trivial decomposition of W_in into its rows: value W_in[h] . a(x),
+edge value * delta_k[h]). Counts use the inputs where the planted circuit fires, the same rows
+as the planted table, and the same local / global / union rules. Recovery reports the same
+test on the W_in rows as a baseline (`neuron_rows_recovered`).
 """
 
 from __future__ import annotations
@@ -160,13 +163,19 @@ def readout(run: SPDRun, study: Study | None = None) -> Readout:
                             "best_component": best_c,
                             "span_cos": None if span is None else round(span, 4),
                             "recovered": best > RECOVERY_COS})
+    # Control: the same test on the trained MLP's own W_in rows (the hidden neurons).
+    rows_in = W[0] / np.maximum(np.linalg.norm(W[0], axis=1, keepdims=True), 1e-30)  # (hidden, d)
+    for p, circuit in zip(per_circuit, model.circuits):
+        r = circuit.read / np.linalg.norm(circuit.read)
+        p["neuron_best_cos"] = round(float(np.max(np.abs(rows_in @ r))), 4)
     for fam in FAMILIES:
         rows = [p for p in per_circuit if p["family"] == fam]
         if rows:
             recovery[fam] = {"circuits": len(rows),
                              "recovered": sum(p["recovered"] for p in rows),
                              "fraction": round(sum(p["recovered"] for p in rows) / len(rows), 4),
-                             "median_best_cos": round(float(np.median([p["best_cos"] for p in rows])), 4)}
+                             "median_best_cos": round(float(np.median([p["best_cos"] for p in rows])), 4),
+                             "neuron_rows_recovered": sum(p["neuron_best_cos"] > RECOVERY_COS for p in rows)}
     out = Readout(
         config=run.config.model_dump(), train=_asdict(run.train), spd=_asdict(run.spd),
         fit=run.trained.fit, layers=layers, labels=labels, recovery=recovery,
@@ -259,6 +268,10 @@ def spd_edges(run: SPDRun, study: Study, g_in: np.ndarray, k: int, rows: np.ndar
     return out
 
 
+_EXTRA_LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
+                 "hidden": "hidden neurons of the trained MLP (control)"}
+
+
 def _node_groups(run: SPDRun, clusters: list[list[int]]) -> list[list[int]]:
     """Every W_in subcomponent in exactly one node: the clusters, then singletons."""
     seen = {m for c in clusters for m in c}
@@ -322,7 +335,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     w_out = run.target.w_out.numpy().astype(np.float64)
     groups = _node_groups(run, ro.clusters)
     dict_ids = [b for b in node_sets if node_sets[b].is_dictionary]
-    bases = dict_ids + ["mixed", "spd"]
+    bases = dict_ids + ["mixed", "hidden", "spd"]
     per: dict[str, list[dict | None]] = {b: [] for b in bases}
     for k, _circuit in enumerate(model.circuits):
         rows = np.flatnonzero(study.pre[:, k] > 0)
@@ -337,6 +350,8 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
             coef, atoms = _dictionary_coefficients(study, node_sets[b], rows)
             per[b].append(_stats(coef * (grad @ atoms.T), n, tau))
         per["mixed"].append(_stats(_mixed_edges(study, k, rows, grad), n, tau))
+        # Control: the trained MLP's hidden neurons as nodes (value W_in[h] . a, edge value * delta).
+        per["hidden"].append(_stats((x @ w_in.T) * delta, n, tau))
         per["spd"].append(_stats(spd_edges(run, study, ro.g_in, k, rows, groups), n, tau))
     cells = []
     for b in bases:
@@ -350,11 +365,13 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
                  "active_inputs": int(np.sum(study.pre[:, k] > 0)),
                  "stats": {b: per[b][k] for b in bases}} for k, c in enumerate(model.circuits)]
     summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
-                                        "seconds", "cached", "train", "spd")}
+                                        "seconds", "cached", "train", "spd", "labels")}
+    summary["recovery_per_circuit"] = ro["circuits"]
     return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
-                       "SPD subcomponents", "is_dictionary": b in dict_ids,
-                       "atoms": node_sets[b].size if b in node_sets else len(groups)}
+                       _EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
+                       "atoms": node_sets[b].size if b in node_sets else
+                       (len(groups) if b == "spd" else int(w_in.shape[0]))}
                       for b in bases],
             "cells": cells, "circuits": circuits, "readout": summary,
             "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
@@ -375,7 +392,9 @@ def format_trained_table(t: dict) -> str:
                      f"{layer['faithfulness_rel']}")
     rec = ro["recovery"]
     lines.append("read directions recovered at |cos| > 0.9: " + ", ".join(
-        f"{f} {r['recovered']}/{r['circuits']}" for f, r in rec.items()))
+        f"{f} {r['recovered']}/{r['circuits']}" for f, r in rec.items())
+        + "  (W_in rows alone: " + ", ".join(
+            f"{f} {r['neuron_rows_recovered']}/{r['circuits']}" for f, r in rec.items()) + ")")
     fa = ro["faithfulness"]
     lines.append(f"output error / variance: unmasked {fa['unmasked']}, masked by importance "
                  f"{fa['importance_masked']}, stochastic masks {fa['stochastic']}")
