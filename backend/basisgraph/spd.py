@@ -6,7 +6,11 @@ weight matrices are decomposed; the biases are kept as they are, not decomposed.
 
 Steps (`run_spd`; `decompose` adds the planted data, the cache and the progress bar):
 1. Each weight matrix W^l (d_out x d_in) gets C_l rank-1 subcomponents, W^l ~ U^l V^l =
-   sum_c U^l[:, c] V^l[c, :], with U^l (d_out x C_l) and V^l (C_l x d_in) drawn at random.
+   sum_c U^l[:, c] V^l[c, :], with U^l (d_out x C_l) and V^l (C_l x d_in). `init` picks the
+   start: "random" (Gaussian, as in the paper), "neurons" (one subcomponent per hidden neuron:
+   the rows of W_in, the columns of W_out; spare subcomponents small and random) or
+   "neurons+data" (the default: as "neurons", with the spare W_in / W_out subcomponents reading
+   the directions of random training inputs / their hidden activations).
 2. For a minibatch of inputs, run the target and keep the input a^l of each decomposed matrix
    (the activations for W_in, the hidden ReLU outputs for W_out) and the target outputs.
 3. Inner activations h^l_c(x) = V^l[c] . a^l(x). Every subcomponent has its own causal-importance
