@@ -100,6 +100,12 @@ export function fetchSaeTable(config, sae) {
   return getJSON("sae/table", p);
 }
 
+/** Every shown node set's panel for one circuit and input, as a Map from node-set id. */
+export async function fetchPanels(config, bases, circuit, input) {
+  const graphs = await Promise.all(bases.map((b) => fetchGraph(config, b.id, circuit, input)));
+  return new Map(bases.map((b, i) => [b.id, graphs[i]]));
+}
+
 /** GET /api/v1/sweep: the union dictionary's counts for alpha from 0 to 1 (alpha itself is left out). */
 export function fetchSweep(config, steps = 11) {
   const p = configParams(config, { omit: ["alpha"] });

@@ -118,11 +118,9 @@ async function refresh({ graphsOnly = false } = {}) {
       $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
     }
     if (layout !== "table") {
-      const bases = shownBases();
-      const { circuit, input } = state.ui;
-      const graphs = await Promise.all(bases.map((b) => api.fetchGraph(config, b.id, circuit, input)));
+      const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input);
       if (gen !== generation) return;
-      state.data.graphs = new Map(bases.map((b, i) => [b.id, graphs[i]]));
+      state.data.graphs = graphs;
       panels.render($("panels"));
     }
     retries = 0;

@@ -184,11 +184,9 @@ async function refresh({ reveal = null } = {}) {
     resolveUi();
     if (replaceTimer === null) writeUrl("replace"); // the canonical form of what is shown
     renderHeadline();
-    const bases = shownBases();
-    const { circuit, input } = state.ui;
-    const graphs = await Promise.all(bases.map((b) => api.fetchGraph(config, b.id, circuit, input)));
+    const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input);
     if (gen !== generation) return;
-    state.data.graphs = new Map(bases.map((b, i) => [b.id, graphs[i]]));
+    state.data.graphs = graphs;
     panels.render($("panels"));
     retries = 0;
     dropTransientNotices();
