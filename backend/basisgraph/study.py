@@ -13,7 +13,7 @@ from functools import lru_cache, partial
 import numpy as np
 
 from .attribution import Encoding, encode, pre_activations
-from .bases import NodeSet, basis_ids, build_node_sets, mixed_recipe
+from .bases import NodeSet, basis_ids, build_node_sets, get_node_set, mixed_recipe
 from .config import Config, ConfigError
 from .model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
 
@@ -47,9 +47,7 @@ class Study:
 
     def node_set(self, basis: str) -> NodeSet:
         """A node set by id, or ConfigError naming the field `basis`."""
-        if basis not in self.node_sets:
-            raise ConfigError("basis", basis, "one of " + ", ".join(self.node_sets))
-        return self.node_sets[basis]
+        return get_node_set(self.node_sets, basis)
 
     def example(self, eid: str) -> tuple[str, Encoding]:
         """(label, encoding) of an example input, or ConfigError naming the field `input`."""
