@@ -211,7 +211,7 @@ def test_contract_keys():
         assert {"basis", "family", "circuits", "local_edges_median", "global_edges_median",
                 "union_nodes_median", "own_share_median"} <= set(c)
     assert [c["id"] for c in t["circuits"]] == [c.id for c in get_study(cfg).model.circuits]
-    assert set(t["timings"]) >= {"compute_s"} and t["timings"]["compute_s"] >= 0
+    assert "timings" not in t  # wall-clock time would make the JSON differ between runs
     json.dumps(t, allow_nan=False)  # plain JSON: no NaN, no numpy types
 
 
@@ -227,14 +227,12 @@ def test_identical_json_from_two_processes():
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-        t = json.loads(out)
-        t.pop("timings")
-        outs.append(t)
-    assert outs[0] == outs[1]
+        outs.append(out)
+    assert outs[0] == outs[1]  # byte for byte
+    outs = [json.loads(o) for o in outs]
     # ... and the same numbers as this process, whatever it computed before.
     cfg = parse_config({k.removeprefix("--"): v for k, v in zip(SMALL[::2], SMALL[1::2])})
     here = json.loads(json.dumps(table(cfg)))
-    here.pop("timings")
     assert here["config"]["seed"] == 3
     assert here == outs[0]
 
@@ -253,7 +251,6 @@ def _numbers(obj):
 def test_table_json_has_no_round_off_noise():
     # Round-off digits depend on the BLAS and CPU; they are reported as 0.0, never as data.
     t = table(Config(preset="bunny"))
-    t.pop("timings")
     noise = [x for x in _numbers(t) if 0 < abs(x) < 1e-12]
     assert noise == []
     exact = [b for b in t["bases"] if b["id"] != "mixed"]  # complete dictionaries

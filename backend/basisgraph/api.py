@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,10 +104,13 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _cached(endpoint: str, config_key: str, params: tuple[Any, ...]) -> tuple[bytes, str]:
-    """(body, etag) for one request, keyed on the normalised config; errors are not cached."""
+def _cached(endpoint: str, config_key: str, params: tuple[Any, ...]) -> tuple[bytes, str, float]:
+    """(body, etag, compute ms) for one request, keyed on the normalised config; errors are not
+    cached. The time goes to a Server-Timing header, never into the body, so that one link gives
+    the same bytes (and ETag) on every machine."""
+    t0 = time.perf_counter()
     body = _encode(_compute(endpoint, Config.model_validate_json(config_key), params))
-    return body, '"' + hashlib.sha256(body).hexdigest() + '"'
+    return body, '"' + hashlib.sha256(body).hexdigest() + '"', (time.perf_counter() - t0) * 1000
 
 
 def _submit(endpoint: str, config_key: str, params: tuple[Any, ...]) -> concurrent.futures.Future:
@@ -177,7 +181,7 @@ def _config_parameters() -> list[dict[str, Any]]:
 def _respond(request: Request, endpoint: str, config: Config, params: tuple[Any, ...], timeout_s: float) -> Response:
     future = _submit(endpoint, config.key(), params)
     try:
-        body, etag = future.result(timeout=timeout_s)
+        body, etag, compute_ms = future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError:
         # The worker finishes in the background and fills the cache, so a retry can succeed.
         return JSONResponse(
@@ -185,7 +189,8 @@ def _respond(request: Request, endpoint: str, config: Config, params: tuple[Any,
             status_code=503,
             headers={"Retry-After": "5"},
         )
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL,
+               "Server-Timing": f"compute;dur={compute_ms:.1f};desc=\"first computation\""}
     sent = request.headers.get("if-none-match", "")
     if sent.strip() == "*" or etag in {t.strip().removeprefix("W/") for t in sent.split(",")}:
         return Response(status_code=304, headers=headers)

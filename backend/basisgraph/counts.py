@@ -17,7 +17,6 @@ Family numbers are medians over the family's circuits that fire at least once.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -237,7 +236,6 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
     `extra` appends node sets (id -> NodeSet, e.g. trained SAEs) after the study's own, counted
     by the same rule; `only` restricts the table to those node-set ids.
     """
-    t0 = time.perf_counter()
     study = cfg if isinstance(cfg, Study) else get_study(cfg)
     if extra:
         study = replace(study, node_sets={**study.node_sets, **extra})
@@ -267,5 +265,4 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
                 "error_share_median": round_sig(_median([s.error_share for s in st]), 4, ROUNDOFF)})
     return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
             "bases": [basis_summary(study, b) for b in bases], "cells": cells,
-            "circuits": circuits,
-            "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
+            "circuits": circuits}

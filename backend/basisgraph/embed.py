@@ -222,14 +222,14 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
     """Add the page, /embed, /oembed, the preview image and the HTML export to `app`.
 
     `config_dep` reads a Config from the query (422 when invalid); `cached(endpoint, config,
-    params)` is the API's shared computation (a Future of (body, etag)), so a preview or an export
+    params)` is the API's shared computation (a Future of (body, etag, compute ms)), so a preview or an export
     reuses a table the page already asked for.
     """
     config_param = Depends(config_dep)  # a default, not an annotation: this module's annotations are strings
     app.add_middleware(SecurityHeaders)
 
     def body(endpoint: str, config: Config, params: tuple[Any, ...] = ()) -> tuple[bytes, str]:
-        return cached(endpoint, config, params).result(timeout=timeout_s)
+        return cached(endpoint, config, params).result(timeout=timeout_s)[:2]
 
     def busy() -> JSONResponse:
         return JSONResponse({"detail": f"computing this took longer than {timeout_s:g} s; retry shortly"},

@@ -87,7 +87,6 @@ def sae_cells(cfg: Config, scfg: SAEConfig) -> tuple[list[dict], dict]:
 
 def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
     """Width x sparsity against edge counts per family, for the cached SAEs (or `keys` of them)."""
-    t0 = time.perf_counter()
     entries = cached_saes(cfg)
     if keys is not None:
         wanted = set(keys)
@@ -105,8 +104,7 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
                                           "own_share_median", "error_share_median")}
                       for c in cells]})
     return {"version": VERSION, "config": cfg.model_dump(), "families": list(FAMILIES),
-            "points": points, "best": {v: _best(points, v) for v in ("local", "global")},
-            "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
+            "points": points, "best": {v: _best(points, v) for v in ("local", "global")}}
 
 
 def _best(points: list[dict], view: str) -> dict | None:

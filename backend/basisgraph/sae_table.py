@@ -4,8 +4,8 @@ Steps of `sae_table`:
 1. Build (or reuse) the study of the configuration.
 2. Train or load each SAE (sae.py) and turn it into a node set (`sae:<kind>:<width>`).
 3. Hand them to `counts.table(..., extra=...)`, which counts them exactly as the planted node
-   sets and returns its usual JSON contract (version, config, families, bases, cells, circuits,
-   timings); each SAE's entry in `bases` also carries `"sae": {key, config, metrics}`.
+   sets and returns its usual JSON contract (version, config, families, bases, cells, circuits);
+   each SAE's entry in `bases` also carries `"sae": {key, config, metrics}`.
 
 With `train=False` only cached SAEs are used and a missing one raises NotTrained (a ConfigError
 naming the field `sae`), so a web request can never start a training run. `cached_node_set`
@@ -15,7 +15,6 @@ keeps the last few loaded SAEs and their node sets, so a page's panels share one
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -76,9 +75,7 @@ _LOCK = threading.Lock()
 
 def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) -> dict:
     """`counts.table` of `cfg` with the SAEs of `sae_cfgs` appended as node sets."""
-    t0 = time.perf_counter()
     study, trained = sae_study(cfg, sae_cfgs, train)
-    t1 = time.perf_counter()
     out = table(get_study(cfg), extra={t.id: study.node_sets[t.id] for t in trained})
     by_id = {t.id: t for t in trained}
     for s in out["bases"]:
@@ -86,5 +83,4 @@ def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) ->
             t = by_id[s["id"]]
             s["sae"] = {"key": cache_key(cfg, t.sae), "config": t.sae.model_dump(mode="json"),
                         "metrics": {k: v for k, v in t.metrics.items() if k != "loss_curve"}}
-    out["timings"]["sae_s"] = round(t1 - t0, 3)
     return out

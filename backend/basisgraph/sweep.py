@@ -12,7 +12,6 @@ families simple at once. (It does not: each end favours one family.)
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -31,7 +30,6 @@ def alpha_sweep(cfg: Config, steps: int = 11) -> dict:
     """Family medians of local and global edges and own share for alpha on an even grid."""
     if not 2 <= int(steps) <= MAX_STEPS:
         raise ConfigError("steps", steps, f"an integer from 2 to {MAX_STEPS}")
-    t0 = time.perf_counter()
     study = get_study(cfg.model_copy(update={"alpha": 0.5}))
     alphas = [round(float(a), 6) for a in np.linspace(0.0, 1.0, int(steps))]
     points = []
@@ -47,8 +45,7 @@ def alpha_sweep(cfg: Config, steps: int = 11) -> dict:
                 "global_edges_median": _median([s.global_edges for s in st]),
                 "own_share_median": _median([s.own_share for s in st], 4)})
     return {"version": VERSION, "config": cfg.model_dump(), "families": list(FAMILIES),
-            "alphas": alphas, "points": points,
-            "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
+            "alphas": alphas, "points": points}
 
 
 def _median(xs: list, sig: int = 6) -> float | None:
