@@ -22,7 +22,7 @@ from .config import Config, ConfigError
 from .counts import TOL, VERSION, basis_summary, circuit_stats, cover_counts, descending, round_sig
 from .study import Study, get_study
 
-__all__ = ["panel", "model_info", "coverage_curve", "MAX_TOP"]
+__all__ = ["panel", "fold_nodes", "model_info", "coverage_curve", "MAX_TOP"]
 
 MAX_TOP = 2000  # most nodes one panel lists individually
 NOISE = 1e-12  # edges below this fraction of the total |attribution| are round-off
@@ -41,11 +41,6 @@ def coverage_curve(absvals: np.ndarray) -> list[int]:
     counts = np.searchsorted(csum[0], taus * total * (1 - TOL), side="left") + 1
     counts[0] = 0
     return np.minimum(counts, csum.shape[1]).astype(int).tolist()
-
-
-def _node(ns: NodeSet, i: int, w: float, a: float, rank: int) -> dict:
-    return {"id": ns.node_ids[i], "label": ns.node_labels[i], "kind": ns.node_kinds[i],
-            "weight": round_sig(w), "abs": round_sig(a), "rank": rank}
 
 
 def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: int = 40,
@@ -78,13 +73,31 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
         else:
             weights, total = np.zeros(ns.size), 0.0
         absw, out_val, active = np.abs(weights), max(pre, 0.0), pre > 0
+    body = fold_nodes(ns.node_ids, ns.node_labels, ns.node_kinds, weights, absw, total, top,
+                      cfg.coverage, f"circuit:{c.id}")
+    return {"version": VERSION, "config": cfg.model_dump(),
+            "basis": basis_summary(study, basis),
+            "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
+            "input": {"id": input, "label": label}, "active": active,
+            "output": round_sig(out_val), "total": round_sig(total), **body}
+
+
+def fold_nodes(ids, labels, kinds, weights: np.ndarray, absw: np.ndarray, total: float, top: int,
+               coverage: float, target: str) -> dict:
+    """The drawn part of a panel from one edge per node.  weights, absw: (nodes,)
+
+    Nodes are ranked by |edge|; the top ones are kept and the rest fold into one "+N more" node
+    (its weight and |weight| are their sums), and the error node holds total - sum(weights).
+    Returns edge_count at `coverage`, coverage_curve, nonzero_edges, nodes, links and target.
+    """
     # Round-off from exact cancellations (e.g. orthogonal atoms) is not an edge.
     noise = absw <= NOISE * absw.sum()
     weights, absw = np.where(noise, 0.0, weights), np.where(noise, 0.0, absw)
     order = np.argsort(-absw, kind="stable")
     order = order[absw[order] > 0]
     shown, rest = order[:top], order[top:]
-    nodes = [_node(ns, int(i), weights[i], absw[i], r) for r, i in enumerate(shown)]
+    nodes = [{"id": ids[i], "label": labels[i], "kind": kinds[i], "weight": round_sig(weights[i]),
+              "abs": round_sig(absw[i]), "rank": r} for r, i in enumerate(int(i) for i in shown)]
     if len(rest):
         nodes.append({"id": "more", "label": f"+{len(rest)} more", "kind": "more",
                       "weight": round_sig(float(weights[rest].sum())),
@@ -94,17 +107,12 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
     err = 0.0 if abs(err) <= 1e-9 * (abs(total) + float(absw.sum())) else err
     nodes.append({"id": "error", "label": "error", "kind": "error", "weight": round_sig(err),
                   "abs": round_sig(abs(err)), "rank": None})
-    target = f"circuit:{c.id}"  # distinct from a node that shares the circuit's feature id
+    # The circuit's node id is distinct from a node that shares the circuit's feature id.
     links = [{"source": n["id"], "target": target, "weight": n["weight"]}
              for n in nodes if n["weight"] not in (0.0, None) or n["kind"] == "more"]
-    count = int(cover_counts(absw[None, :], cfg.coverage)[0][0]) if absw.any() else None
-    return {"version": VERSION, "config": cfg.model_dump(),
-            "basis": basis_summary(study, basis),
-            "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": target},
-            "input": {"id": input, "label": label}, "active": active,
-            "output": round_sig(out_val), "total": round_sig(total), "edge_count": count,
-            "coverage_curve": coverage_curve(absw), "nonzero_edges": len(order),
-            "nodes": nodes, "links": links}
+    count = int(cover_counts(absw[None, :], coverage)[0][0]) if absw.any() else None
+    return {"edge_count": count, "coverage_curve": coverage_curve(absw),
+            "nonzero_edges": len(order), "nodes": nodes, "links": links, "target": target}
 
 
 def model_info(cfg: Config) -> dict:
