@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +175,10 @@ class ProgressBar:
     always at the end, with a simple carriage return.
     """
 
+    # When set, fn(label, done, total) receives every redraw instead of the terminal: a web
+    # job's worker process turns the bars into its progress file (trained_jobs.py).
+    listener: Callable[[str, int, int], None] | None = None
+
     def __init__(self, total: int, label: str, stream=None, width: int = 30, every_s: float = 0.2):
         self.total, self.label, self.width, self.every_s = max(total, 1), label, width, every_s
         self.stream = sys.stderr if stream is None else stream
@@ -186,6 +191,9 @@ class ProgressBar:
         if self.drawn and not final and now - self.last < self.every_s:
             return
         self.last, self.drawn = now, True
+        if ProgressBar.listener is not None:
+            ProgressBar.listener(self.label, done, self.total)
+            return
         fill = round(self.width * min(done / self.total, 1.0))
         self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] "
                           f"{done}/{self.total} {now - self.start:6.1f}s" + ("\n" if final else ""))
