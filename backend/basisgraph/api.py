@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 import basisgraph
-from basisgraph import embed, sae_api, sae_jobs
+from basisgraph import embed, sae_api, sae_jobs, trained_api, trained_jobs
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
@@ -94,6 +94,8 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
 
     if endpoint.startswith("sae_"):
         return sae_api.compute(endpoint, config, params)
+    if endpoint.startswith("trained_"):
+        return trained_api.compute(endpoint, config, params)
     if endpoint == "table":
         return counts.table(config)
     if endpoint == "sweep":
@@ -260,6 +262,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
             for endpoint in ("model", "table"):
                 _submit(endpoint, Config().key(), ())
         yield
+        trained_jobs.shutdown()
         sae_jobs.shutdown()  # a training run can take minutes: do not wait for it
 
     app = FastAPI(
@@ -331,6 +334,8 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
 
     sae_api.install(app, config_dep=config_from_query, respond=_respond, timeout_s=timeout_s,
                     config_parameters=cfg_params["parameters"])
+    trained_api.install(app, config_dep=config_from_query, respond=_respond, timeout_s=timeout_s,
+                        config_parameters=cfg_params["parameters"])
     # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
     embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
                   cached=lambda endpoint, config, params: _submit(endpoint, config.key(), params),

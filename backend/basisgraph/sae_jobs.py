@@ -37,7 +37,8 @@ from .config import Config, ConfigError
 from .sae_config import SAEConfig, parse_sae_config
 
 __all__ = ["MAX_STEPS", "MAX_WIDTH", "WIDTH_FACTOR", "MAX_PENDING", "QUERY_KEYS", "JobsBusy",
-           "sae_from_query", "sae_query", "submit", "lookup", "status", "shutdown", "cached_doc"]
+           "sae_from_query", "sae_query", "submit", "lookup", "status", "shutdown", "cached_doc",
+           "run_in_worker", "failure_message", "write_progress", "init_worker"]
 
 MAX_STEPS = 20_000  # optimiser steps a job may ask for
 MAX_WIDTH = 8192  # latents a job may ask for (also at most WIDTH_FACTOR * (animals + attributes))
@@ -108,13 +109,14 @@ def sae_query(scfg: SAEConfig) -> dict[str, str]:
 # The worker (runs in the child process)
 
 
-def _write_progress(path: Path, doc: dict) -> None:
+def write_progress(path: Path, doc: dict) -> None:
+    """Replace a job's progress file atomically (a reader never sees half a file)."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(doc), encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     """Give the server the upper hand on a busy machine."""
     with contextlib.suppress(OSError):
         os.nice(5)
@@ -129,10 +131,10 @@ def _train_job(cfg_json: str, sae_json: str, cache_root: str, progress_path: str
     scfg = SAEConfig.model_validate_json(sae_json)
     path = Path(progress_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_progress(path, {"status": "running", "step": 0, "steps": scfg.steps, "progress": 0.0})
+    write_progress(path, {"status": "running", "step": 0, "steps": scfg.steps, "progress": 0.0})
 
     def report(step: int, steps: int, loss: float) -> None:
-        _write_progress(path, {"status": "running" if step < steps else "measuring",
+        write_progress(path, {"status": "running" if step < steps else "measuring",
                                "step": step, "steps": steps, "loss": round(loss, 6),
                                "progress": round(_TRAIN_SHARE * step / steps, 4)})
 
@@ -173,8 +175,28 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
     global _POOL
     if _POOL is None:
         _POOL = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker)
     return _POOL
+
+
+def run_in_worker(fn, *args) -> concurrent.futures.Future:
+    """Run fn(*args) in the one training worker process (SAE and trained-model jobs share it,
+    so two trainings never compete for the two cores); a broken worker is replaced once."""
+    global _POOL
+    try:
+        return _pool().submit(fn, *args)
+    except concurrent.futures.process.BrokenProcessPool:
+        _POOL = None
+        return _pool().submit(fn, *args)
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line on why a job failed; a dead worker is dropped so the next job starts a new one."""
+    global _POOL
+    if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
+        _POOL = None
+        return "the training process stopped unexpectedly (out of memory?)"
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _root() -> str:
@@ -223,14 +245,8 @@ def submit(cfg: Config, scfg: SAEConfig) -> dict:
             return _status(job)
         if len(_unfinished()) > MAX_PENDING:
             raise JobsBusy(f"{len(_unfinished())} training jobs are running or waiting; retry later")
-        global _POOL
-        try:
-            future = _pool().submit(_train_job, cfg.model_dump_json(), scfg.model_dump_json(), root,
-                                    str(_progress_path(root, key)))
-        except concurrent.futures.process.BrokenProcessPool:
-            _POOL = None
-            future = _pool().submit(_train_job, cfg.model_dump_json(), scfg.model_dump_json(), root,
-                                    str(_progress_path(root, key)))
+        future = run_in_worker(_train_job, cfg.model_dump_json(), scfg.model_dump_json(), root,
+                               str(_progress_path(root, key)))
         job = _JOBS[(root, key)] = _Job(key, root, cfg, scfg, future, time.time())
         return _status(job)
 
@@ -273,7 +289,6 @@ def status(key: str) -> dict | None:
 
 def _status(job: _Job) -> dict:
     """Status of a registered job; called with _LOCK held."""
-    global _POOL
     fut = job.future
     if fut is None:
         doc = cached_doc(job.key, job.root) or {}
@@ -282,11 +297,7 @@ def _status(job: _Job) -> dict:
     if fut.done():
         exc = fut.exception()
         if exc is not None:
-            if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
-                _POOL = None  # the next job starts a fresh worker
-                msg = "the training process stopped unexpectedly (out of memory?)"
-            else:
-                msg = f"{type(exc).__name__}: {exc}"
+            msg = failure_message(exc)
             return _describe(job.key, job.config, job.sae, "failed", job.progress, job.step,
                              error=msg[:300])
         job.progress, job.step = 1.0, job.sae.steps
