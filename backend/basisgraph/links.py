@@ -40,7 +40,7 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("view", "show", "basis", "circuit", "input", "node", "sae")
+UI_KEYS = ("model", "view", "show", "basis", "circuit", "input", "node", "sae")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
 _NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
 # A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
@@ -103,7 +103,9 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         raw = pairs.get(key)
         if raw is None:
             continue
-        if key == "view":
+        if key == "model":
+            ok = raw in ("planted", "trained")
+        elif key == "view":
             ok = raw in ("local", "global")
         elif key == "show":
             ids = [s.strip() for s in raw.split(",") if s.strip()]
@@ -157,7 +159,7 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
     params += [(k, _fmt(v)) for k, v in config.overrides().items()]
     for key in UI_KEYS:
         value = (ui or {}).get(key)
-        if value is None or (key == "view" and value == "local") or (key == "input" and value == "dataset"):
+        if value is None or (key, value) in (("model", "planted"), ("view", "local"), ("input", "dataset")):
             continue
         params.append((key, ",".join(value) if isinstance(value, list | tuple) else str(value)))
     return urlencode(params)

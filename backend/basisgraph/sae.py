@@ -64,6 +64,7 @@ __all__ = [
     "cache_dir",
     "cache_key",
     "train_sae",
+    "nearest_labels",
     "load_sae",
     "latents",
     "coefficients",
@@ -383,8 +384,9 @@ def train_sae(cfg: Config, scfg: SAEConfig,
 # Node set
 
 
-def _label(names: list[str], cos: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """'≈name 0.97' (or '≈−name 0.97' for the opposite direction) per latent."""
+def nearest_labels(names: list[str], cos: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """'≈name 0.97' (or '≈−name 0.97' for the opposite direction) per row of cos, the cosines of
+    each atom with every named direction.  (atoms, names) -> labels, best index, signed cos"""
     best = np.argmax(np.abs(cos), axis=1)  # (width,)
     val = cos[np.arange(len(cos)), best]  # (width,) signed cosine
     labels = [f"≈{'' if v >= 0 else '−'}{names[b]} {abs(v):.2f}" for b, v in zip(best, val)]
@@ -402,7 +404,7 @@ def sae_node_set(study, trained: TrainedSAE) -> NodeSet:
     atoms = trained.w_dec / trained.dec_norms[:, None]  # (width, d_model)
     truth = np.concatenate([model.animal_dirs, model.attr_dirs])  # (animals + attributes, d)
     names = list(model.animal_names) + list(model.axis_names[: model.config.attributes])
-    labels, _, _ = _label(names, atoms @ truth.T)
+    labels, _, _ = nearest_labels(names, atoms @ truth.T)
     memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def encoder(data: Data, rows: np.ndarray) -> np.ndarray:

@@ -67,9 +67,13 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     """The core call behind one cached trained-model response (on the API's compute threads)."""
     s = SETTINGS.resolve(config)
     if endpoint == "trained_table":
+        from .spd import decompose
         from .spd_readout import trained_table
+        from .trained_graphs import model_config
 
-        t = trained_table(config, s.train, s.spd, train=False, sae_cfgs=list(s.saes))
+        # The model is cached under coverage 0.9 (model_config); the table counts at `config`'s.
+        run = decompose(model_config(config), s.train, s.spd, train=False)
+        t = trained_table(config, s.train, s.spd, train=False, sae_cfgs=list(s.saes), run=run)
         t.pop("timings", None)  # wall-clock time would make one link's bytes differ
         return t
     if endpoint == "trained_graph":

@@ -31,7 +31,7 @@ from .graphs import MAX_TOP, fold_nodes
 from .study import Study, get_study
 
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
-           "clear_cache"]
+           "clear_cache", "model_config"]
 
 _LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
            "hidden": "hidden neurons of the trained MLP (control)"}
@@ -71,10 +71,15 @@ class TrainedView:
     dirs: np.ndarray  # (animals + d_model, d_model) unit directions named by `names`
 
 
+def model_config(cfg: Config) -> Config:
+    """The configuration the trained model is cached and built under: coverage only changes
+    counting, so every coverage shares one MLP, one decomposition and one view."""
+    return cfg.model_copy(update={"coverage": 0.9})
+
+
 def trained_view(cfg: Config, settings: Settings = Settings()) -> TrainedView:
     """The cached trained MLP, its decomposition and read-out for `cfg` (never trains)."""
-    # Coverage only changes counting, so every coverage shares one view.
-    return _view(cfg.model_copy(update={"coverage": 0.9}), settings.resolve(cfg))
+    return _view(model_config(cfg), settings.resolve(cfg))
 
 
 @lru_cache(maxsize=4)
@@ -105,12 +110,12 @@ def trained_node_sets(view: TrainedView) -> list[str]:
     return [*view.node_sets, "mixed", "hidden", "spd"]
 
 
-def _nearest(view: TrainedView, vecs: np.ndarray) -> list[tuple[str, float]]:
-    """(name, cosine) of the true direction nearest each row of vecs.  (n, d) -> n pairs"""
+def _labels(view: TrainedView, vecs: np.ndarray) -> list[str]:
+    """'≈name 0.97' per row of vecs: the true direction nearest it, as SAE latents are named."""
+    from .sae import nearest_labels
+
     unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-30)
-    cos = unit @ view.dirs.T  # (n, animals + d_model)
-    best = np.argmax(np.abs(cos), axis=1)
-    return [(view.names[j], float(cos[i, j])) for i, j in enumerate(best)]
+    return nearest_labels(view.names, unit @ view.dirs.T)[0]  # (n, animals + d_model) cosines
 
 
 def _nodes(view: TrainedView, basis: str, k: int) -> tuple[list[str], list[str], list[str]]:
@@ -124,19 +129,13 @@ def _nodes(view: TrainedView, basis: str, k: int) -> tuple[list[str], list[str],
         return ([mixed.node_ids[int(i)] for i in picked], [mixed.node_labels[int(i)] for i in picked],
                 [mixed.node_kinds[int(i)] for i in picked])
     if basis == "hidden":
-        near = _nearest(view, view.w_in)
-        return ([f"hidden:{h}" for h in range(len(near))],
-                [f"neuron {h} ≈ {n} ({c:+.2f})" for h, (n, c) in enumerate(near)],
-                ["hidden"] * len(near))
+        return ([f"hidden:{h}" for h in range(len(view.w_in))], _labels(view, view.w_in),
+                ["hidden"] * len(view.w_in))
     V = view.run.dec.V[0].detach().numpy().astype(np.float64)  # (C, d)
-    ids, labels = [], []
-    for g in view.groups:
-        ids.append("spd:" + "+".join(f"c{c}" for c in g))
-        if len(g) == 1:
-            name, cos = _nearest(view, V[g])[0]
-            labels.append(f"c{g[0]} ≈ {name} ({cos:+.2f})")
-        else:
-            labels.append(f"cluster of {len(g)} (c{g[0]}…)")
+    one = _labels(view, V)
+    ids = ["spd:" + "+".join(f"c{c}" for c in g) for g in view.groups]
+    # A cluster is named by its first member, with the number of others.
+    labels = [one[g[0]] + (f" +{len(g) - 1}" if len(g) > 1 else "") for g in view.groups]
     return ids, labels, ["spd"] * len(ids)
 
 

@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 
 from .config import Config, ConfigError
 from .sae_jobs import MAX_PENDING, JobsBusy, failure_message, run_in_worker, write_progress
-from .trained_graphs import Settings
+from .trained_graphs import Settings, model_config
 
 __all__ = ["MAX_ANIMALS", "MAX_DIMS", "MAX_CIRCUITS", "check_size", "job_key", "is_cached",
            "submit", "lookup", "status", "shutdown"]
@@ -66,7 +66,7 @@ def job_key(cfg: Config, settings: Settings) -> str:
     """The job id: sha256 of the configuration (coverage left out) and the resolved settings."""
     from .trained import cache_key
 
-    cfg = cfg.model_copy(update={"coverage": 0.9})
+    cfg = model_config(cfg)
     return cache_key("decompose-job", cfg, json.dumps(_settings_doc(settings.resolve(cfg)), sort_keys=True))
 
 
@@ -76,7 +76,7 @@ def is_cached(cfg: Config, settings: Settings) -> bool:
 
     s = settings.resolve(cfg)
     try:
-        decompose(cfg, s.train, s.spd, train=False)
+        decompose(model_config(cfg), s.train, s.spd, train=False)
     except NotCachedError:
         return False
     return True
@@ -112,7 +112,8 @@ def _job(cfg_json: str, settings_json: str, cache_root: str, progress_path: str)
                               "stages": len(names), "step": done, "steps": total,
                               "progress": round(_DONE_AT * frac, 4)})
 
-    report(0, 0, 1)
+    write_progress(path, {"status": "running", "stage": "loading", "stage_index": 0,
+                          "stages": len(names), "step": None, "steps": None, "progress": 0.0})
     for i, s in enumerate(saes):
         train_sae(cfg, s, progress=lambda step, steps, _loss, i=i: report(i, step, steps))
     ProgressBar.listener = lambda label, done, total: report(
@@ -187,7 +188,7 @@ def submit(cfg: Config, settings: Settings = DEFAULT) -> dict:
         if len(_unfinished()) > MAX_PENDING:
             raise JobsBusy(f"{len(_unfinished())} training jobs are running or waiting; retry later")
         s = settings.resolve(cfg)
-        future = run_in_worker(_job, cfg.model_dump_json(), json.dumps(_settings_doc(s)), root,
+        future = run_in_worker(_job, model_config(cfg).model_dump_json(), json.dumps(_settings_doc(s)), root,
                                str(_progress_path(root, key)))
         job = _JOBS[(root, key)] = _Job(key, root, cfg, future, time.time())
         return _status(job)

@@ -82,15 +82,22 @@ export function fetchModel(config) {
  * GET /api/v1/graph: one panel. Coverage is left out on purpose: the drawing is pruned in the
  * browser from `coverage_curve`, so moving the slider never refetches panels.
  */
-export function fetchGraph(config, basis, circuit, input, top = TOP, sae = state.ui.sae) {
+export function fetchGraph(config, basis, circuit, input, top = TOP, sae = state.ui.sae, model = state.ui.model) {
   const p = configParams(config, { omit: ["coverage"] });
-  // A learned dictionary's panel also names the SAE (its id carries only kind and width).
-  if (basis.startsWith("sae:")) for (const [k, v] of saeParams(sae)) p.set(k, v);
+  const trained = model === "trained";
+  // A learned dictionary's panel also names the SAE (its id carries only kind and width); the
+  // trained model's panels use the SAEs its table compares, so they need no SAE keys.
+  if (basis.startsWith("sae:") && !trained) for (const [k, v] of saeParams(sae)) p.set(k, v);
   p.set("basis", basis);
   p.set("circuit", circuit);
   p.set("input", input);
   p.set("top", String(top));
-  return getJSON("graph", p);
+  return getJSON(trained ? "trained/graph" : "graph", p);
+}
+
+/** GET /api/v1/trained/table: edge counts on the trained MLP (404 until it has been built). */
+export function fetchTrainedTable(config) {
+  return getJSON("trained/table", configParams(config));
 }
 
 /** GET /api/v1/sae/table: the table with a trained SAE appended (404 if it is not trained). */

@@ -20,6 +20,8 @@ const NODE_SET = {
   attribute: OKABE_ITO.sky,
   half: OKABE_ITO.green,
   mixed: OKABE_ITO.purple,
+  spd: OKABE_ITO.blue, // the trained model's SPD subcomponents
+  hidden: "#5a5a5a", // the trained model's own neurons
 };
 const UNION = "#B8A900"; // Okabe–Ito yellow, darkened enough to read on white
 
@@ -53,6 +55,7 @@ export function nodeKindColor(kind) {
   if (kind === "animal") return OKABE_ITO.orange;
   if (kind === "attribute") return OKABE_ITO.sky;
   if (kind === "neuron") return NODE_SET.neuron;
+  if (kind === "spd" || kind === "hidden") return NODE_SET[kind];
   if (kind === "error") return "#ffffff";
   if (kind === "more") return "#ffffff";
   return "#bbbbbb";

@@ -105,7 +105,10 @@ async function refresh({ graphsOnly = false } = {}) {
   const config = { ...state.config };
   try {
     if (!graphsOnly) {
-      const [tbl, model] = await Promise.all([api.fetchTable(config), api.fetchModel(config)]);
+      // model=trained embeds the trained MLP's table (its panels follow state.ui.model in api.js);
+      // one that is not built shows the API's 404 message, which says how to build it.
+      const fetchTable = state.ui.model === "trained" ? api.fetchTrainedTable : api.fetchTable;
+      const [tbl, model] = await Promise.all([fetchTable(config), api.fetchModel(config)]);
       if (gen !== generation) return;
       state.data.table = tbl;
       state.data.model = model;

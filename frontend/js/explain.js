@@ -49,7 +49,16 @@ const NODE_SETS = {
     "The per-circuit view: every circuit is read in the features it actually uses, at their " +
     "full values. Each family is simple here, but this is not a dictionary: adding up all its " +
     "nodes gives roughly twice the activation, so no single decomposition of the activations " +
-    "sits behind it.",
+    "sits behind it. On the trained model it keeps each circuit's planted recipe and refits " +
+    "the weights to the trained network's gradient.",
+  spd:
+    "Trained model only. The MLP's input weights split into rank-one subcomponents by " +
+    "stochastic parameter decomposition (SPD); subcomponents that are always active together " +
+    "are merged. A node's value is its causal importance times the input along its read " +
+    "direction, and each node is named by the true direction nearest that read direction.",
+  hidden:
+    "Trained model only. The MLP's own hidden neurons as nodes: a control that shows what " +
+    "the weights' native basis gives before any decomposition.",
 };
 
 /** A short description of a node set: ours for the known ids, else the API's own. */
@@ -131,6 +140,8 @@ const SHORT = {
   half: "Animals and attributes together, each at half strength: an exact reconstruction.",
   union: "Animals at weight α, attributes at 1 − α: an exact reconstruction.",
   mixed: "Each circuit read in its own features at full strength. Not a dictionary.",
+  spd: "One node per SPD subcomponent of the trained MLP's input weights (co-active ones merged), named by the nearest true direction.",
+  hidden: "One node per hidden neuron of the trained MLP: a control, the weights' own basis.",
 };
 
 /** One line for a panel header: what this node set is. */

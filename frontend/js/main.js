@@ -16,6 +16,7 @@ import * as panels from "./panels.js";
 import * as sae from "./sae.js";
 import * as sweep from "./sweep.js";
 import * as table from "./table.js";
+import * as trained from "./trained.js";
 import {
   FIELDS,
   UI_DEFAULTS,
@@ -167,6 +168,21 @@ function renderHeadline() {
   $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
   explain.renderGlossary($("glossary"));
   sae.render();
+  trained.render();
+}
+
+/** The trained model is asked for but cannot be shown: say why where the table and graphs go. */
+function renderMissingTrained(message) {
+  controls.sync();
+  for (const id of ["table-wrap", "panels"]) {
+    const p = document.createElement("p");
+    p.className = "placeholder missing-trained";
+    p.textContent = message;
+    $(id).replaceChildren(p);
+  }
+  $("chart").querySelector("svg.bars")?.remove();
+  $("table-caption").textContent = "";
+  trained.render();
 }
 
 async function refresh({ reveal = null } = {}) {
@@ -177,10 +193,21 @@ async function refresh({ reveal = null } = {}) {
   setBusy(true);
   const config = { ...state.config };
   try {
-    const [tbl, model] = await Promise.all([sae.fetchTable(config), api.fetchModel(config)]);
+    const fetchTable = state.ui.model === "trained" ? trained.fetchTable : sae.fetchTable;
+    const [tbl, model] = await Promise.all([fetchTable(config), api.fetchModel(config)]);
     if (gen !== generation) return;
-    state.data.table = tbl;
     state.data.model = model;
+    if (tbl === null) {
+      // Not built yet (or not available): keep the URL as asked, explain, and offer the build.
+      state.data.table = null;
+      state.data.graphs = new Map();
+      renderMissingTrained(trained.missingMessage() || "The trained model cannot be shown.");
+      dropTransientNotices();
+      setBusy(false);
+      if (refreshTimer === null) setReady(true);
+      return;
+    }
+    state.data.table = tbl;
     resolveUi();
     if (replaceTimer === null) writeUrl("replace"); // the canonical form of what is shown
     renderHeadline();
@@ -316,6 +343,7 @@ function boot() {
   subscribe(onChange);
   sweep.init($("sweep"));
   sae.init($("sae"), { refresh });
+  trained.init($("trained"), $("model-toggle"), { refresh });
   window.addEventListener("popstate", onPopState);
   observeResize();
   refresh();

@@ -1,7 +1,7 @@
 // The single state object of the page, and the URL <-> state mapping.
 //
 // state.config  the study configuration (the API's query keys), always complete and valid
-// state.ui      view choices: view, show, basis, circuit, input, node
+// state.ui      view choices: model, view, show, basis, circuit, input, node, sae
 // state.data    the last API answers (table, model, graphs by node-set id)
 // state.notices messages shown to the reader (e.g. an invalid link value that fell back)
 //
@@ -55,8 +55,10 @@ export const FIELDS = Object.freeze({
   composite_weight: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Composite w", help: "attribute weight in composite readers" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["view", "show", "basis", "circuit", "input", "node", "sae"];
+export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "node", "sae"];
+export const MODELS = ["planted", "trained"];
 export const UI_DEFAULTS = Object.freeze({
+  model: "planted", // "trained": the MLP trained on the planted circuits, with its SPD (trained.js)
   view: "local",
   show: null, // null: every node set the API lists
   basis: null, // the node set picked from the table (emphasised panel)
@@ -68,6 +70,8 @@ export const UI_DEFAULTS = Object.freeze({
 const MAX_SAMPLES_X_DIMS = 20000000;
 const ID_RE = /^[A-Za-z0-9_.:+\- ]{1,128}$/;
 const NODE_SET_RE = /^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$/;
+// Node ids on the trained model: spd:c3, spd:c1+c4 (a cluster), hidden:12.
+const NODE_RE = /^(?:[A-Za-z0-9_.:+\- ]{1,128}|spd:c[0-9]{1,5}(?:\+c[0-9]{1,5}){0,63})$/;
 
 // A learned dictionary (sae.js): kind, width, sparsity (l1 for relu/matryoshka, k for the TopK
 // kinds), steps and seed; links omit trailing parts equal to these defaults.
@@ -200,6 +204,11 @@ export function parseQuery(search) {
   }
 
   const ui = { ...UI_DEFAULTS };
+  if (p.has("model")) {
+    const raw = p.get("model");
+    if (MODELS.includes(raw)) ui.model = raw;
+    else bad("model", raw, "planted or trained", "the planted model");
+  }
   if (p.has("view")) {
     const raw = p.get("view");
     if (raw === "local" || raw === "global") ui.view = raw;
@@ -220,7 +229,7 @@ export function parseQuery(search) {
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
     const raw = p.get(key);
-    const re = key === "basis" ? NODE_SET_RE : ID_RE;
+    const re = key === "basis" ? NODE_SET_RE : key === "node" ? NODE_RE : ID_RE;
     if (re.test(raw)) ui[key] = raw;
     else bad(key, raw, "not a valid id", "the default");
   }
@@ -253,6 +262,7 @@ export function toQuery(s = state) {
   p.set("v", String(VERSION));
   for (const [k, val] of configParams(s.config)) p.set(k, val);
   const ui = s.ui;
+  if (ui.model !== UI_DEFAULTS.model) p.set("model", ui.model);
   if (ui.view !== UI_DEFAULTS.view) p.set("view", ui.view);
   if (ui.show) p.set("show", ui.show.join(","));
   if (ui.basis) p.set("basis", ui.basis);

@@ -1,0 +1,248 @@
+// The trained model: a small MLP trained to compute the planted circuits, decomposed with
+// stochastic parameter decomposition (SPD). See docs/spd.md.
+//
+// - The "Model" toggle beside the Count toggle switches the table, chart and panels between the
+//   planted model and the trained one (state.ui.model, link key model=trained). On the trained
+//   model the table has three more columns: mixed (the oracle), hidden (the MLP's neurons) and
+//   spd (the subcomponents), and the panels come from /api/v1/trained/graph.
+// - The server never trains inside a request: until this configuration's MLP is trained and
+//   decomposed, /api/v1/trained/table answers 404. "Train and decompose" POSTs
+//   /api/v1/trained/jobs and polls the job (stage, step, progress) into a <progress> bar; when
+//   it is done the page reloads the trained table.
+// - Once built, the section lists what SPD found: the fit, the read directions recovered, the
+//   importance L0 and the faithfulness, all from the table's `readout` block.
+
+import { ApiError, describeError, fetchTrainedTable } from "./api.js";
+import { el } from "./controls.js";
+import { inlineData } from "./datasource.js";
+import { configParams, state, subscribe, update } from "./state.js";
+
+const API = new URL("../../api/v1/", import.meta.url);
+const POLL_MS = 500;
+const FAMILIES = ["animal", "attribute", "composite"];
+
+let root = null;
+let refreshPage = () => {};
+const els = {};
+let job = null; // the API's job JSON for the current configuration, while it runs or once it ends
+let jobRun = 0;
+let notBuilt = null; // { message, canBuild }: why the trained table is not shown
+
+const offline = () => Boolean(inlineData()); // a one-file export carries no trained model
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const jobQuery = (config = state.config) => configParams(config, { omit: ["coverage"] }).toString();
+
+async function call(url, method = "GET") {
+  const r = await fetch(url, { method, credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
+  let body = null;
+  try {
+    body = await r.json();
+  } catch (_) {
+    body = null;
+  }
+  return { status: r.status, ok: r.ok, body };
+}
+
+/** Whether the page shows the trained model but has no table for it (main.js draws placeholders). */
+export function missingMessage() {
+  return state.ui.model === "trained" && notBuilt ? notBuilt.message : null;
+}
+
+/**
+ * The trained table for `config`, or null when it cannot be shown (not built yet, too large, or
+ * offline); the reason is kept for the placeholders and this section. The build is looked up
+ * first (GET /api/v1/trained/jobs, 200 whatever the answer), so a model that is not built costs
+ * no 404; a build already running for this configuration resumes its progress bar.
+ */
+export async function fetchTable(config) {
+  if (offline()) {
+    notBuilt = { message: "This file carries only the planted model; open basisgraph to see the trained one.", canBuild: false };
+    return null;
+  }
+  const q = jobQuery(config);
+  const res = await call(new URL(`trained/jobs?${q}`, API)).catch(() => ({ ok: false, status: 0, body: null }));
+  if (res.ok && res.body.status === "done") {
+    try {
+      const t = await fetchTrainedTable(config);
+      notBuilt = null;
+      return t;
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) throw err; // removed from the cache meanwhile
+    }
+  }
+  if (!res.ok) {
+    const why = res.status ? describeError(res.status, res.body).message : "the server could not be reached";
+    notBuilt = { message: `The trained model is not available for this configuration (${why}).`, canBuild: false };
+    return null;
+  }
+  notBuilt = {
+    message: "The MLP of this configuration has not been trained and decomposed yet. Press “Train and decompose” in the section “Features from the computation” below.",
+    canBuild: true,
+  };
+  if (["queued", "running", "measuring"].includes(res.body.status)) {
+    if (!job || job.id !== res.body.id) follow(res.body, q);
+  } else if (!job || job.query !== q) {
+    job = null;
+  }
+  return null;
+}
+
+async function build() {
+  const run = ++jobRun;
+  const q = jobQuery();
+  job = { status: "starting", progress: 0, query: q };
+  render();
+  let res;
+  try {
+    res = await call(new URL(`trained/jobs?${q}`, API), "POST");
+  } catch (_) {
+    res = { ok: false, status: 0, body: { detail: "the server could not be reached" } };
+  }
+  if (run !== jobRun) return;
+  if (!res.ok) {
+    job = { status: "failed", progress: 0, query: q, error: describeError(res.status, res.body).message };
+    render();
+    return;
+  }
+  follow(res.body, q);
+}
+
+/** Poll a job into the progress bar until it ends; then show the trained model. `q` is the
+ * page's own query for the job's configuration (the key this section compares). */
+async function follow(body, q) {
+  const run = ++jobRun;
+  job = { ...body, query: q };
+  render();
+  while (job.status !== "done" && job.status !== "failed") {
+    await sleep(POLL_MS);
+    if (run !== jobRun) return;
+    let res;
+    try {
+      res = await call(new URL(`trained/jobs/${encodeURIComponent(job.id)}`, API));
+    } catch (_) {
+      continue; // a dropped poll: ask again
+    }
+    if (run !== jobRun) return;
+    if (!res.ok && res.status !== 202) job = { ...job, status: "failed", error: describeError(res.status, res.body).message };
+    else job = { ...res.body, query: q, progress: Math.max(job.progress || 0, res.body.progress || 0) };
+    render();
+  }
+  if (job.status === "done" && q === jobQuery()) {
+    if (state.ui.model === "trained") refreshPage();
+    else update({ ui: { model: "trained" } }, "push", "trained");
+  }
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+function setStatus(text, level = "") {
+  els.status.textContent = text;
+  els.status.className = `status ${level}`.trim();
+}
+
+function renderJob() {
+  const j = job && job.query === jobQuery() ? job : null;
+  const running = j && !["done", "failed"].includes(j.status);
+  const built = state.ui.model === "trained" && state.data.table && state.data.table.model === "trained";
+  els.progress.hidden = !running;
+  els.jobBox.dataset.status = j ? j.status : built ? "done" : "idle";
+  if (j) {
+    els.progress.value = j.progress || 0;
+    els.progress.textContent = `${Math.round(100 * (j.progress || 0))}%`;
+  }
+  els.build.disabled = Boolean(running) || offline() || built || (notBuilt && !notBuilt.canBuild && state.ui.model === "trained");
+  els.build.hidden = built;
+  if (j && j.status === "starting") setStatus("Starting the build…");
+  else if (j && j.status === "queued") setStatus(`Waiting for ${j.queue_position ? `${j.queue_position} other job(s)` : "the training process"}…`);
+  else if (j && j.status === "running") {
+    const steps = j.steps ? `: step ${j.step ?? 0} of ${j.steps}` : "";
+    setStatus(`${j.stage || "Working"}${steps} (stage ${(j.stage_index ?? 0) + 1} of ${j.stages ?? "?"}), ${Math.round(100 * (j.progress || 0))}% overall.`);
+  }
+  else if (j && j.status === "measuring") setStatus("Reading features off the decomposition…");
+  else if (j && j.status === "failed") setStatus(`The build failed: ${j.error || "unknown error"}`, "error");
+  else if (j && j.status === "done" && !built) setStatus(state.ui.model === "trained" ? "Trained and decomposed; loading the table…" : "Trained and decomposed.");
+  else if (built) setStatus("");
+  else if (notBuilt && state.ui.model === "trained") setStatus(notBuilt.message, notBuilt.canBuild ? "warn" : "error");
+  else setStatus(offline() ? "This file carries only the planted model." : "");
+}
+
+const fix = (v, n) => (v == null ? "–" : Number(v).toFixed(n));
+const sci = (v) => (v == null ? "–" : Number(v).toPrecision(2));
+
+function renderResult() {
+  const t = state.data.table;
+  const ro = t && t.model === "trained" && state.ui.model === "trained" ? t.readout : null;
+  els.result.hidden = !ro;
+  els.result.replaceChildren();
+  if (!ro) return;
+  const fit = (ro.fit && ro.fit.fve_per_family) || {};
+  const rec = ro.recovery || {};
+  const table = el("table", { className: "trained-recovery" });
+  table.append(el("caption", { text: "Read directions recovered (|cos| > 0.9 with some significant subcomponent)" }));
+  const head = table.createTHead().insertRow();
+  for (const h of ["family", "MLP fit (FVE)", "SPD subcomponents", "W_in rows (neurons)", "median best |cos|"]) {
+    head.append(el("th", { scope: "col", text: h }));
+  }
+  const body = table.createTBody();
+  for (const fam of FAMILIES.filter((f) => rec[f])) {
+    const r = rec[fam];
+    const tr = body.insertRow();
+    tr.dataset.family = fam;
+    tr.append(el("th", { scope: "row", text: fam }));
+    for (const text of [fix(fit[fam], 3), `${r.recovered}/${r.circuits}`, `${r.neuron_rows_recovered}/${r.circuits}`, fix(r.median_best_cos, 3)]) {
+      tr.append(el("td", { text }));
+    }
+  }
+  const layers = (ro.layers || []).map((l) =>
+    `${l.matrix}: ${l.significant} of ${l.components} subcomponents significant, ${l.clusters} node${l.clusters === 1 ? "" : "s"} after merging` +
+    `${(l.multi_rank_clusters || []).length ? ` (multi-rank: ${l.multi_rank_clusters.map((c) => c.size).join(", ")})` : ""}, ` +
+    `importance L0 ${fix(l.l0_mean, 2)} per input, ‖W − UV‖/‖W‖ = ${sci(l.faithfulness_rel)}`);
+  const fa = ro.faithfulness || {};
+  const notes = el("ul", { className: "trained-notes" });
+  for (const line of [
+    ...layers,
+    `Output error as a fraction of output variance: ${sci(fa.unmasked)} with every subcomponent on, ${sci(fa.importance_masked)} masked by importance, ${sci(fa.stochastic)} with stochastic masks.`,
+  ]) notes.append(el("li", { text: line }));
+  els.result.append(table, notes);
+}
+
+function renderToggle() {
+  for (const m of ["planted", "trained"]) els[`model_${m}`].checked = state.ui.model === m;
+  els.model_trained.disabled = offline();
+}
+
+export function render() {
+  if (!root) return;
+  renderToggle();
+  renderJob();
+  renderResult();
+}
+
+function buildToggle(box) {
+  const fs = el("fieldset", { className: "segmented" }, el("legend", { text: "Model" }));
+  for (const [value, label] of [["planted", "Planted"], ["trained", "Trained (SPD)"]]) {
+    const id = `model-${value}`;
+    const input = el("input", { type: "radio", name: "model", id, value });
+    input.addEventListener("change", () => {
+      if (input.checked) update({ ui: { model: value, basis: null, node: null } }, "push", "controls");
+    });
+    els[`model_${value}`] = input;
+    fs.append(input, el("label", { for: id, text: label }));
+  }
+  box.append(fs);
+}
+
+export function init(section, toggleBox, { refresh } = {}) {
+  root = section;
+  if (refresh) refreshPage = refresh;
+  buildToggle(toggleBox);
+  els.jobBox = root.querySelector(".trained-job");
+  els.build = root.querySelector(".trained-job button.run");
+  els.progress = root.querySelector(".trained-job progress");
+  els.status = root.querySelector(".trained-job .status");
+  els.result = root.querySelector(".trained-result");
+  els.build.addEventListener("click", build);
+  if (offline()) els.build.title = "The trained model needs the server: open basisgraph to build it";
+  subscribe(() => queueMicrotask(render));
+  render();
+}
