@@ -183,3 +183,31 @@ def test_neuron_init_starts_at_the_weights(init):
         assert torch.allclose(dec.weight(layer).detach() - spare, w, atol=1e-5)
         assert float(spare.norm()) < 0.2 * float(w.norm())
     assert torch.allclose(dec.V[0][:5].norm(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_on_progress_reports_both_stages(tmp_path, monkeypatch):
+    monkeypatch.setenv("BASISGRAPH_CACHE", str(tmp_path))
+    calls = []
+    decompose(TINY, TINY_TRAIN, TINY_SPD, train=True,
+              on_progress=lambda stage, done, total: calls.append((stage, done, total)))
+    assert [c for c in calls if c[0] == "mlp"][-1] == ("mlp", TINY_TRAIN.steps, TINY_TRAIN.steps)
+    assert [c for c in calls if c[0] == "spd"][-1] == ("spd", TINY_SPD.steps, TINY_SPD.steps)
+    assert {c[0] for c in calls} == {"mlp", "spd"} and calls[0][0] == "mlp"
+    done = [c[1] for c in calls if c[0] == "spd"]
+    assert done == sorted(done) and len(done) <= 201
+    calls.clear()
+    trained_table(TINY, TINY_TRAIN, TINY_SPD, on_progress=lambda *a: calls.append(a))
+    assert calls == []  # everything came from the cache
+
+
+def test_progress_bar_listener(monkeypatch):
+    import io
+
+    from basisgraph.trained import ProgressBar
+
+    seen = []
+    monkeypatch.setattr(ProgressBar, "listener", lambda label, done, total: seen.append((label, done)))
+    bar = ProgressBar(3, "x", stream=io.StringIO(), every_s=0.0)
+    for i in range(1, 4):
+        bar(i)
+    assert seen == [("x", 1), ("x", 2), ("x", 3)]

@@ -51,12 +51,14 @@ from .config import Config, ConfigError
 from .model import build_model, sample_data
 from .trained import (
     NotCachedError,
+    OnProgress,
     ProgressBar,
     TrainConfig,
     TrainedModel,
     cache_dir,
     cache_key,
     get_trained,
+    progress_every,
 )
 
 __all__ = [
@@ -400,14 +402,16 @@ def target_of(trained: TrainedModel) -> Target:
 
 
 def decompose(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | None = None, *,
-              train: bool = False, progress: bool = False) -> SPDRun:
+              train: bool = False, progress: bool = False,
+              on_progress: OnProgress | None = None) -> SPDRun:
     """SPD of the trained MLP of `cfg`, from the disk cache or (if `train`) computed now.
 
     With train=False a missing MLP or decomposition raises NotCachedError: a web request only
-    ever loads. Training the MLP comes first when it is not cached.
+    ever loads. Training the MLP comes first when it is not cached. `on_progress(stage, done,
+    total)` is called about 200 times per stage while computing: stage "mlp", then "spd".
     """
     tcfg, scfg = tcfg or TrainConfig(), scfg or SPDConfig()
-    trained = get_trained(cfg, tcfg, train=train, progress=progress)
+    trained = get_trained(cfg, tcfg, train=train, progress=progress, on_progress=on_progress)
     target = target_of(trained)
     path = cache_dir() / f"spd-{cache_key('spd', cfg, tcfg, scfg)}.pt"
     comps = (scfg.components_in, scfg.components_out)
@@ -424,8 +428,15 @@ def decompose(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | No
                                     seed_offset=SPD_SEED_OFFSET).acts, dtype=torch.float32)
     start = time.perf_counter()
     bar = ProgressBar(scfg.steps, "decompose (SPD)") if progress else None
-    dec, history = run_spd(target, acts, scfg,
-                           on_step=None if bar is None else (lambda step, _terms: bar(step + 1)))
+    every = progress_every(scfg.steps)
+
+    def on_step(step: int, _terms) -> None:
+        if bar is not None:
+            bar(step + 1)
+        if on_progress is not None and ((step + 1) % every == 0 or step + 1 == scfg.steps):
+            on_progress("spd", step + 1, scfg.steps)
+
+    dec, history = run_spd(target, acts, scfg, on_step=on_step)
     seconds = time.perf_counter() - start
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")

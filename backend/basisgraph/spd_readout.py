@@ -313,17 +313,19 @@ def _sae_sets(study: Study, sae_cfgs, train: bool) -> dict:
 
 def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | None = None,
                   *, train: bool = False, progress: bool = False, run: SPDRun | None = None,
-                  sae_cfgs=None) -> dict:
+                  sae_cfgs=None, on_progress=None) -> dict:
     """The edge-count table on the trained MLP, with the `spd` node set beside the others.
 
     Same cells as `counts.table` (local / global / union medians per basis and family), plus
     the fit, the read-out summary and timings. Learned dictionaries (`sae_cfgs`, SAEConfigs)
     join the planted ones; with train=False nothing is trained: a missing MLP or decomposition
-    raises NotCachedError and a missing SAE is left out.
+    raises NotCachedError and a missing SAE is left out. `on_progress(stage, done, total)`, if
+    given, is called about 200 times per stage while the MLP trains (stage "mlp") and while
+    SPD runs (stage "spd"); never when both are loaded from the cache.
     """
     t0 = time.perf_counter()
     study = get_study(cfg)
-    run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress)
+    run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress, on_progress=on_progress)
     ro = readout(run, study)
     node_sets = dict(study.node_sets)
     node_sets.update(_sae_sets(study, sae_cfgs or [], train))

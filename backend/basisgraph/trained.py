@@ -80,6 +80,14 @@ class TrainConfig:
     # L1 penalty on the output weights W_out (mean |w| times this), pruning cross-talk between
     # hidden units and circuits that the fit does not need.
     l1_out: float = 0.03
+    # Loss per circuit: "mse" (plain squared error) or "fve" (each circuit's squared error
+    # divided by its target variance on the training draw, i.e. 1 - FVE summed over circuits,
+    # so rare circuits weigh as much as dense ones).
+    loss: str = "mse"
+    # L2 penalty on W_in (mean w^2 times this).
+    l2_in: float = 0.0
+    # Probability of dropping each hidden unit during training (0: off).
+    dropout: float = 0.0
 
     def __post_init__(self):
         checks = {
@@ -91,6 +99,9 @@ class TrainConfig:
             "heldout_samples": 1 <= self.heldout_samples <= 1_000_000,
             "seed": 0 <= self.seed <= 2**31 - 1,
             "l1_out": 0.0 <= self.l1_out <= 100.0,
+            "loss": self.loss in ("mse", "fve"),
+            "l2_in": 0.0 <= self.l2_in <= 100.0,
+            "dropout": 0.0 <= self.dropout < 1.0,
         }
         allowed = {"hidden_fraction": "a number between 0 and 1 (exclusive)", "lr": "a number in (0, 1]"}
         for name, ok in checks.items():
@@ -172,8 +183,11 @@ class ProgressBar:
     """A one-line progress bar on stderr: label [#####.....] done/total elapsed.
 
     Call it with the number of finished steps; it redraws at most every `every_s` seconds and
-    always at the end, with a simple carriage return.
+    always at the end, with a simple carriage return. When the class attribute `listener` is
+    set, it is also called as listener(label, done, total) at every redraw.
     """
+
+    listener: Callable[[str, int, int], None] | None = None
 
     # When set, fn(label, done, total) receives every redraw instead of the terminal: a web
     # job's worker process turns the bars into its progress file (trained_jobs.py).
@@ -198,6 +212,8 @@ class ProgressBar:
         self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] "
                           f"{done}/{self.total} {now - self.start:6.1f}s" + ("\n" if final else ""))
         self.stream.flush()
+        if ProgressBar.listener is not None:
+            ProgressBar.listener(self.label, done, self.total)
 
 
 def _targets(model: PlantedModel, acts: np.ndarray) -> torch.Tensor:
@@ -222,7 +238,16 @@ def fit_report(model: PlantedModel, net: TrainedMLP, acts: np.ndarray) -> dict:
             "mse": float(resid.sum() / (len(acts) * y.shape[1]))}
 
 
-def _train(cfg: Config, tcfg: TrainConfig, progress: bool) -> tuple[TrainedMLP, float]:
+OnProgress = Callable[[str, int, int], None]  # on_progress(stage, done, total)
+
+
+def progress_every(total: int) -> int:
+    """Steps between on_progress calls: about 200 calls per stage, and always the last step."""
+    return max(1, total // 200)
+
+
+def _train(cfg: Config, tcfg: TrainConfig, progress: bool,
+           on_progress: OnProgress | None = None) -> tuple[TrainedMLP, float]:
     model = build_model(cfg)
     acts = sample_data(model, samples=tcfg.train_samples, seed_offset=TRAIN_SEED_OFFSET).acts
     x = torch.tensor(acts, dtype=torch.float32)  # (train_samples, d_model)
@@ -230,27 +255,42 @@ def _train(cfg: Config, tcfg: TrainConfig, progress: bool) -> tuple[TrainedMLP, 
     gen = torch.Generator().manual_seed(tcfg.seed)
     net = TrainedMLP(cfg.d_model, tcfg.hidden(y.shape[1]), y.shape[1], gen)
     opt = torch.optim.Adam(net.parameters(), lr=tcfg.lr)
+    if tcfg.loss == "fve":  # (circuits,) 1 / variance, normalised to mean 1
+        weights = 1 / y.var(0).clamp_min(1e-8)
+        weights = weights / weights.mean()
+    else:
+        weights = torch.ones(y.shape[1])
     start = time.perf_counter()
     bar = ProgressBar(tcfg.steps, "train MLP") if progress else None
+    every = progress_every(tcfg.steps)
     for step in range(tcfg.steps):
         for group in opt.param_groups:
             group["lr"] = tcfg.lr * 0.5 * (1 + math.cos(math.pi * step / tcfg.steps))
         idx = torch.randint(0, len(x), (tcfg.batch,), generator=gen)
-        loss = ((net(x[idx]) - y[idx]) ** 2).mean() + tcfg.l1_out * net.w_out.abs().mean()
+        hid = torch.relu(net.hidden_pre(x[idx]))
+        if tcfg.dropout > 0:
+            keep = (torch.rand(hid.shape, generator=gen) >= tcfg.dropout).float()
+            hid = hid * keep / (1 - tcfg.dropout)
+        err = ((hid @ net.w_out.T + net.b_out - y[idx]) ** 2).mean(0) * weights
+        loss = (err.sum() / weights.sum() + tcfg.l1_out * net.w_out.abs().mean()
+                + tcfg.l2_in * (net.w_in ** 2).mean())
         opt.zero_grad()
         loss.backward()
         opt.step()
         if bar is not None:
             bar(step + 1)
+        if on_progress is not None and ((step + 1) % every == 0 or step + 1 == tcfg.steps):
+            on_progress("mlp", step + 1, tcfg.steps)
     return net, time.perf_counter() - start
 
 
 def get_trained(cfg: Config, tcfg: TrainConfig | None = None, *, train: bool = False,
-                progress: bool = False) -> TrainedModel:
+                progress: bool = False, on_progress: OnProgress | None = None) -> TrainedModel:
     """The trained MLP of a configuration, from the disk cache or (if `train`) trained now.
 
     With train=False (what a web request must use) a missing cache entry raises
-    NotCachedError instead of training.
+    NotCachedError instead of training. `on_progress("mlp", done, total)` is called about 200
+    times during training (not when loading).
     """
     tcfg = tcfg or TrainConfig()
     key = cache_key("mlp", cfg, tcfg)
@@ -265,7 +305,7 @@ def get_trained(cfg: Config, tcfg: TrainConfig | None = None, *, train: bool = F
     if not train:
         raise NotCachedError(f"no trained MLP cached for this configuration ({path.name}); "
                              "run `basisgraph decompose` first")
-    net, seconds = _train(cfg, tcfg, progress)
+    net, seconds = _train(cfg, tcfg, progress, on_progress)
     held = sample_data(model, samples=tcfg.heldout_samples, seed_offset=HELDOUT_SEED_OFFSET).acts
     fit = fit_report(model, net, held)
     path.parent.mkdir(parents=True, exist_ok=True)
