@@ -5,7 +5,7 @@ Playwright is used only as a driver: it launches /usr/bin/chromium, and `playwri
 never run. Without Chromium or Playwright these tests skip locally and fail under CI=true, so CI
 can never pass by skipping them.
 
-Fixtures: `server_url`, `browser`, `new_page(width, height)`, `page` (1280x800), `open_app(query)`
+Fixtures: `server_url`, `tiny_trained_url` (the app with tiny trained-model settings), `browser`, `new_page(width, height)`, `page` (1280x800), `open_app(query)`
 (navigates and waits for `body[data-ready="true"]`), `screenshot_dir`. Every page has a
 `console_errors` list holding console errors and uncaught exceptions. A failing test's page is
 saved as a screenshot.
@@ -79,17 +79,13 @@ def screenshot_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a real uvicorn server running the app in a subprocess, e.g. http://127.0.0.1:PORT.
-
-    Its SAE cache (BASISGRAPH_CACHE) is a fresh temporary directory, so SAEs the tests train
-    start untrained every session and never land in ~/.cache."""
+def _serve(cache: Path, app: str, *extra: str) -> Iterator[str]:
+    """Run `app` (a uvicorn factory) in a subprocess until the generator is closed; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "BASISGRAPH_CACHE": str(tmp_path_factory.mktemp("server-cache"))}
+    env = {**os.environ, "BASISGRAPH_CACHE": str(cache)}
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    log_path = OUTPUT / "server.log"
-    cmd = [sys.executable, "-m", "uvicorn", "basisgraph.api:create_served_app", "--factory",
+    log_path = OUTPUT / f"server-{app.split(':')[0].rsplit('.', 1)[-1]}.log"
+    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", *extra,
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
            # as `basisgraph serve` (api.MAX_HEAD): long shared links must reach the app
            "--h11-max-incomplete-event-size", str(1 << 20)]
@@ -117,6 +113,23 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real uvicorn server running the app in a subprocess, e.g. http://127.0.0.1:PORT.
+
+    Its SAE cache (BASISGRAPH_CACHE) is a fresh temporary directory, so SAEs the tests train
+    start untrained every session and never land in ~/.cache."""
+    yield from _serve(tmp_path_factory.mktemp("server-cache"), "basisgraph.api:create_served_app")
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same app with tiny trained-model settings (tiny_trained_app.py), its own empty cache:
+    a build from the page takes seconds, so the whole flow can be driven in a test."""
+    yield from _serve(tmp_path_factory.mktemp("trained-cache"), "tiny_trained_app:create",
+                      "--app-dir", str(HERE))
 
 
 @pytest.fixture(scope="session")
