@@ -183,15 +183,9 @@ class ProgressBar:
     """A one-line progress bar on stderr: label [#####.....] done/total elapsed.
 
     Call it with the number of finished steps; it redraws at most every `every_s` seconds and
-    always at the end, with a simple carriage return. When the class attribute `listener` is
-    set, it is also called as listener(label, done, total) at every redraw.
+    always at the end, with a simple carriage return. Code that wants the numbers rather than
+    the drawing passes an `on_progress(stage, done, total)` callback instead (get_trained).
     """
-
-    listener: Callable[[str, int, int], None] | None = None
-
-    # When set, fn(label, done, total) receives every redraw instead of the terminal: a web
-    # job's worker process turns the bars into its progress file (trained_jobs.py).
-    listener: Callable[[str, int, int], None] | None = None
 
     def __init__(self, total: int, label: str, stream=None, width: int = 30, every_s: float = 0.2):
         self.total, self.label, self.width, self.every_s = max(total, 1), label, width, every_s
@@ -205,15 +199,10 @@ class ProgressBar:
         if self.drawn and not final and now - self.last < self.every_s:
             return
         self.last, self.drawn = now, True
-        if ProgressBar.listener is not None:
-            ProgressBar.listener(self.label, done, self.total)
-            return
         fill = round(self.width * min(done / self.total, 1.0))
         self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] "
                           f"{done}/{self.total} {now - self.start:6.1f}s" + ("\n" if final else ""))
         self.stream.flush()
-        if ProgressBar.listener is not None:
-            ProgressBar.listener(self.label, done, self.total)
 
 
 def _targets(model: PlantedModel, acts: np.ndarray) -> torch.Tensor:

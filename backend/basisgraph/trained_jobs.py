@@ -4,8 +4,7 @@ the background training worker that SAE jobs also use (so two trainings never sh
 Steps of a job (`_job`, in the worker process):
 1. Train every compared SAE that is not cached yet, reporting each one's steps.
 2. Train the MLP and decompose it (`spd_readout.trained_table(train=True)`, what
-   `basisgraph decompose` runs); their progress bars reach the job file through
-   `trained.ProgressBar.listener`.
+   `basisgraph decompose` runs), reporting their steps through its `on_progress`.
 3. Remove the progress file: from now on the disk cache answers, even after a restart.
 
 The job id is a sha256 of the configuration and the settings, so asking twice joins the running
@@ -94,7 +93,7 @@ def _job(cfg_json: str, settings_json: str, cache_root: str, progress_path: str)
     from .sae_config import SAEConfig
     from .spd import SPDConfig
     from .spd_readout import trained_table
-    from .trained import ProgressBar, TrainConfig
+    from .trained import TrainConfig
 
     torch.set_num_threads(1)  # small matrices: one thread is as fast, and the server keeps a core
     cfg = Config.model_validate_json(cfg_json)
@@ -116,12 +115,9 @@ def _job(cfg_json: str, settings_json: str, cache_root: str, progress_path: str)
                           "stages": len(names), "step": None, "steps": None, "progress": 0.0})
     for i, s in enumerate(saes):
         train_sae(cfg, s, progress=lambda step, steps, _loss, i=i: report(i, step, steps))
-    ProgressBar.listener = lambda label, done, total: report(
-        len(saes) + (0 if label.startswith("train") else 1), done, total)
-    try:
-        t = trained_table(cfg, tcfg, scfg, train=True, progress=True, sae_cfgs=saes)
-    finally:
-        ProgressBar.listener = None
+    stage = {"mlp": len(saes), "spd": len(saes) + 1}
+    t = trained_table(cfg, tcfg, scfg, train=True, sae_cfgs=saes,
+                      on_progress=lambda name, done, total: report(stage[name], done, total))
     path.unlink(missing_ok=True)
     return {"recovery": t["readout"]["recovery"], "fit": t["readout"]["fit"]["fve_per_family"]}
 
