@@ -198,16 +198,3 @@ def test_on_progress_reports_both_stages(tmp_path, monkeypatch):
     calls.clear()
     trained_table(TINY, TINY_TRAIN, TINY_SPD, on_progress=lambda *a: calls.append(a))
     assert calls == []  # everything came from the cache
-
-
-def test_progress_bar_listener(monkeypatch):
-    import io
-
-    from basisgraph.trained import ProgressBar
-
-    seen = []
-    monkeypatch.setattr(ProgressBar, "listener", lambda label, done, total: seen.append((label, done)))
-    bar = ProgressBar(3, "x", stream=io.StringIO(), every_s=0.0)
-    for i in range(1, 4):
-        bar(i)
-    assert seen == [("x", 1), ("x", 2), ("x", 3)]
