@@ -171,7 +171,9 @@ def cache_key(kind: str, *parts: object) -> str:
     blob = [kind, CACHE_VERSION]
     for p in parts:
         if isinstance(p, Config):
-            blob.append(p.model_dump(mode="json"))
+            # Coverage only changes how edges are counted, never what is trained: one model
+            # serves every coverage (the page's slider, `decompose --coverage`).
+            blob.append(p.model_dump(mode="json", exclude={"coverage"}))
         elif dataclasses.is_dataclass(p):
             blob.append(dataclasses.asdict(p))
         else:
