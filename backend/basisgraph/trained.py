@@ -171,9 +171,9 @@ def cache_key(kind: str, *parts: object) -> str:
     blob = [kind, CACHE_VERSION]
     for p in parts:
         if isinstance(p, Config):
-            # Coverage only changes how edges are counted, never what is trained: one model
-            # serves every coverage (the page's slider, `decompose --coverage`).
-            blob.append(p.model_dump(mode="json", exclude={"coverage"}))
+            # Coverage, alpha and samples only change how edges are counted (training draws its
+            # own data), never what is trained: one model serves every value of them.
+            blob.append(p.model_dump(mode="json", exclude={"coverage", "alpha", "samples"}))
         elif dataclasses.is_dataclass(p):
             blob.append(dataclasses.asdict(p))
         else:
