@@ -164,6 +164,8 @@ const FIGURES = [
     () => shownBases().map((b) => [b.id, nodeSetColor(b.id)])],
   ["#sweep .section-head", "#sweep .sweep-chart svg", "the α sweep", () => fileStem("basisgraph", "alpha-sweep", state.ui.view),
     () => null],
+  ["#sae .sae-sweep .section-head", "#sae .sae-sweep-chart svg", "the SAE sweep",
+    () => fileStem("basisgraph", "sae-sweep", state.ui.view), () => null],
 ];
 
 function chartTools() {

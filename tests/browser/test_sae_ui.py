@@ -86,6 +86,12 @@ def test_train_sae_from_the_page(open_app: Any, server_url: str, screenshot_dir:
                 for p in sweep["points"] for c in p["cells"] if c["local_edges_median"] is not None]
     assert sorted(points) == sorted(expected)
     assert "sae:relu:46" in page.inner_text("#sae .sae-sweep .verdict")
+    # Like every figure, the sweep downloads as a standalone SVG (and PNG).
+    with page.expect_download() as info:
+        page.click("#sae .sae-sweep .fig-svg")
+    assert info.value.suggested_filename == "basisgraph-sae-sweep-local.svg"
+    svg = Path(info.value.path()).read_text()
+    assert "<svg" in svg[:100] and svg.count("<circle") == len(points)
     page.locator("#sae").screenshot(path=str(screenshot_dir / "sae-section.png"))
     assert page.console_errors == []
 
