@@ -19,7 +19,10 @@ import * as explain from "./explain.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as table from "./table.js";
-import { FIELDS, UI_DEFAULTS, defaultCircuit, parseQuery, presetDefaults, shownBases, state, subscribe, toQuery } from "./state.js";
+import {
+  FIELDS, UI_DEFAULTS, configParams, defaultCircuit, parseQuery, presetDefaults, saeParams, shownBases, state, subscribe,
+  toQuery,
+} from "./state.js";
 
 const LAYOUTS = ["table", "graphs", "both"];
 const $ = (id) => document.getElementById(id);
@@ -99,15 +102,33 @@ function setReady(on) {
   for (const id of ["counts", "graphs"]) $(id).setAttribute("aria-busy", on ? "false" : "true");
 }
 
+/**
+ * The link's table: the trained MLP's for model=trained (its panels follow state.ui.model in
+ * api.js; one not built yet shows the API's 404, which says how to build it), else the planted
+ * one with the link's learned dictionary as a column when the server has it trained.
+ */
+async function fetchTable(config) {
+  if (state.ui.model === "trained") return api.fetchTrainedTable(config);
+  const spec = state.ui.sae;
+  if (!spec) return api.fetchTable(config);
+  // Asked first (always 200), so an SAE this server has not trained costs no 404.
+  const p = configParams(config, { omit: ["coverage", "alpha"] });
+  for (const [k, v] of saeParams(spec)) p.set(k, v);
+  const r = await fetch(new URL(`../../api/v1/sae/jobs?${p}`, import.meta.url), { credentials: "omit", cache: "no-store" })
+    .catch(() => null);
+  const st = r && r.ok ? (await r.json()).status : null;
+  if (st === "done") return api.fetchSaeTable(config, spec);
+  state.notices.push({ field: "sae", message: `The learned dictionary ${spec} is not trained on this server; showing the planted node sets.` });
+  state.ui.sae = null;
+  return api.fetchTable(config);
+}
+
 async function refresh({ graphsOnly = false } = {}) {
   const gen = ++generation;
   setReady(false);
   const config = { ...state.config };
   try {
     if (!graphsOnly) {
-      // model=trained embeds the trained MLP's table (its panels follow state.ui.model in api.js);
-      // one that is not built shows the API's 404 message, which says how to build it.
-      const fetchTable = state.ui.model === "trained" ? api.fetchTrainedTable : api.fetchTable;
       const [tbl, model] = await Promise.all([fetchTable(config), api.fetchModel(config)]);
       if (gen !== generation) return;
       state.data.table = tbl;

@@ -13,6 +13,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -192,3 +193,31 @@ def test_hostile_embed_link_is_inert(host_page: Callable[..., Any], server_url: 
         (c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"])
         for c in api(server_url, "table", preset="bunny")["cells"]
     }
+
+
+def test_embed_carries_a_trained_sae_column(host_page: Callable[..., Any], server_url: str) -> None:
+    # Trained through the API first; the embed of a link naming it shows it as a column.
+    tiny = "animals=30&attributes=5&samples=200"
+    q = f"{tiny}&kind=relu&width=35&l1=1&steps=200&sae_seed=0"
+    req = urllib.request.Request(f"{server_url}/api/v1/sae/jobs?{q}", method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        job = json.load(r)
+    deadline = time.monotonic() + 120
+    while job["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = api(server_url, job["poll"].removeprefix("/api/v1/"))
+    assert job["status"] == "done", job
+    page, frame = host_page(f"v=1&{tiny}&sae=relu:35:1:200&view=both")
+    table = api(server_url, "sae/table", **dict(urllib.parse.parse_qsl(q)))
+    want = {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    got = cells(frame)
+    assert ("sae:relu:35", "animal") in got and got == want
+    frame.wait_for_selector('#panels .panel[data-basis="sae:relu:35"]')
+    assert page.console_errors == []
+
+    # An SAE the server has not trained: the planted table, a notice, and no failed request.
+    page, frame = host_page(f"v=1&{tiny}&sae=relu:36:1:200&view=table")
+    assert frame.locator('#counts-table td[data-basis^="sae:"]').count() == 0
+    assert "not trained on this server" in frame.inner_text("#notices")
+    assert page.console_errors == []
