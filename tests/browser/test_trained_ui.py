@@ -134,3 +134,18 @@ def test_too_large_for_the_trained_model(new_page: Any, tiny_trained_url: str) -
     page.click("label[for=model-planted]")
     _ready(page)
     assert page.locator('#counts td[data-basis="animal"]').count() == 3
+
+
+def test_embed_of_the_trained_model(new_page: Any, tiny_trained_url: str) -> None:
+    _build(tiny_trained_url)
+    page = new_page()
+    page.goto(f"{tiny_trained_url}/embed?v=1&{TINY}&model=trained&view=both")
+    _ready(page)
+    table = _get(f"{tiny_trained_url}/api/v1/trained/table?{TINY}")
+    want = {(c["basis"], c["family"]): c["local_edges_median"] for c in table["cells"]}
+    got = page.eval_on_selector_all(
+        "#counts-table td[data-basis]", "tds => tds.map(td => [td.dataset.basis, td.dataset.family, td.dataset.local])")
+    assert {(b, f): json.loads(v) for b, f, v in got} == want
+    page.wait_for_selector('#panels .panel[data-basis="spd"]')
+    assert "model=trained" in page.get_attribute("#open-app", "href")
+    assert page.console_errors == []
