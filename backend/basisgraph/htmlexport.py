@@ -126,14 +126,42 @@ def _top(js_dir: Path) -> int:
     return int(m[1]) if m else 30
 
 
+def _learned(config: Config, ui: dict[str, Any]) -> tuple[dict | None, dict[str, Any]]:
+    """The link's learned dictionary (ui["sae"]), when this machine has it trained: (the table
+    with it as a column, {id: node set}); else (None, {}). Never trains."""
+    from .sae_jobs import sae_from_spec
+    from .sae_table import cached_node_set, sae_table
+
+    if not ui.get("sae"):
+        return None, {}
+    try:
+        scfg = sae_from_spec(config, ui["sae"])
+    except ConfigError:
+        return None, {}
+    hit = cached_node_set(config, scfg)
+    if hit is None:
+        return None, {}
+    return sae_table(config, [scfg], train=False), {hit[1].id: hit[1]}
+
+
 def collect(config: Config, ui: dict[str, Any], *, table: dict | None = None, model: dict | None = None,
             panel: Callable[..., dict] | None = None) -> dict[str, Any]:
-    """The data block of an export: table, (trimmed) model and the carried panels."""
+    """The data block of an export: table, (trimmed) model and the carried panels. A learned
+    dictionary the link names (ui["sae"]) is carried as a column and panels when it is trained
+    here, and dropped from the link otherwise."""
     from . import counts, graphs
 
+    with_sae, extra = _learned(config, ui)
+    if with_sae is not None:
+        table = with_sae
+    else:
+        ui = {**ui, "sae": None}
     table = table if table is not None else counts.table(config)
     model = model if model is not None else graphs.model_info(config)
-    panel = panel or graphs.panel
+    plain = panel or graphs.panel
+
+    def panel(cfg: Config, basis: str, *args: Any) -> dict:
+        return graphs.panel(cfg, basis, *args, extra=extra) if basis in extra else plain(cfg, basis, *args)
     circuits = [c["id"] for c in model["circuits"]]
     inputs = [e["id"] for e in model["examples"]]
     if ui.get("circuit") and ui["circuit"] not in circuits:

@@ -37,7 +37,7 @@ from .config import Config, ConfigError
 from .sae_config import SAEConfig, parse_sae_config
 
 __all__ = ["MAX_STEPS", "MAX_WIDTH", "WIDTH_FACTOR", "MAX_PENDING", "QUERY_KEYS", "JobsBusy",
-           "sae_from_query", "sae_query", "submit", "lookup", "status", "shutdown", "cached_doc",
+           "sae_from_query", "sae_from_spec", "sae_query", "submit", "lookup", "status", "shutdown", "cached_doc",
            "run_in_worker", "failure_message", "write_progress", "init_worker"]
 
 MAX_STEPS = 20_000  # optimiser steps a job may ask for
@@ -89,6 +89,19 @@ def sae_from_query(cfg: Config, query: Mapping[str, Any]) -> SAEConfig:
     if scfg.steps > MAX_STEPS:
         raise ConfigError("steps", scfg.steps, f"an integer from 1 to {MAX_STEPS}")
     return scfg.resolve(cfg)
+
+
+def sae_from_spec(cfg: Config, spec: str) -> SAEConfig:
+    """The resolved SAEConfig of a link's `sae` value, kind:width[:sparsity[:steps[:seed]]]
+    (the page's spec; missing parts take their defaults). ConfigError names `sae` if malformed."""
+    parts = spec.split(":")
+    if not 2 <= len(parts) <= 5:
+        raise ConfigError("sae", spec, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:1050:1")
+    kind = parts[0]
+    query = {"kind": kind, "width": parts[1]}
+    names = ["l1" if kind in ("relu", "matryoshka") else "k", "steps", "sae_seed"]
+    query.update(zip(names, parts[2:]))
+    return sae_from_query(cfg, query)
 
 
 def sae_query(scfg: SAEConfig) -> dict[str, str]:

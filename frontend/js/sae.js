@@ -67,8 +67,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function fetchTable(config) {
   const spec = state.ui.sae;
   if (!spec || offline()) {
-    missing = spec ? { spec, message: `This file carries no learned dictionaries; open basisgraph to see ${specLabel(parseSae(spec))}.` } : null;
-    return fetchPlainTable(config);
+    // A one-file export carries the link's SAE inside its table when it was trained.
+    const t = await fetchPlainTable(config);
+    const carried = (t.bases || []).some((b) => b.sae);
+    missing = spec && !carried ? { spec, message: `This file carries no learned dictionaries; open basisgraph to see ${specLabel(parseSae(spec))}.` } : null;
+    return t;
   }
   let res;
   try {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -110,3 +111,38 @@ def test_script_in_the_data_stays_text(new_page: Callable[..., Any], tmp_path: P
     assert page.evaluate("window.__pwned") is None
     assert evil in page.inner_text("#circuit-info")
     assert page.console_errors == []
+
+
+def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], server_url: str, tmp_path: Path) -> None:
+    tiny = "animals=24&attributes=4&samples=200"
+    q = f"{tiny}&kind=relu&width=28&l1=1&steps=200&sae_seed=0"
+    req = urllib.request.Request(f"{server_url}/api/v1/sae/jobs?{q}", method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        job = json.load(r)
+    deadline = time.monotonic() + 120
+    while job["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        with urllib.request.urlopen(f"{server_url}{job['poll']}", timeout=60) as r:
+            job = json.load(r)
+    assert job["status"] == "done", job
+    with urllib.request.urlopen(f"{server_url}/api/v1/export.html?v=1&{tiny}&sae=relu:28:1:200", timeout=60) as r:
+        path = tmp_path / "sae.html"
+        path.write_bytes(r.read())
+    page, requested = open_file(new_page, path)
+    table = api(server_url, "sae/table", **dict(urllib.parse.parse_qsl(q)))
+    assert cells(page) == {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    graph = api(server_url, "graph", **dict(urllib.parse.parse_qsl(q)), basis="sae:relu:28",
+                circuit=table["circuits"][0]["id"], input="dataset")
+    assert badges(page)["sae:relu:28"] == (graph["edge_count"] or 0)
+    assert "sae:relu:28" in page.inner_text("#sae")  # its metrics travel too
+    assert page.locator(".notice").count() == 0
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requested)
+    assert page.console_errors == []
+
+    # An SAE this server never trained is left out of the file, and of its link.
+    with urllib.request.urlopen(f"{server_url}/api/v1/export.html?v=1&{tiny}&sae=relu:29", timeout=60) as r:
+        text = r.read().decode()
+    data = json.loads(text.split('id="basisgraph-data">', 1)[1].split("</script>", 1)[0])
+    assert "sae" not in data["query"]
+    assert not any(b["id"].startswith("sae:") for b in data["table"]["bases"])
