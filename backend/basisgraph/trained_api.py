@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 
 from . import trained_jobs
 from .config import Config
-from .trained_graphs import Settings
+from .trained_graphs import Settings, cache_state
 
 __all__ = ["install", "compute", "SETTINGS"]
 
@@ -36,17 +36,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 # What the web app builds and shows: the defaults of `basisgraph decompose` (tests swap in tiny
 # ones). Resolved per configuration, since the compared SAEs depend on its sizes.
 SETTINGS = Settings()
-
-
-def _cache_state(cfg: Config) -> tuple[str, tuple[str, ...]]:
-    """The cache directory and the keys of the compared SAEs cached in it (part of the key)."""
-    from .sae import cache_key
-    from .sae_jobs import cached_doc
-    from .trained import cache_dir
-
-    saes = SETTINGS.resolve(cfg).saes
-    return str(cache_dir()), tuple(k for k in (cache_key(cfg, s.resolve(cfg)) for s in saes)
-                                   if cached_doc(k) is not None)
 
 
 def _not_built(cfg: Config) -> JSONResponse | None:
@@ -129,7 +118,7 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
         missing = _not_built(config)
         if missing is not None:
             return missing
-        return respond(request, "trained_table", config, _cache_state(config), timeout_s)
+        return respond(request, "trained_table", config, cache_state(config, SETTINGS), timeout_s)
 
     @app.get(f"{PREFIX}/trained/graph", tags=["trained"], openapi_extra=extra)
     def graph(
@@ -144,5 +133,5 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
         missing = _not_built(config)
         if missing is not None:
             return missing
-        return respond(request, "trained_graph", config, (basis, circuit, input, top, *_cache_state(config)),
+        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, SETTINGS)),
                        timeout_s)

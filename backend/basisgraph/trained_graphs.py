@@ -31,7 +31,7 @@ from .graphs import MAX_TOP, fold_nodes
 from .study import Study, get_study
 
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
-           "clear_cache", "model_config"]
+           "clear_cache", "model_config", "cache_state"]
 
 _LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
            "hidden": "hidden neurons of the trained MLP (control)"}
@@ -72,18 +72,29 @@ class TrainedView:
 
 
 def model_config(cfg: Config) -> Config:
-    """The configuration the trained model is cached and built under: coverage only changes
-    counting, so every coverage shares one MLP, one decomposition and one view."""
+    """The configuration a view is built under: coverage only changes counting, so every
+    coverage shares one view (the disk cache also leaves out alpha and samples)."""
     return cfg.model_copy(update={"coverage": 0.9})
+
+
+def cache_state(cfg: Config, settings: Settings) -> tuple[str, tuple[str, ...]]:
+    """The cache directory and the keys of the compared SAEs cached in it: a view is only
+    reused while these are the same, so an SAE trained later joins the panels."""
+    from .sae import cache_key
+    from .sae_jobs import cached_doc
+    from .trained import cache_dir
+
+    keys = (cache_key(cfg, s.resolve(cfg)) for s in settings.resolve(cfg).saes)
+    return str(cache_dir()), tuple(k for k in keys if cached_doc(k) is not None)
 
 
 def trained_view(cfg: Config, settings: Settings = Settings()) -> TrainedView:
     """The cached trained MLP, its decomposition and read-out for `cfg` (never trains)."""
-    return _view(model_config(cfg), settings.resolve(cfg))
+    return _view(model_config(cfg), settings.resolve(cfg), cache_state(cfg, settings))
 
 
 @lru_cache(maxsize=4)
-def _view(cfg: Config, settings: Settings) -> TrainedView:
+def _view(cfg: Config, settings: Settings, _state: tuple) -> TrainedView:
     from .spd import decompose
     from .spd_readout import _node_groups, _sae_sets, readout
 

@@ -184,6 +184,8 @@ def submit(cfg: Config, settings: Settings = DEFAULT) -> dict:
         if len(_unfinished()) > MAX_PENDING:
             raise JobsBusy(f"{len(_unfinished())} training jobs are running or waiting; retry later")
         s = settings.resolve(cfg)
+        # A worker that died mid-build leaves its file behind: it must not pass for progress.
+        _progress_path(root, key).unlink(missing_ok=True)
         future = run_in_worker(_job, model_config(cfg).model_dump_json(), json.dumps(_settings_doc(s)), root,
                                str(_progress_path(root, key)))
         job = _JOBS[(root, key)] = _Job(key, root, cfg, future, time.time())
