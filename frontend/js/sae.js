@@ -15,6 +15,7 @@ import { ApiError, describeError, fetchSaeTable, fetchTable as fetchPlainTable }
 import { familyColor, nodeSetColor } from "./colors.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
+import { poll, tryCall } from "./jobs.js";
 import {
   SAE_DEFAULTS,
   SAE_KINDS,
@@ -28,7 +29,6 @@ import {
   usesL1,
 } from "./state.js";
 
-const API = new URL("../../api/v1/", import.meta.url);
 const POLL_MS = 400;
 const MAX_STEPS = 20000;
 const MAX_WIDTH = 8192;
@@ -73,12 +73,7 @@ export async function fetchTable(config) {
     missing = spec && !carried ? { spec, message: `This file carries no learned dictionaries; open basisgraph to see ${specLabel(parseSae(spec))}.` } : null;
     return t;
   }
-  let res;
-  try {
-    res = await call(new URL(`sae/jobs?${jobParams(spec, config)}`, API));
-  } catch (_) {
-    res = { ok: false, status: 0, body: { detail: "the server could not be reached" } };
-  }
+  const res = await tryCall(`sae/jobs?${jobParams(spec, config)}`);
   const st = res.ok ? res.body.status : null;
   if (st === "done") {
     try {
@@ -221,17 +216,6 @@ function jobParams(spec, config = state.config) {
   return p;
 }
 
-async function call(url, method = "GET") {
-  const r = await fetch(url, { method, credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
-  let body = null;
-  try {
-    body = await r.json();
-  } catch (_) {
-    body = null;
-  }
-  return { status: r.status, ok: r.ok, body };
-}
-
 function describe(body, status) {
   return describeError(status, body).message;
 }
@@ -243,12 +227,7 @@ async function train() {
   const run = ++jobRun;
   job = { spec, status: "starting", progress: 0 };
   render();
-  let res;
-  try {
-    res = await call(new URL(`sae/jobs?${jobParams(spec)}`, API), "POST");
-  } catch (_) {
-    res = { ok: false, status: 0, body: { detail: "the server could not be reached" } };
-  }
+  const res = await tryCall(`sae/jobs?${jobParams(spec)}`, "POST");
   if (run !== jobRun) return;
   if (!res.ok) {
     job = { spec, status: "failed", progress: 0, error: describe(res.body, res.status) };
@@ -263,24 +242,17 @@ async function follow(spec, body) {
   const run = ++jobRun;
   job = { ...body, spec };
   render();
-  while (job.status !== "done" && job.status !== "failed") {
-    await sleep(POLL_MS);
-    if (run !== jobRun) return;
-    let res;
-    try {
-      res = await call(new URL(`sae/jobs/${encodeURIComponent(job.id)}`, API));
-    } catch (_) {
-      continue; // a dropped poll: ask again
-    }
-    if (run !== jobRun) return;
-    if (!res.ok && res.status !== 202) {
-      job = { ...job, status: "failed", error: describe(res.body, res.status) };
-    } else {
-      job = { ...res.body, spec, progress: Math.max(job.progress || 0, res.body.progress || 0) };
-    }
-    render();
-  }
-  if (job.status === "done") {
+  const last = await poll(job, {
+    path: (j) => `sae/jobs/${encodeURIComponent(j.id)}`,
+    wanted: () => run === jobRun,
+    onUpdate: (j) => {
+      job = j;
+      render();
+    },
+    extra: { spec },
+    every: POLL_MS,
+  });
+  if (last && last.status === "done") {
     sweep.key = null; // a new SAE: the sweep is out of date
     if (state.ui.sae === spec) refreshPage();
     else update({ ui: { sae: spec, basis: job.basis } }, "push", "sae");
@@ -358,12 +330,7 @@ async function loadSweep() {
   const key = sweepQuery();
   sweep = { key: null, data: null, pending: key, error: null };
   renderSweep();
-  let res;
-  try {
-    res = await call(new URL(`sae/sweep?${key}`, API));
-  } catch (_) {
-    res = { ok: false, status: 0, body: { detail: "the server could not be reached" } };
-  }
+  const res = await tryCall(`sae/sweep?${key}`);
   if (sweep.pending !== key) return;
   if (res.status === 503) {
     await sleep(2000);

@@ -15,9 +15,9 @@
 import { ApiError, describeError, fetchTrainedTable } from "./api.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
+import { poll, tryCall } from "./jobs.js";
 import { configParams, state, subscribe, update } from "./state.js";
 
-const API = new URL("../../api/v1/", import.meta.url);
 const POLL_MS = 500;
 const FAMILIES = ["animal", "attribute", "composite"];
 
@@ -29,19 +29,7 @@ let jobRun = 0;
 let notBuilt = null; // { message, canBuild }: why the trained table is not shown
 
 const offline = () => Boolean(inlineData()); // a one-file export carries no trained model
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const jobQuery = (config = state.config) => configParams(config, { omit: ["coverage"] }).toString();
-
-async function call(url, method = "GET") {
-  const r = await fetch(url, { method, credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
-  let body = null;
-  try {
-    body = await r.json();
-  } catch (_) {
-    body = null;
-  }
-  return { status: r.status, ok: r.ok, body };
-}
 
 /** Whether the page shows the trained model but has no table for it (main.js draws placeholders). */
 export function missingMessage() {
@@ -60,7 +48,7 @@ export async function fetchTable(config) {
     return null;
   }
   const q = jobQuery(config);
-  const res = await call(new URL(`trained/jobs?${q}`, API)).catch(() => ({ ok: false, status: 0, body: null }));
+  const res = await tryCall(`trained/jobs?${q}`);
   if (res.ok && res.body.status === "done") {
     try {
       const t = await fetchTrainedTable(config);
@@ -71,7 +59,7 @@ export async function fetchTable(config) {
     }
   }
   if (!res.ok) {
-    const why = res.status ? describeError(res.status, res.body).message : "the server could not be reached";
+    const why = describeError(res.status, res.body).message;
     notBuilt = { message: `The trained model is not available for this configuration (${why}).`, canBuild: false };
     return null;
   }
@@ -92,12 +80,7 @@ async function build() {
   const q = jobQuery();
   job = { status: "starting", progress: 0, query: q };
   render();
-  let res;
-  try {
-    res = await call(new URL(`trained/jobs?${q}`, API), "POST");
-  } catch (_) {
-    res = { ok: false, status: 0, body: { detail: "the server could not be reached" } };
-  }
+  const res = await tryCall(`trained/jobs?${q}`, "POST");
   if (run !== jobRun) return;
   if (!res.ok) {
     job = { status: "failed", progress: 0, query: q, error: describeError(res.status, res.body).message };
@@ -113,21 +96,17 @@ async function follow(body, q) {
   const run = ++jobRun;
   job = { ...body, query: q };
   render();
-  while (job.status !== "done" && job.status !== "failed") {
-    await sleep(POLL_MS);
-    if (run !== jobRun) return;
-    let res;
-    try {
-      res = await call(new URL(`trained/jobs/${encodeURIComponent(job.id)}`, API));
-    } catch (_) {
-      continue; // a dropped poll: ask again
-    }
-    if (run !== jobRun) return;
-    if (!res.ok && res.status !== 202) job = { ...job, status: "failed", error: describeError(res.status, res.body).message };
-    else job = { ...res.body, query: q, progress: Math.max(job.progress || 0, res.body.progress || 0) };
-    render();
-  }
-  if (job.status === "done" && q === jobQuery()) {
+  const last = await poll(job, {
+    path: (j) => `trained/jobs/${encodeURIComponent(j.id)}`,
+    wanted: () => run === jobRun,
+    onUpdate: (j) => {
+      job = j;
+      render();
+    },
+    extra: { query: q },
+    every: POLL_MS,
+  });
+  if (last && last.status === "done" && q === jobQuery()) {
     if (state.ui.model === "trained") refreshPage();
     else update({ ui: { model: "trained" } }, "push", "trained");
   }

@@ -5,7 +5,8 @@ Playwright is used only as a driver: it launches /usr/bin/chromium, and `playwri
 never run. Without Chromium or Playwright these tests skip locally and fail under CI=true, so CI
 can never pass by skipping them.
 
-Fixtures: `server_url`, `tiny_trained_url` (the app with tiny trained-model settings), `browser`, `new_page(width, height)`, `page` (1280x800), `open_app(query)`
+Fixtures: `run_job(server_url, "sae/jobs?<query>")` (start a background job through the API and
+wait for it), `server_url`, `tiny_trained_url` (the app with tiny trained-model settings), `browser`, `new_page(width, height)`, `page` (1280x800), `open_app(query)`
 (navigates and waits for `body[data-ready="true"]`), `screenshot_dir`. Every page has a
 `console_errors` list holding console errors and uncaught exceptions. A failing test's page is
 saved as a screenshot.
@@ -63,6 +64,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def _run_job(server_url: str, start: str, timeout_s: float = 180.0) -> dict:
+    """POST /api/v1/<start> and poll the job until it is done; fails with its last status."""
+    import json
+
+    req = urllib.request.Request(f"{server_url}/api/v1/{start}", method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        job = json.load(r)
+    deadline = time.monotonic() + timeout_s
+    while job["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        with urllib.request.urlopen(f"{server_url}{job['poll']}", timeout=60) as r:
+            job = json.load(r)
+    assert job["status"] == "done", job
+    return job
 
 
 def _free_port() -> int:
@@ -130,6 +148,12 @@ def tiny_trained_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     a build from the page takes seconds, so the whole flow can be driven in a test."""
     yield from _serve(tmp_path_factory.mktemp("trained-cache"), "tiny_trained_app:create",
                       "--app-dir", str(HERE))
+
+
+@pytest.fixture(scope="session")
+def run_job() -> Callable[..., dict]:
+    """run_job(server_url, "sae/jobs?<query>"): start a job through the API and wait for it."""
+    return _run_job
 
 
 @pytest.fixture(scope="session")

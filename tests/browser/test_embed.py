@@ -13,7 +13,6 @@ import http.server
 import json
 import socket
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -195,19 +194,11 @@ def test_hostile_embed_link_is_inert(host_page: Callable[..., Any], server_url: 
     }
 
 
-def test_embed_carries_a_trained_sae_column(host_page: Callable[..., Any], server_url: str) -> None:
+def test_embed_carries_a_trained_sae_column(host_page: Callable[..., Any], server_url: str, run_job: Any) -> None:
     # Trained through the API first; the embed of a link naming it shows it as a column.
     tiny = "animals=30&attributes=5&samples=200"
     q = f"{tiny}&kind=relu&width=35&l1=1&steps=200&sae_seed=0"
-    req = urllib.request.Request(f"{server_url}/api/v1/sae/jobs?{q}", method="POST")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        job = json.load(r)
-    deadline = time.monotonic() + 120
-    while job["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-        job = api(server_url, job["poll"].removeprefix("/api/v1/"))
-    assert job["status"] == "done", job
+    run_job(server_url, f"sae/jobs?{q}")
     page, frame = host_page(f"v=1&{tiny}&sae=relu:35:1:200&view=both")
     table = api(server_url, "sae/table", **dict(urllib.parse.parse_qsl(q)))
     want = {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -113,19 +112,11 @@ def test_script_in_the_data_stays_text(new_page: Callable[..., Any], tmp_path: P
     assert page.console_errors == []
 
 
-def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], server_url: str, tmp_path: Path) -> None:
+def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], server_url: str, tmp_path: Path,
+                                              run_job: Any) -> None:
     tiny = "animals=24&attributes=4&samples=200"
     q = f"{tiny}&kind=relu&width=28&l1=1&steps=200&sae_seed=0"
-    req = urllib.request.Request(f"{server_url}/api/v1/sae/jobs?{q}", method="POST")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        job = json.load(r)
-    deadline = time.monotonic() + 120
-    while job["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-        with urllib.request.urlopen(f"{server_url}{job['poll']}", timeout=60) as r:
-            job = json.load(r)
-    assert job["status"] == "done", job
+    run_job(server_url, f"sae/jobs?{q}")
     with urllib.request.urlopen(f"{server_url}/api/v1/export.html?v=1&{tiny}&sae=relu:28:1:200", timeout=60) as r:
         path = tmp_path / "sae.html"
         path.write_bytes(r.read())

@@ -96,18 +96,10 @@ def test_train_sae_from_the_page(open_app: Any, server_url: str, screenshot_dir:
     assert page.console_errors == []
 
 
-def test_link_to_a_trained_or_untrained_sae(open_app: Any, new_page: Any, server_url: str) -> None:
+def test_link_to_a_trained_or_untrained_sae(open_app: Any, new_page: Any, server_url: str, run_job: Any) -> None:
     # Trained through the API (a cached SAE answers at once the second time).
     q = f"{TINY}&kind=relu&width=20&l1=1&steps=200&sae_seed=3"
-    req = urllib.request.Request(f"{server_url}/api/v1/sae/jobs?{q}", method="POST")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        job = json.load(r)
-    deadline = time.monotonic() + 120
-    while job["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-        job = _get(server_url + job["poll"])
-    assert job["status"] == "done"
+    run_job(server_url, f"sae/jobs?{q}")
     page = open_app(f"v=1&{TINY}&sae=relu:20:1:200:3")
     page.wait_for_selector('#counts td[data-basis="sae:relu:20"]')
     assert page.locator("#sae dl.sae-metrics").is_visible()

@@ -99,21 +99,8 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     page.wait_for_selector('#counts td[data-basis="spd"]')
 
 
-def _build(url: str) -> None:
-    """Build the tiny trained model through the API (a no-op once it is cached)."""
-    req = urllib.request.Request(f"{url}/api/v1/trained/jobs?{TINY}", method="POST")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        job = json.load(r)
-    deadline = time.monotonic() + 180
-    while job["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-        job = _get(f"{url}{job['poll']}")
-    assert job["status"] == "done", job
-
-
-def test_trained_link_on_a_fresh_page(new_page: Any, tiny_trained_url: str) -> None:
-    _build(tiny_trained_url)
+def test_trained_link_on_a_fresh_page(new_page: Any, tiny_trained_url: str, run_job: Any) -> None:
+    run_job(tiny_trained_url, f"trained/jobs?{TINY}")  # a no-op once it is cached
     page = new_page()
     page.goto(f"{tiny_trained_url}/?v=1&{TINY}&model=trained&view=global")
     _ready(page)
@@ -136,8 +123,8 @@ def test_too_large_for_the_trained_model(new_page: Any, tiny_trained_url: str) -
     assert page.locator('#counts td[data-basis="animal"]').count() == 3
 
 
-def test_embed_of_the_trained_model(new_page: Any, tiny_trained_url: str) -> None:
-    _build(tiny_trained_url)
+def test_embed_of_the_trained_model(new_page: Any, tiny_trained_url: str, run_job: Any) -> None:
+    run_job(tiny_trained_url, f"trained/jobs?{TINY}")
     page = new_page()
     page.goto(f"{tiny_trained_url}/embed?v=1&{TINY}&model=trained&view=both")
     _ready(page)
