@@ -90,7 +90,7 @@ class SPDConfig:
     # C for W_out: rank-1 subcomponents of the second weight matrix.
     components_out: int = 80
     # Adam steps, one minibatch each.
-    steps: int = 10_000
+    steps: int = 3000
     # Inputs per minibatch.
     batch: int = 256
     # Peak learning rate of Adam.
