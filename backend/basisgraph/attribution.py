@@ -81,7 +81,7 @@ def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
             vals.append(b.scale * data.animal_mag[rows] * proj[idx])
             cols.append(b.start + idx)
         else:
-            vals.append(b.scale * _coords(data.acts[rows], b.q) * proj)  # (n, size)
+            vals.append(b.scale * _coords(data.acts, b.q, rows) * proj)  # (n, size)
             cols.append(np.broadcast_to(b.start + np.arange(b.size), (len(rows), b.size)))
     return np.concatenate(vals, axis=1), np.concatenate(cols, axis=1)
 
@@ -106,7 +106,7 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
             dst[:] = b.scale * b.encoder(data, rows) * proj  # learned encoder
             continue
         if not b.planted:
-            dst[:] = b.scale * _coords(data.acts[rows], b.q) * proj  # coordinates
+            dst[:] = b.scale * _coords(data.acts, b.q, rows) * proj  # coordinates
             continue
         _correction(enc, b.q, rows, dst)  # min-norm correction, O(nnz size)
         np.add.at(dst, (np.arange(n)[:, None], data.animal_idx[rows]), data.animal_mag[rows])
@@ -140,27 +140,37 @@ def _correction(enc: Encoding, q: np.ndarray, rows: np.ndarray, dst: np.ndarray)
             dst[i] = np.asarray(res[[row]] @ q)[0]
 
 
-_PROJ: OrderedDict = OrderedDict()  # (id(atoms), id(read)) -> (atoms, read, atoms @ read)
-_PROJ_BYTES = 256 << 20  # bound on the cached projections
+_PROJ: OrderedDict = OrderedDict()  # (id(a), id(b)) -> (a, b, a @ b)
+_PROJ_BYTES = 256 << 20  # bound on the cached products
 _LOCK = threading.Lock()
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b, computed once per (a, b) pair while both arrays live (read-only result)."""
+    key = (id(a), id(b))
+    with _LOCK:
+        hit = _PROJ.get(key)
+        if hit is not None and hit[0]() is a and hit[1]() is b:
+            _PROJ.move_to_end(key)
+            return hit[2]
+    out = a @ b
+    out.flags.writeable = False
+    with _LOCK:
+        _PROJ[key] = (weakref.ref(a), weakref.ref(b), out)
+        while len(_PROJ) > 1 and sum(v[2].nbytes for v in _PROJ.values()) > _PROJ_BYTES:
+            _PROJ.popitem(last=False)
+    return out
 
 
 def projection(atoms: np.ndarray, read: np.ndarray) -> np.ndarray:
     """atoms @ read, computed once per (atoms, read) pair and shared by every node set whose
     block reuses those atoms (animal, half, unions).  (size, d), (d,) -> (size,)"""
-    key = (id(atoms), id(read))
-    with _LOCK:
-        hit = _PROJ.get(key)
-        if hit is not None and hit[0]() is atoms and hit[1]() is read:
-            _PROJ.move_to_end(key)
-            return hit[2]
-    proj = atoms @ read
-    proj.flags.writeable = False
-    with _LOCK:
-        _PROJ[key] = (weakref.ref(atoms), weakref.ref(read), proj)
-        while len(_PROJ) > 1 and sum(v[2].nbytes for v in _PROJ.values()) > _PROJ_BYTES:
-            _PROJ.popitem(last=False)
-    return proj
+    return _product(atoms, read)
+
+
+def _totals(acts: np.ndarray, read: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """r . a of the given rows, from one product over the whole dataset.  -> (n,)"""
+    return _product(acts, read)[rows]
 
 
 _TINY: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(q) -> (q, rows with tiny entries)
@@ -169,10 +179,11 @@ _TINY: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(q) -> (q, rows with 
 _EYE: dict[int, tuple[weakref.ref, bool]] = {}  # id(q) -> (q, q is the identity)
 
 
-def _coords(acts: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """acts @ q. For the identity (the neuron basis) that product is acts + 0.0 to the bit:
-    each output adds one exact product x * 1 to exact zeros, in whatever order, and a
-    -0.0 input comes out +0.0. Skipping the BLAS call saves its thread wake-ups.  -> (n, size)"""
+def _coords(acts: np.ndarray, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """(acts @ q)[rows], the product taken once over every row of `acts` and cached, so the
+    circuits of a study share it. For the identity (the neuron basis) that product is
+    acts + 0.0 to the bit: each output adds one exact product x * 1 to exact zeros, in
+    whatever order, and a -0.0 input comes out +0.0.  -> (n, size)"""
     with _LOCK:
         ref, eye = _EYE.get(id(q), (None, False))
         if ref is None or ref() is not q:
@@ -180,9 +191,12 @@ def _coords(acts: np.ndarray, q: np.ndarray) -> np.ndarray:
                 del _EYE[key]
             eye = q.ndim == 2 and q.shape[0] == q.shape[1] and np.array_equal(q, np.eye(len(q)))
             _EYE[id(q)] = (weakref.ref(q), eye)
-    if eye and np.isfinite(acts).all():
-        return acts + 0.0
-    return acts @ q
+    sub = acts if rows is None else acts[rows]
+    if eye and np.isfinite(sub).all():
+        return sub + 0.0
+    if rows is None:
+        return acts @ q
+    return _product(acts, q)[rows]
 
 
 def _tiny_rows(q: np.ndarray, js: np.ndarray) -> np.ndarray:
@@ -228,16 +242,16 @@ def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circui
         if full:
             dense = np.zeros((len(rows), ns.size))
             dense[np.arange(len(rows))[:, None], cols] = vals
-            yield EdgeRows(rows, dense, None, acts[rows] @ circuit.read)
+            yield EdgeRows(rows, dense, None, _totals(acts, circuit.read, rows))
         else:
-            yield EdgeRows(rows, vals, cols, acts[rows] @ circuit.read)
+            yield EdgeRows(rows, vals, cols, _totals(acts, circuit.read, rows))
         return
     has_planted = any(b.planted for b in ns.blocks)
     wide = enc.needs_full[rows] & has_planted if not full else np.ones(len(rows), bool)
     thin = rows[~wide]
     if len(thin):
         vals, cols = _compact(ns, enc, circuit.read, thin)
-        yield EdgeRows(thin, vals, cols, acts[thin] @ circuit.read)
+        yield EdgeRows(thin, vals, cols, _totals(acts, circuit.read, thin))
     step = max(1, CHUNK_ELEMS // max(ns.size, 1))
     fat = rows[wide]
     projs = [projection(b.atoms, circuit.read) for b in ns.blocks]  # (size,) per block
@@ -245,7 +259,7 @@ def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circui
     for s in range(0, len(fat), step):
         part = fat[s:s + step]
         yield EdgeRows(part, _full(ns, enc, circuit.read, part, projs, buf), None,
-                       acts[part] @ circuit.read)
+                       _totals(acts, circuit.read, part))
 
 
 def edge_vectors(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circuit,

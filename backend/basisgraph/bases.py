@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
+import scipy.linalg
 
 from .config import Config, ConfigError
 from .model import Data, PlantedModel
@@ -34,6 +35,8 @@ __all__ = [
     "build_node_sets",
     "basis_ids",
     "mixed_recipe",
+    "mixed_scores",
+    "min_norm_map",
     "residual",
     "reconstruction",
     "true_activations",
@@ -109,7 +112,7 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     d = cfg.d_model
     F = model.animal_dirs  # (animals, d_model)
     # Min-norm coefficients of a residual given in feature coordinates (sparse there).
-    pinv_f = np.linalg.pinv(model.animal_feat)  # (d_model, animals)
+    pinv_f = min_norm_map(model.animal_feat)  # (d_model, animals)
     axes = model.axis_dirs  # (d_model, d_model) orthonormal rows
     a_ids = [f"animal:{n}" for n in model.animal_names]
     a_lab, a_kind = list(model.animal_names), ["animal"] * cfg.animals
@@ -148,6 +151,29 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     return out
 
 
+GRAM_WORK = 10**9  # animals * d_model^2 from which pinv goes through the d x d Gram matrix
+
+
+def min_norm_map(feat: np.ndarray) -> np.ndarray:
+    """pinv(feat): the map from a residual to its minimum-norm animal coefficients.
+
+    (animals, d) -> (d, animals). Small problems take numpy's SVD pinv. Large ones with far
+    more animals than dimensions (full column rank, condition number near 1) solve the same
+    normal equations through the Cholesky factor of the d x d Gram matrix: pinv(F) =
+    (F^T F)^-1 F^T, exact in exact arithmetic, on a d x d system instead of an SVD of N x d.
+    """
+    n, d = feat.shape
+    if n * d * d >= GRAM_WORK and n >= 4 * d:
+        gram = feat.T @ feat  # (d, d)
+        try:
+            chol = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return np.linalg.pinv(feat)
+        inv = scipy.linalg.cho_solve(chol, np.eye(d), check_finite=False)  # (d, d)
+        return np.ascontiguousarray(inv @ feat.T)  # (d, animals)
+    return np.linalg.pinv(feat)
+
+
 def union_node_set(sets: dict[str, NodeSet], alpha: float) -> NodeSet:
     """The union of the animal and attribute dictionaries with coefficients alpha·c, (1-alpha)·c'."""
     animal, attr = sets["animal"], sets["attribute"]
@@ -182,7 +208,8 @@ def residual(model: PlantedModel, data: Data) -> np.ndarray:
 
 
 def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms: int = 8,
-                 tol: float = 1e-8, branch: int = 6) -> tuple[np.ndarray, np.ndarray]:
+                 tol: float = 1e-8, branch: int = 6, *,
+                 first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sparse decomposition of one read direction over animals + attributes.
 
     Orthogonal matching pursuit widened into a small beam: at each size the `branch` best
@@ -193,16 +220,27 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms:
     `present(node)` gives that fraction on the circuit's active inputs, supports with a feature
     present less than half the time are dropped, and the least total |weight| wins among the
     rest (the usual sparse-recovery tie-break). Returns (mixed node indices, weights).
+
+    `first` is union @ read when the caller already has it (mixed_scores, for many circuits
+    at once). A large union reads its atoms once per level for the whole beam (one matrix
+    product) rather than once per support.
     """
     union = _union_dirs(model)  # (animals + attributes, d)
     norm = np.linalg.norm(read)
     beams: list[tuple[int, ...]] = [()]
     nxt: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    batched = union.size >= BATCH_ATOMS
     for _ in range(max_atoms):
         fits, nxt = [], []
-        for sup in beams:
-            left = read if not sup else read - _fit(union, sup, read)[1]
-            scores = np.abs(union @ left)
+        lefts = [read if not sup else read - _fit(union, sup, read)[1] for sup in beams]
+        if beams == [()] and first is not None:
+            products = [first]
+        elif batched:
+            products = list((union @ np.stack(lefts, axis=1)).T)  # (beams, atoms)
+        else:
+            products = [union @ left for left in lefts]
+        for sup, prod in zip(beams, products):
+            scores = np.abs(prod)
             scores[list(sup)] = -1.0
             for j in _top(scores, branch):
                 cand = tuple(sorted((*sup, int(j))))
@@ -218,6 +256,20 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms:
         beams = list(dict.fromkeys(c for _, c, _ in nxt))[:branch]
     _, cand, w = nxt[0]
     return np.array(cand, dtype=int), w
+
+
+BATCH_ATOMS = 5_000_000  # union sizes (atoms x d) from which mixed scores are batched
+
+
+def mixed_scores(model: PlantedModel, reads: np.ndarray) -> list[np.ndarray | None]:
+    """union @ read for every read direction at once, for a large union (else Nones).
+
+    (circuits, d) -> per circuit (animals + attributes,); pass each as mixed_recipe's `first`.
+    """
+    union = _union_dirs(model)  # (animals + attributes, d)
+    if union.size < BATCH_ATOMS or not len(reads):
+        return [None] * len(reads)
+    return list((union @ reads.T).T)
 
 
 _UNION: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(model) -> (model, union dirs)

@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["cover_long", "SHIFT", "CHUNK"]
 
 SHIFT = 20  # bucket id = int32 view >> SHIFT: exponent and 3 mantissa bits (2048 buckets)
-CHUNK = 4_000_000  # rows x entries handled at once (bounds the int64 id array, 32 MB)
+CHUNK = 400_000  # rows x entries handled at once (keeps the temporaries in cache, 3 MB ids)
 BIG_EXP = 97  # biased exponent be is big when be >= e + BIG_EXP (ulp 2^(be-150) >= 2^(e-53))
 
 

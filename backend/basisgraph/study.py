@@ -13,7 +13,7 @@ from functools import lru_cache, partial
 import numpy as np
 
 from .attribution import Encoding, encode, pre_activations
-from .bases import NodeSet, basis_ids, build_node_sets, get_node_set, mixed_recipe
+from .bases import NodeSet, basis_ids, build_node_sets, get_node_set, mixed_recipe, mixed_scores
 from .config import Config, ConfigError
 from .model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
 
@@ -63,7 +63,9 @@ def build_study(cfg: Config) -> Study:
     sets = build_node_sets(model)
     ordered = {b: sets[b] for b in basis_ids(cfg)}
     pre = pre_activations(model, data.acts)  # (samples, circuits)
-    recipes = {c.id: mixed_recipe(model, c.read, partial(_presence, cfg, data, pre[:, k] > 0))
+    firsts = mixed_scores(model, np.stack([c.read for c in model.circuits]))
+    recipes = {c.id: mixed_recipe(model, c.read, partial(_presence, cfg, data, pre[:, k] > 0),
+                                  first=firsts[k])
                for k, c in enumerate(model.circuits)}
     examples = {eid: (label, encode(model, d)) for eid, label, d in make_examples(model)}
     return Study(cfg, model, encode(model, data), pre, ordered, recipes, examples)
