@@ -17,6 +17,9 @@ animal block carries a minimum-norm correction need the full layout.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -33,6 +36,28 @@ __all__ = ["EdgeRows", "Encoding", "encode", "pre_activations", "edge_chunks", "
            "projection"]
 
 CHUNK_ELEMS = 2_000_000  # bound on one full-layout chunk: rows x nodes
+MMAP_THRESHOLD = 32 << 20  # glibc: blocks up to this size come from the heap, not fresh mmaps
+TRIM_THRESHOLD = 256 << 20  # glibc: freed heap kept up to this size instead of returned
+
+
+def _reuse_freed_memory() -> None:
+    """Let glibc reuse freed memory for the many same-sized temporaries of a table.
+
+    By default glibc hands blocks of a few MB back to the system on free and maps fresh,
+    zeroed pages for the next one; the page faults then cost about a third of a default
+    table. This raises the two thresholds once per process (no effect on any number, and
+    nothing happens off glibc).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+if sys.platform.startswith("linux"):
+    _reuse_freed_memory()
 
 
 @dataclass(frozen=True)
@@ -108,12 +133,49 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
         if not b.planted:
             dst[:] = b.scale * _coords(data.acts, b.q, rows) * proj  # coordinates
             continue
-        _correction(enc, b.q, rows, dst)  # min-norm correction, O(nnz size)
-        np.add.at(dst, (np.arange(n)[:, None], data.animal_idx[rows]), data.animal_mag[rows])
+        coefs = _planted_coefs(enc, b.q, rows)  # (n, size) or None
+        if coefs is not None:
+            dst[:] = coefs
+        else:
+            _correction(enc, b.q, rows, dst)  # min-norm correction, O(nnz size)
+            np.add.at(dst, (np.arange(n)[:, None], data.animal_idx[rows]), data.animal_mag[rows])
         if b.scale != 1.0:  # scale * coef, then * proj, as in the expression above
             np.multiply(dst, b.scale, out=dst)
         np.multiply(dst, proj, out=dst)
     return out
+
+
+COEF_BYTES = 64 << 20  # planted coefficient rows of every overlay input kept up to this size
+_COEF: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray, np.ndarray]] = {}
+
+
+def _planted_coefs(enc: Encoding, q: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """Animal coefficients (planted plus min-norm correction) of overlay rows, or None.
+
+    They do not depend on the circuit, so when they fit in COEF_BYTES they are computed once
+    for every row that needs them, by the very operations _full uses, and gathered after.
+    -> (n, animals)
+    """
+    key = (id(enc), id(q))
+    with _LOCK:
+        hit = _COEF.get(key)
+    if hit is None or hit[0]() is not enc or hit[1]() is not q:
+        every = np.flatnonzero(enc.needs_full)  # (m,)
+        if len(every) * q.shape[1] * 8 > COEF_BYTES:
+            return None
+        coefs = np.empty((len(every), q.shape[1]))  # (m, animals)
+        _correction(enc, q, every, coefs)
+        np.add.at(coefs, (np.arange(len(every))[:, None], enc.data.animal_idx[every]),
+                  enc.data.animal_mag[every])
+        pos = np.full(len(enc.needs_full), -1)
+        pos[every] = np.arange(len(every))
+        hit = (weakref.ref(enc), weakref.ref(q), pos, coefs)
+        with _LOCK:
+            for k in [k for k, v in _COEF.items() if v[0]() is None or v[1]() is None]:
+                del _COEF[k]
+            _COEF[key] = hit
+    at = hit[2][rows]  # (n,)
+    return None if len(at) and at.min() < 0 else hit[3][at]
 
 
 def _correction(enc: Encoding, q: np.ndarray, rows: np.ndarray, dst: np.ndarray) -> None:
