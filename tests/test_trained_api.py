@@ -283,7 +283,8 @@ def test_graph_is_the_python_panel(client, built, basis) -> None:
         ref = trained_panel(CFG, basis, c["id"], "dataset", 40, SETTINGS)
         assert p == json.loads(json.dumps(ref))
         assert p["model"] == "trained" and p["basis"]["id"] == basis
-        assert p["edge_count"] == c["stats"][basis]["global_edges"]
+        # A panel with no edge at all says None (as planted panels do); the table counts 0.
+        assert (p["edge_count"] or 0) == c["stats"][basis]["global_edges"]
 
 
 def test_graph_on_an_example_and_another_coverage(client, built) -> None:

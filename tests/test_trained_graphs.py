@@ -92,7 +92,7 @@ def test_dataset_edge_count_is_the_tables_global_count(built) -> None:
             stats = c["stats"][basis]
             if stats is None:
                 continue
-            assert p["edge_count"] == stats["global_edges"], (c["id"], basis)
+            assert (p["edge_count"] or 0) == stats["global_edges"], (c["id"], basis)  # None: no edge
             checked += 1
     assert checked > 0
 
@@ -108,7 +108,7 @@ def test_edge_count_follows_the_coverage(built) -> None:
         for basis in trained_node_sets(view):
             p = trained_panel(half, basis, c["id"], "dataset", 40, SETTINGS)
             assert p["config"]["coverage"] == 0.5
-            assert p["edge_count"] == c["stats"][basis]["global_edges"], (c["id"], basis)
+            assert (p["edge_count"] or 0) == c["stats"][basis]["global_edges"], (c["id"], basis)
             differs |= c["stats"][basis]["global_edges"] != c90["stats"][basis]["global_edges"]
     assert differs  # tau = 0.5 needs fewer edges somewhere
 
@@ -205,10 +205,11 @@ def test_spd_nodes_are_the_groups(built) -> None:
 
 def test_a_cluster_is_one_node_with_the_sum_of_its_members(built, monkeypatch) -> None:
     view = built["view"]
-    cid = built["circuits"][0]
-    single = trained_panel(CFG, "spd", cid, "dataset", MAX_TOP, SETTINGS)
+    # A circuit with at least two spd edges (which one depends on the tiny training run).
+    panels = {c: trained_panel(CFG, "spd", c, "dataset", MAX_TOP, SETTINGS) for c in built["circuits"]}
+    cid = next(c for c, p in panels.items() if sum(nd["kind"] == "spd" for nd in p["nodes"]) >= 2)
+    single = panels[cid]
     top2 = [nd for nd in single["nodes"] if nd["kind"] == "spd"][:2]
-    assert len(top2) == 2
     a, b = sorted(int(nd["id"].removeprefix("spd:c")) for nd in top2)
     groups = [[a, b]] + [[c] for c in range(SETTINGS.spd.components_in) if c not in (a, b)]
     merged_view = dataclasses.replace(view, groups=groups)
