@@ -33,7 +33,7 @@ from .bases import NodeSet, residual
 from .model import Circuit, Data, PlantedModel
 
 __all__ = ["EdgeRows", "Encoding", "encode", "pre_activations", "edge_chunks", "edge_vectors",
-           "projection"]
+           "projection", "project_all"]
 
 CHUNK_ELEMS = 2_000_000  # bound on one full-layout chunk: rows x nodes
 MMAP_THRESHOLD = 32 << 20  # glibc: blocks up to this size come from the heap, not fresh mmaps
@@ -228,6 +228,35 @@ def projection(atoms: np.ndarray, read: np.ndarray) -> np.ndarray:
     """atoms @ read, computed once per (atoms, read) pair and shared by every node set whose
     block reuses those atoms (animal, half, unions).  (size, d), (d,) -> (size,)"""
     return _product(atoms, read)
+
+
+PROJ_BATCH = 4_000_000  # atoms (size x d) from which projections are taken for all reads at once
+
+
+def project_all(atoms: np.ndarray, reads: list[np.ndarray]) -> None:
+    """Cache atoms @ read for many reads with one matrix product (one pass over the atoms).
+
+    Only for large atom arrays, where reading them once per circuit dominates; small ones
+    keep the per-read product.  (size, d), [(d,)] -> None
+    """
+    if atoms.size < PROJ_BATCH or not reads:
+        return
+    with _LOCK:
+        todo = []
+        for r in reads:
+            hit = _PROJ.get((id(atoms), id(r)))
+            if hit is None or hit[0]() is not atoms or hit[1]() is not r:
+                todo.append(r)
+    if not todo:
+        return
+    prods = atoms @ np.stack(todo, axis=1)  # (size, reads)
+    with _LOCK:
+        for j, r in enumerate(todo):
+            col = np.ascontiguousarray(prods[:, j])
+            col.flags.writeable = False
+            _PROJ[(id(atoms), id(r))] = (weakref.ref(atoms), weakref.ref(r), col)
+        while len(_PROJ) > 1 and sum(v[2].nbytes for v in _PROJ.values()) > _PROJ_BYTES:
+            _PROJ.popitem(last=False)
 
 
 def _totals(acts: np.ndarray, read: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -113,6 +113,8 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     F = model.animal_dirs  # (animals, d_model)
     # Min-norm coefficients of a residual given in feature coordinates (sparse there).
     pinv_f = min_norm_map(model.animal_feat)  # (d_model, animals)
+    if id(pinv_f) in _GRAM_QF:  # pinv(F) F came with the Gram route: seed q @ atoms with it
+        _seed_q_atoms(pinv_f, F, _GRAM_QF.pop(id(pinv_f)) @ model.rotation)
     axes = model.axis_dirs  # (d_model, d_model) orthonormal rows
     a_ids = [f"animal:{n}" for n in model.animal_names]
     a_lab, a_kind = list(model.animal_names), ["animal"] * cfg.animals
@@ -170,8 +172,14 @@ def min_norm_map(feat: np.ndarray) -> np.ndarray:
         except np.linalg.LinAlgError:
             return np.linalg.pinv(feat)
         inv = scipy.linalg.cho_solve(chol, np.eye(d), check_finite=False)  # (d, d)
-        return np.ascontiguousarray(inv @ feat.T)  # (d, animals)
+        out = np.ascontiguousarray(inv @ feat.T)  # (d, animals)
+        _GRAM_QF.clear()
+        _GRAM_QF[id(out)] = inv @ gram  # pinv(F) F, about the identity, for free  (d, d)
+        return out
     return np.linalg.pinv(feat)
+
+
+_GRAM_QF: dict[int, np.ndarray] = {}  # id(last Gram-route pinv) -> pinv(F) F
 
 
 def union_node_set(sets: dict[str, NodeSet], alpha: float) -> NodeSet:
@@ -286,6 +294,13 @@ def _q_atoms(q: np.ndarray, atoms: np.ndarray) -> np.ndarray:
         hit = (weakref.ref(q), weakref.ref(atoms), q @ atoms)
         _QA[key] = hit
     return hit[2]
+
+
+def _seed_q_atoms(q: np.ndarray, atoms: np.ndarray, value: np.ndarray) -> None:
+    """Record q @ atoms when it is known without the product (d x animals x d flops)."""
+    for k in [k for k, v in _QA.items() if v[0]() is None or v[1]() is None]:
+        del _QA[k]
+    _QA[(id(q), id(atoms))] = (weakref.ref(q), weakref.ref(atoms), value)
 
 
 def _union_dirs(model: PlantedModel) -> np.ndarray:

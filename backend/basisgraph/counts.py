@@ -23,10 +23,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .attribution import edge_chunks
+from .attribution import edge_chunks, project_all
 from .bases import NodeSet, basis_ids, reconstruction
 from .config import Config
-from .cover import cover_long, cover_presorted
+from .cover import cover_long
 from .study import Study, get_study
 
 __all__ = [
@@ -39,7 +39,6 @@ FAMILIES = ("animal", "attribute", "composite")
 TOL = 1e-9  # relative slack so float round-off never adds an edge
 ROUNDOFF = 1e-9  # shares and errors below this are round-off, reported as 0
 LONG_ROW = 2048  # rows at least this long skip the full sort (cover.py)
-PRESORTED_ROW = 64  # sorted rows at least this long skip the full running sum (cover.py)
 THREADS = 2  # worker threads for large tables
 THREADED_ANIMALS = 5000  # node sets at least this large are counted on threads
 
@@ -83,14 +82,6 @@ def cover_counts(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarra
 
 
 def _cover_sorted(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(absvals, dtype=np.float32)
-    if x.ndim == 2 and x.shape[1] >= PRESORTED_ROW:  # block sums instead of a running sum
-        srt = np.sort(x, axis=1)[:, ::-1]
-        return cover_presorted(srt, tau, TOL, lambda rows: _cover_plain(rows, tau))
-    return _cover_plain(x, tau)
-
-
-def _cover_plain(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     srt, csum = descending(absvals)
     total = csum[:, -1:] if srt.shape[1] else np.zeros((len(srt), 1))
     need = tau * total * (1 - TOL)
@@ -226,6 +217,10 @@ def _all_stats(study: Study, bases: list[str]) -> dict[str, list[CircuitStats]]:
     in the long-row work that dominates there.
     """
     jobs = [(b, k) for b in bases for k in range(len(study.model.circuits))]
+    reads = [c.read for c in study.model.circuits]
+    for atoms in {id(b.atoms): b.atoms for ns in map(study.node_set, bases) for b in ns.blocks
+                  if b.encoder is None}.values():
+        project_all(atoms, reads)  # one pass over large atoms for every circuit
     workers = min(THREADS, os.cpu_count() or 1)
     if workers > 1 and study.config.animals >= THREADED_ANIMALS:
         with ThreadPoolExecutor(workers) as pool:

@@ -51,6 +51,7 @@ __all__ = [
 MAG_LOW, MAG_HIGH = 0.8, 1.2  # range of an active animal's coefficient
 OVERLAY_STRENGTH = 1.0  # a boolean overlay adds this much of one attribute direction
 ZIPF_EXPONENT = 1.0  # animal i is drawn with probability proportional to 1 / (i + 1)
+BATCH_COSINES = 5_000_000  # animals x d_model from which the readers' cosines are batched
 
 
 @dataclass(frozen=True)
@@ -144,13 +145,23 @@ def _animal_weights(rng: np.random.Generator, cfg: Config, names: list[str]) -> 
         if name in SIGNS:
             w[i] = _animal_row(rng, cfg, name)
     limit = typical_max_cosine(cfg)
-    for i in range(min(cfg.circuits, cfg.animals)):
-        for _ in range(20):
-            cos = w @ w[i]  # (animals,)
+    m = min(cfg.circuits, cfg.animals)
+    # A large table reads w once for every reader's first check (one matrix product).
+    first = w @ w[:m].T if w.size >= BATCH_COSINES else None  # (animals, m)
+    redrawn: list[int] = []
+    for i in range(m):
+        for attempt in range(20):
+            if first is not None and attempt == 0:
+                cos = first[:, i].copy()  # (animals,)
+                for j in redrawn:  # rows redrawn since the product
+                    cos[j] = w[j] @ w[i]
+            else:
+                cos = w @ w[i]  # (animals,)
             cos[i] = 0.0
             if np.abs(cos).max() <= limit:
                 break
             w[i] = _animal_row(rng, cfg, names[i])
+            redrawn.append(i)
     return w
 
 
