@@ -111,6 +111,9 @@ def test_config_rejects_bad_values():
     with pytest.raises(ConfigError) as err:
         TrainConfig(hidden_fraction=1.0)
     assert err.value.field == "hidden_fraction"
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(loss="l1")
+    assert err.value.field == "loss"
 
 
 def test_cache_hit_and_no_training_without_permission(tmp_path, monkeypatch):
@@ -198,3 +201,12 @@ def test_on_progress_reports_both_stages(tmp_path, monkeypatch):
     calls.clear()
     trained_table(TINY, TINY_TRAIN, TINY_SPD, on_progress=lambda *a: calls.append(a))
     assert calls == []  # everything came from the cache
+
+
+def test_fve_loss_weights_circuits_and_keys_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BASISGRAPH_CACHE", str(tmp_path))
+    fve = TrainConfig(**{**TINY_TRAIN.__dict__, "loss": "fve"})
+    a, b = get_trained(TINY, TINY_TRAIN, train=True), get_trained(TINY, fve, train=True)
+    assert not torch.equal(a.net.w_in, b.net.w_in)  # same seed, different loss
+    assert cache_key("mlp", TINY, TINY_TRAIN) != cache_key("mlp", TINY, fve)
+    assert set(b.fit["fve_per_family"]) <= {"animal", "attribute", "composite"}
