@@ -6,12 +6,13 @@ an encoder of the form  g(x) = scale * (planted(x) + z(x) @ Q):
   the transpose of its orthonormal atoms, so g(x) are plain coordinates;
 - an *animal* block takes the planted animal coefficients c(x) (sparse) and completes them with
   the minimum-norm correction: z(x) is the residual a(x) - c(x) F in feature coordinates
-  (where an overlay is one non-zero entry) and Q = pinv(F) there. Only inputs with an overlay
-  have a non-zero z, and for them the correction smears over every animal.
+  (where an overlay is one non-zero entry) and Q = pinv(F) there (min_norm_map; for large N
+  through the d x d Gram matrix). Only inputs with an overlay have a non-zero z, and for them
+  the correction smears over every animal.
 The union dictionary is an animal block scaled by alpha next to an axis block scaled by 1 - alpha.
 
 `mixed` is not a dictionary: each circuit's read direction is decomposed sparsely over the union
-of true feature directions (orthogonal matching pursuit), and its nodes carry the true feature
+of true feature directions (orthogonal matching pursuit, mixed.py), and its nodes carry the true feature
 activations (planted c_i for animals, f'_j . a for attributes). Summing every feature times its
 direction gives about 2 a(x), which `reconstruction` reports.
 """
@@ -27,6 +28,7 @@ import numpy as np
 import scipy.linalg
 
 from .config import Config, ConfigError
+from .mixed import _top, mixed_recipe, mixed_scores  # noqa: F401  (re-exported here)
 from .model import Data, PlantedModel
 
 __all__ = [
@@ -215,72 +217,6 @@ def residual(model: PlantedModel, data: Data) -> np.ndarray:
     return res
 
 
-def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms: int = 8,
-                 tol: float = 1e-8, branch: int = 6, *,
-                 first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sparse decomposition of one read direction over animals + attributes.
-
-    Orthogonal matching pursuit widened into a small beam: at each size the `branch` best
-    aligned atoms are tried on every kept support, weights are refit by least squares, and the
-    search stops at the smallest size that explains the read direction to `tol`. When several
-    supports of that size fit exactly (only when features far outnumber dimensions, as in the
-    bunny preset), a circuit can only be using features that are present when it fires:
-    `present(node)` gives that fraction on the circuit's active inputs, supports with a feature
-    present less than half the time are dropped, and the least total |weight| wins among the
-    rest (the usual sparse-recovery tie-break). Returns (mixed node indices, weights).
-
-    `first` is union @ read when the caller already has it (mixed_scores, for many circuits
-    at once). A large union reads its atoms once per level for the whole beam (one matrix
-    product) rather than once per support.
-    """
-    union = _union_dirs(model)  # (animals + attributes, d)
-    norm = np.linalg.norm(read)
-    beams: list[tuple[int, ...]] = [()]
-    nxt: list[tuple[float, tuple[int, ...], np.ndarray]] = []
-    batched = union.size >= BATCH_ATOMS
-    for _ in range(max_atoms):
-        fits, nxt = [], []
-        lefts = [read if not sup else read - _fit(union, sup, read)[1] for sup in beams]
-        if beams == [()] and first is not None:
-            products = [first]
-        elif batched:
-            products = list((union @ np.stack(lefts, axis=1)).T)  # (beams, atoms)
-        else:
-            products = [union @ left for left in lefts]
-        for sup, prod in zip(beams, products):
-            scores = np.abs(prod)
-            scores[list(sup)] = -1.0
-            for j in _top(scores, branch):
-                cand = tuple(sorted((*sup, int(j))))
-                w, approx = _fit(union, cand, read)
-                miss = float(np.linalg.norm(read - approx))
-                (fits if miss <= tol * norm else nxt).append((miss, cand, w))
-        if len(fits) > 1 and present is not None:
-            fits = [f for f in fits if min(present(j) for j in f[1]) >= 0.5] or fits
-        if fits:
-            _, cand, w = min(fits, key=lambda f: (round(float(np.abs(f[2]).sum()), 12), f[1]))
-            return np.array(cand, dtype=int), w
-        nxt.sort(key=lambda f: (f[0], f[1]))
-        beams = list(dict.fromkeys(c for _, c, _ in nxt))[:branch]
-    _, cand, w = nxt[0]
-    return np.array(cand, dtype=int), w
-
-
-BATCH_ATOMS = 5_000_000  # union sizes (atoms x d) from which mixed scores are batched
-
-
-def mixed_scores(model: PlantedModel, reads: np.ndarray) -> list[np.ndarray | None]:
-    """union @ read for every read direction at once, for a large union (else Nones).
-
-    (circuits, d) -> per circuit (animals + attributes,); pass each as mixed_recipe's `first`.
-    """
-    union = _union_dirs(model)  # (animals + attributes, d)
-    if union.size < BATCH_ATOMS or not len(reads):
-        return [None] * len(reads)
-    return list((union @ reads.T).T)
-
-
-_UNION: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(model) -> (model, union dirs)
 _QA: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
 
 
@@ -301,33 +237,6 @@ def _seed_q_atoms(q: np.ndarray, atoms: np.ndarray, value: np.ndarray) -> None:
     for k in [k for k, v in _QA.items() if v[0]() is None or v[1]() is None]:
         del _QA[k]
     _QA[(id(q), id(atoms))] = (weakref.ref(q), weakref.ref(atoms), value)
-
-
-def _union_dirs(model: PlantedModel) -> np.ndarray:
-    """Animal then attribute directions, built once per model.  (animals + attributes, d)"""
-    ref, union = _UNION.get(id(model), (None, None))
-    if ref is None or ref() is not model:
-        for key in [k for k, (r, _) in _UNION.items() if r() is None]:
-            del _UNION[key]
-        union = np.concatenate([model.animal_dirs, model.attr_dirs])
-        _UNION[id(model)] = (weakref.ref(model), union)
-    return union
-
-
-def _top(scores: np.ndarray, branch: int) -> np.ndarray:
-    """np.argsort(-scores, kind="stable")[:branch] without sorting everything."""
-    neg = -scores
-    if len(neg) <= 4 * branch:
-        return np.argsort(neg, kind="stable")[:branch]
-    kth = np.partition(neg, branch - 1)[branch - 1]  # the branch-th smallest
-    cand = np.flatnonzero(neg <= kth)  # every tie of it, in index order
-    return cand[np.argsort(neg[cand], kind="stable")][:branch]
-
-
-def _fit(union: np.ndarray, sup: tuple[int, ...], read: np.ndarray):
-    sub = union[list(sup)]  # (size, d)
-    w = np.linalg.lstsq(sub.T, read, rcond=None)[0]
-    return w, w @ sub
 
 
 def true_activations(model: PlantedModel, data: Data) -> np.ndarray:

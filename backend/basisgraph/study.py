@@ -13,8 +13,9 @@ from functools import lru_cache, partial
 import numpy as np
 
 from .attribution import Encoding, encode, pre_activations
-from .bases import NodeSet, basis_ids, build_node_sets, get_node_set, mixed_recipe, mixed_scores
+from .bases import NodeSet, basis_ids, build_node_sets, get_node_set
 from .config import Config, ConfigError
+from .mixed import mixed_recipe, mixed_scores
 from .model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
 
 __all__ = ["Study", "get_study", "build_study", "clear_cache"]
