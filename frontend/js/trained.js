@@ -131,6 +131,7 @@ function renderJob() {
   }
   els.build.disabled = Boolean(running) || offline() || built || (notBuilt && !notBuilt.canBuild && state.ui.model === "trained");
   els.build.hidden = built;
+  els.jobBox.hidden = Boolean(built); // nothing left to do here: the result below says it all
   if (j && j.status === "starting") setStatus("Starting the build…");
   else if (j && j.status === "queued") setStatus(`Waiting for ${j.queue_position ? `${j.queue_position} other job(s)` : "the training process"}…`);
   else if (j && j.status === "running") {
@@ -159,8 +160,14 @@ function renderResult() {
   const table = el("table", { className: "trained-recovery" });
   table.append(el("caption", { text: "Read directions recovered (|cos| > 0.9 with some significant subcomponent)" }));
   const head = table.createTHead().insertRow();
-  for (const h of ["family", "MLP fit (FVE)", "SPD subcomponents", "W_in rows (neurons)", "median best |cos|"]) {
-    head.append(el("th", { scope: "col", text: h }));
+  for (const [h, title] of [
+    ["family", null],
+    ["MLP fit", "fraction of variance explained on held-out inputs"],
+    ["SPD", "circuits whose read direction some significant SPD subcomponent matches"],
+    ["W_in rows", "the same test on the MLP's own neurons (its W_in rows)"],
+    ["best |cos|", "median over the family's circuits of the best |cosine| with a subcomponent"],
+  ]) {
+    head.append(el("th", { scope: "col", text: h, title }));
   }
   const body = table.createTBody();
   for (const fam of FAMILIES.filter((f) => rec[f])) {
@@ -182,7 +189,7 @@ function renderResult() {
     ...layers,
     `Output error as a fraction of output variance: ${sci(fa.unmasked)} with every subcomponent on, ${sci(fa.importance_masked)} masked by importance, ${sci(fa.stochastic)} with stochastic masks.`,
   ]) notes.append(el("li", { text: line }));
-  els.result.append(table, notes);
+  els.result.append(el("div", { className: "table-scroll" }, table), notes);
 }
 
 function renderToggle() {
