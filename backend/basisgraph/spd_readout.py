@@ -29,11 +29,7 @@ import torch
 
 from .counts import FAMILIES, round_sig
 from .spd import SPDRun
-from .spd_table import (  # noqa: F401  (re-exported: the table used to live here)
-    _dictionary_coefficients,
-    _mixed_edges,
-    _node_groups,
-    _sae_sets,
+from .spd_table import (  # re-exported: the table used to live here
     default_saes,
     format_trained_table,
     run_decompose_command,

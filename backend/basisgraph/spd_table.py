@@ -23,7 +23,6 @@ as the planted table, and the same local / global / union rules.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 import numpy as np
@@ -41,6 +40,9 @@ __all__ = [
     "format_trained_table",
     "run_decompose_command",
     "spd_edges",
+    "trained_edges",
+    "node_groups",
+    "sae_node_sets",
 ]
 
 
@@ -97,11 +99,34 @@ def spd_edges(run: SPDRun, study: Study, g_in: np.ndarray, k: int, rows: np.ndar
     return out
 
 
+def trained_edges(run: SPDRun, study: Study, node_sets: dict, groups: list[list[int]],
+                  g_in: np.ndarray, basis: str, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (n, nodes) of one node set into trained output k on the rows `rows` of `study`'s
+    data, and grad_a y_k . a (n,), which they add up to with the error node. `node_sets` holds
+    the dictionaries; "mixed", "hidden" and "spd" (nodes `groups`, importances `g_in`) are the
+    other three. The table counts these edges and the panels draw them (trained_graphs.py)."""
+    x = study.data.acts[rows]  # (n, d)
+    w_in = run.target.w_in.numpy().astype(np.float64)
+    b_in = run.target.b_in.numpy().astype(np.float64)
+    w_out = run.target.w_out.numpy().astype(np.float64)
+    delta = w_out[k] * (x @ w_in.T + b_in > 0)  # (n, hidden)
+    grad = delta @ w_in  # (n, d) gradient of the trained output
+    total = np.sum(grad * x, axis=1)
+    if basis == "mixed":
+        return _mixed_edges(study, k, rows, grad), total
+    if basis == "hidden":  # the MLP's neurons: value W_in[h] . a, edge value * delta[h]
+        return (x @ w_in.T) * delta, total
+    if basis == "spd":
+        return spd_edges(run, study, g_in, k, rows, groups), total
+    coef, atoms = _dictionary_coefficients(study, node_sets[basis], rows)
+    return coef * (grad @ atoms.T), total
+
+
 _EXTRA_LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
                  "hidden": "hidden neurons of the trained MLP (control)"}
 
 
-def _node_groups(run: SPDRun, clusters: list[list[int]]) -> list[list[int]]:
+def node_groups(run: SPDRun, clusters: list[list[int]]) -> list[list[int]]:
     """Every W_in subcomponent in exactly one node: the clusters, then singletons."""
     seen = {m for c in clusters for m in c}
     return list(clusters) + [[c] for c in range(run.spd.components_in) if c not in seen]
@@ -128,7 +153,7 @@ def default_saes(cfg: Config) -> list:
     return out
 
 
-def _sae_sets(study: Study, sae_cfgs, train: bool) -> dict:
+def sae_node_sets(study: Study, sae_cfgs, train: bool) -> dict:
     """Node sets of the learned dictionaries (trained now if `train`, else only cached ones)."""
     from .sae import load_sae, sae_node_set, train_sae
 
@@ -146,7 +171,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     """The edge-count table on the trained MLP, with the `spd` node set beside the others.
 
     Same cells as `counts.table` (local / global / union medians per basis and family), plus
-    the fit, the read-out summary and timings. Learned dictionaries (`sae_cfgs`, SAEConfigs)
+    the fit and the read-out summary (no wall-clock times: one configuration, one JSON). Learned dictionaries (`sae_cfgs`, SAEConfigs)
     join the planted ones; with train=False nothing is trained: a missing MLP or decomposition
     raises NotCachedError and a missing SAE is left out. `on_progress(stage, done, total)`, if
     given, is called about 200 times per stage while the MLP trains (stage "mlp") and while
@@ -154,19 +179,15 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     """
     from .spd_readout import readout  # here, not at the top: spd_readout re-exports this module
 
-    t0 = time.perf_counter()
     study = get_study(cfg)
     run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress, on_progress=on_progress)
     ro = readout(run, study)
     node_sets = dict(study.node_sets)
-    node_sets.update(_sae_sets(study, sae_cfgs or [], train))
-    model, data = study.model, study.data
-    acts = data.acts
-    tau, n = cfg.coverage, len(acts)
-    w_in = run.target.w_in.numpy().astype(np.float64)
-    b_in = run.target.b_in.numpy().astype(np.float64)
-    w_out = run.target.w_out.numpy().astype(np.float64)
-    groups = _node_groups(run, ro.clusters)
+    node_sets.update(sae_node_sets(study, sae_cfgs or [], train))
+    model = study.model
+    tau, n = cfg.coverage, len(study.data.acts)
+    hidden = int(run.target.w_in.shape[0])
+    groups = node_groups(run, ro.clusters)
     dict_ids = [b for b in node_sets if node_sets[b].is_dictionary]
     bases = dict_ids + ["mixed", "hidden", "spd"]
     per: dict[str, list[dict | None]] = {b: [] for b in bases}
@@ -176,16 +197,9 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
             for b in bases:
                 per[b].append(None)
             continue
-        x = acts[rows]
-        delta = w_out[k] * (x @ w_in.T + b_in > 0)  # (n, hidden)
-        grad = delta @ w_in  # (n, d) gradient of the trained output
-        for b in dict_ids:
-            coef, atoms = _dictionary_coefficients(study, node_sets[b], rows)
-            per[b].append(_stats(coef * (grad @ atoms.T), n, tau))
-        per["mixed"].append(_stats(_mixed_edges(study, k, rows, grad), n, tau))
-        # Control: the trained MLP's hidden neurons as nodes (value W_in[h] . a, edge value * delta).
-        per["hidden"].append(_stats((x @ w_in.T) * delta, n, tau))
-        per["spd"].append(_stats(spd_edges(run, study, ro.g_in, k, rows, groups), n, tau))
+        for b in bases:
+            edges, _ = trained_edges(run, study, node_sets, groups, ro.g_in, b, k, rows)
+            per[b].append(_stats(edges, n, tau))
     cells = []
     for b in bases:
         for fam in FAMILIES:
@@ -204,10 +218,9 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        _EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
                        "atoms": node_sets[b].size if b in node_sets else
-                       (len(groups) if b == "spd" else int(w_in.shape[0]))}
+                       (len(groups) if b == "spd" else hidden)}
                       for b in bases],
-            "cells": cells, "circuits": circuits, "readout": summary,
-            "timings": {"compute_s": round(time.perf_counter() - t0, 3)}}
+            "cells": cells, "circuits": circuits, "readout": summary}
 
 
 def format_trained_table(t: dict) -> str:

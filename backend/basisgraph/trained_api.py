@@ -62,9 +62,7 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
 
         # The model is cached under coverage 0.9 (model_config); the table counts at `config`'s.
         run = decompose(model_config(config), s.train, s.spd, train=False)
-        t = trained_table(config, s.train, s.spd, train=False, sae_cfgs=list(s.saes), run=run)
-        t.pop("timings", None)  # wall-clock time would make one link's bytes differ
-        return t
+        return trained_table(config, s.train, s.spd, train=False, sae_cfgs=list(s.saes), run=run)
     if endpoint == "trained_graph":
         from .trained_graphs import trained_panel
 

@@ -96,18 +96,19 @@ def trained_view(cfg: Config, settings: Settings = Settings()) -> TrainedView:
 @lru_cache(maxsize=4)
 def _view(cfg: Config, settings: Settings, _state: tuple) -> TrainedView:
     from .spd import decompose
-    from .spd_readout import _node_groups, _sae_sets, readout
+    from .spd_readout import readout
+    from .spd_table import node_groups, sae_node_sets
 
     study = get_study(cfg)
     run = decompose(cfg, settings.train, settings.spd, train=False)
     ro = readout(run, study)
     sets = {b: ns for b, ns in study.node_sets.items() if ns.is_dictionary}
-    sets.update(_sae_sets(study, settings.saes, train=False))
+    sets.update(sae_node_sets(study, settings.saes, train=False))
     m = study.model
     names = list(m.animal_names) + list(m.axis_names)
     dirs = np.concatenate([m.animal_dirs, m.axis_dirs])
     f64 = lambda t: t.detach().numpy().astype(np.float64)  # noqa: E731
-    return TrainedView(study, run, ro, sets, _node_groups(run, ro.clusters), f64(run.target.w_in),
+    return TrainedView(study, run, ro, sets, node_groups(run, ro.clusters), f64(run.target.w_in),
                        f64(run.target.b_in), f64(run.target.w_out), names, dirs)
 
 
@@ -152,21 +153,11 @@ def _nodes(view: TrainedView, basis: str, k: int) -> tuple[list[str], list[str],
 
 def _edges(view: TrainedView, study: Study, g_in: np.ndarray, basis: str, k: int,
            rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges (n, nodes) of one node set into trained output k, and grad_a y_k . a (n,)."""
-    from .spd_readout import _dictionary_coefficients, _mixed_edges, spd_edges
+    """Edges (n, nodes) of one node set into trained output k, and grad_a y_k . a (n,): the
+    trained table's own edges (spd_table.trained_edges), so panels and counts agree."""
+    from .spd_table import trained_edges
 
-    x = study.data.acts[rows]  # (n, d)
-    delta = view.w_out[k] * (x @ view.w_in.T + view.b_in > 0)  # (n, hidden)
-    grad = delta @ view.w_in  # (n, d)
-    total = np.sum(grad * x, axis=1)
-    if basis in view.node_sets:
-        coef, atoms = _dictionary_coefficients(study, view.node_sets[basis], rows)
-        return coef * (grad @ atoms.T), total
-    if basis == "mixed":
-        return _mixed_edges(study, k, rows, grad), total
-    if basis == "hidden":
-        return (x @ view.w_in.T) * delta, total
-    return spd_edges(view.run, study, g_in, k, rows, view.groups), total
+    return trained_edges(view.run, study, view.node_sets, view.groups, g_in, basis, k, rows)
 
 
 def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
