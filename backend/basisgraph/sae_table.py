@@ -82,5 +82,6 @@ def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) ->
         if s["id"] in by_id:
             t = by_id[s["id"]]
             s["sae"] = {"key": cache_key(cfg, t.sae), "config": t.sae.model_dump(mode="json"),
-                        "metrics": {k: v for k, v in t.metrics.items() if k != "loss_curve"}}
+                        # Training wall time stays out: one link, one JSON on any machine.
+                        "metrics": {k: v for k, v in t.metrics.items() if k not in ("loss_curve", "train_s")}}
     return out
