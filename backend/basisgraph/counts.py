@@ -85,7 +85,7 @@ def _cover_sorted(absvals: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarr
     srt, csum = descending(absvals)
     total = csum[:, -1:] if srt.shape[1] else np.zeros((len(srt), 1))
     need = tau * total * (1 - TOL)
-    counts = np.sum(csum < need, axis=1) + 1
+    counts = np.sum(csum.T < need.T, axis=0) + 1  # csum.T is the contiguous (L, n) array
     counts = np.where(total[:, 0] > 0, np.minimum(counts, srt.shape[1]), 0)
     thr = np.full(len(srt), np.inf, dtype=np.float32)
     has = counts > 0
@@ -169,9 +169,21 @@ def circuit_stats(study: Study, basis: str, k: int, signed: bool = True) -> Circ
     g_count = int(cover_counts(mean_abs[None, :], tau)[0][0])
     own_all = np.concatenate(owns) if owns else np.zeros(0)
     return CircuitStats(
-        float(np.median(np.concatenate(locals_))), g_count, int(kept.sum()),
-        float(np.median(own_all)) if len(own_all) else None,
-        float(np.median(np.concatenate(errs))), mean_abs, mean_signed)
+        _median_of(np.concatenate(locals_)), g_count, int(kept.sum()),
+        _median_of(own_all) if len(own_all) else None,
+        _median_of(np.concatenate(errs)), mean_abs, mean_signed)
+
+
+def _median_of(x: np.ndarray) -> float:
+    """float(np.median(x)) of a non-empty 1-D array, to the bit, without its overhead:
+    the middle value, or the float64 mean (a + b) / 2 of the middle two."""
+    s = np.sort(x)
+    n = len(s)
+    if s.dtype.kind == "f" and np.isnan(s[-1]):
+        return float("nan")
+    if n % 2:
+        return float(s[n // 2])
+    return (float(s[n // 2 - 1]) + float(s[n // 2])) / 2
 
 
 def _median(xs: list[float | None]) -> float | None:
