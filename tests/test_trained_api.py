@@ -313,3 +313,9 @@ def test_bad_graph_parameter_is_422_naming_it(client, built, params, field) -> N
     r = client.get(f"/api/v1/trained/graph?{Q}&{query}")
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_warm_params_only_for_a_built_model(client, built) -> None:
+    # The server warms the default trained table at startup only when that model is built.
+    assert trained_api.warm_params(CFG) == trained_graphs.cache_state(CFG, SETTINGS)
+    assert trained_api.warm_params(CFG.model_copy(update={"seed": 99})) is None

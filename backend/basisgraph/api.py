@@ -261,6 +261,10 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         if warm:  # fire and forget: a failure here resurfaces, as a proper response, on request
             for endpoint in ("model", "table"):
                 _submit(endpoint, Config().key(), ())
+            # The default trained model's table takes seconds to count: warm it too when built.
+            params = trained_api.warm_params(Config())
+            if params is not None:
+                _submit("trained_table", Config().key(), params)
         yield
         trained_jobs.shutdown()
         sae_jobs.shutdown()  # a training run can take minutes: do not wait for it

@@ -29,13 +29,23 @@ from . import trained_jobs
 from .config import Config
 from .trained_graphs import Settings, cache_state
 
-__all__ = ["install", "compute", "SETTINGS"]
+__all__ = ["install", "compute", "warm_params", "SETTINGS"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
 # What the web app builds and shows: the defaults of `basisgraph decompose` (tests swap in tiny
 # ones). Resolved per configuration, since the compared SAEs depend on its sizes.
 SETTINGS = Settings()
+
+
+def warm_params(cfg: Config) -> tuple | None:
+    """The response-cache params of `cfg`'s trained table if its model is built, else None."""
+    try:
+        if trained_jobs.is_cached(cfg, SETTINGS):
+            return cache_state(cfg, SETTINGS)
+    except Exception:  # a warm-up must never stop the server from starting
+        return None
+    return None
 
 
 def _not_built(cfg: Config) -> JSONResponse | None:
