@@ -114,9 +114,9 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     d = cfg.d_model
     F = model.animal_dirs  # (animals, d_model)
     # Min-norm coefficients of a residual given in feature coordinates (sparse there).
-    pinv_f = min_norm_map(model.animal_feat)  # (d_model, animals)
-    if id(pinv_f) in _GRAM_QF:  # pinv(F) F came with the Gram route: seed q @ atoms with it
-        _seed_q_atoms(pinv_f, F, _GRAM_QF.pop(id(pinv_f)) @ model.rotation)
+    pinv_f, qf = _min_norm(model.animal_feat)  # (d_model, animals), (d_model, d_model) | None
+    if qf is not None:  # pinv(F) F came with the Gram route: seed q @ atoms with it
+        _seed_q_atoms(pinv_f, F, qf @ model.rotation)
     axes = model.axis_dirs  # (d_model, d_model) orthonormal rows
     a_ids = [f"animal:{n}" for n in model.animal_names]
     a_lab, a_kind = list(model.animal_names), ["animal"] * cfg.animals
@@ -166,22 +166,21 @@ def min_norm_map(feat: np.ndarray) -> np.ndarray:
     normal equations through the Cholesky factor of the d x d Gram matrix: pinv(F) =
     (F^T F)^-1 F^T, exact in exact arithmetic, on a d x d system instead of an SVD of N x d.
     """
+    return _min_norm(feat)[0]
+
+
+def _min_norm(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """min_norm_map, plus pinv(F) F when the Gram route gives it for free (else None)."""
     n, d = feat.shape
     if n * d * d >= GRAM_WORK and n >= 4 * d:
         gram = feat.T @ feat  # (d, d)
         try:
             chol = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
         except np.linalg.LinAlgError:
-            return np.linalg.pinv(feat)
+            return np.linalg.pinv(feat), None
         inv = scipy.linalg.cho_solve(chol, np.eye(d), check_finite=False)  # (d, d)
-        out = np.ascontiguousarray(inv @ feat.T)  # (d, animals)
-        _GRAM_QF.clear()
-        _GRAM_QF[id(out)] = inv @ gram  # pinv(F) F, about the identity, for free  (d, d)
-        return out
-    return np.linalg.pinv(feat)
-
-
-_GRAM_QF: dict[int, np.ndarray] = {}  # id(last Gram-route pinv) -> pinv(F) F
+        return np.ascontiguousarray(inv @ feat.T), inv @ gram  # (d, animals), (d, d)
+    return np.linalg.pinv(feat), None
 
 
 def union_node_set(sets: dict[str, NodeSet], alpha: float) -> NodeSet:
