@@ -32,6 +32,7 @@ __all__ = ["EdgeRows", "Encoding", "encode", "pre_activations", "edge_chunks", "
            "projection", "project_all"]
 
 CHUNK_ELEMS = 2_000_000  # bound on one full-layout chunk: rows x nodes
+FULL_AXES = True  # node sets of coordinates only take the full layout (the same numbers)
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,9 @@ def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circui
             yield EdgeRows(rows, vals, cols, _totals(acts, circuit.read, rows))
         return
     has_planted = any(b.planted for b in ns.blocks)
-    wide = enc.needs_full[rows] & has_planted if not full else np.ones(len(rows), bool)
+    # Coordinates alone (neuron, attribute basis) fill every node: the full layout is as small.
+    dense = FULL_AXES and all(not b.planted and b.encoder is None for b in ns.blocks)
+    wide = enc.needs_full[rows] & has_planted if not (full or dense) else np.ones(len(rows), bool)
     thin = rows[~wide]
     if len(thin):
         vals, cols = _compact(ns, enc, circuit.read, thin)
