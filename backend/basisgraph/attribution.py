@@ -105,8 +105,13 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
         if b.encoder is not None:
             dst[:] = b.scale * b.encoder(data, rows) * proj  # learned encoder
             continue
-        if not b.planted:
-            dst[:] = b.scale * _coords(data.acts, b.q, rows) * proj  # coordinates
+        if not b.planted:  # coordinates: scale * coords, then * proj, in place
+            coords = _coords(data.acts, b.q, rows)  # (n, size)
+            if b.scale != 1.0:
+                np.multiply(coords, b.scale, out=dst)
+            else:
+                np.copyto(dst, coords)
+            np.multiply(dst, proj, out=dst)
             continue
         coefs = _planted_coefs(enc, b.q, rows)  # (n, size) or None
         if coefs is not None:
