@@ -1,7 +1,9 @@
-"""Shared pytest setup: every test starts from the same random state.
+"""Shared pytest setup: every test starts from the same random state and an empty disk cache.
 
-The library takes explicit seeds everywhere; this fixture guards against a stray global draw
-(numpy, torch or `random`) making a test depend on the order tests run in.
+The library takes explicit seeds everywhere; `_seed_everything` guards against a stray global
+draw (numpy, torch or `random`) making a test depend on the order tests run in. The session's
+BASISGRAPH_CACHE is a fresh temporary folder, so what a developer trained into ~/.cache (SAEs,
+trained models) can never change what a test sees, and tests never write there.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ import pytest
 __all__ = ["REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_cache(tmp_path_factory: pytest.TempPathFactory):
+    """BASISGRAPH_CACHE points at a fresh folder for the whole session (tests may point it
+    elsewhere for themselves)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BASISGRAPH_CACHE", str(tmp_path_factory.mktemp("basisgraph-cache")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(autouse=True)

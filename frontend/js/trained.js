@@ -125,6 +125,7 @@ function renderJob() {
   const built = state.ui.model === "trained" && state.data.table && state.data.table.model === "trained";
   els.progress.hidden = !running;
   els.jobBox.dataset.status = j ? j.status : built ? "done" : "idle";
+  els.jobBox.dataset.stage = (j && j.stage) || "";
   if (j) {
     els.progress.value = j.progress || 0;
     els.progress.textContent = `${Math.round(100 * (j.progress || 0))}%`;

@@ -49,13 +49,15 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     seen, stages, statuses = [], set(), set()
     deadline = time.monotonic() + 180
     while True:
-        status, value, text = page.eval_on_selector(
+        status, stage, value, text = page.eval_on_selector(
             "#trained .trained-job",
-            "e => [e.dataset.status, e.querySelector('progress').value, e.querySelector('.status').textContent]")
+            "e => [e.dataset.status, e.dataset.stage, e.querySelector('progress').value, "
+            "e.querySelector('.status').textContent]")
         statuses.add(status)
         if status == "running":
             seen.append(value)
-            stages.add(text.split(":")[0].split(" (")[0])
+            stages.add(stage)
+            assert stage in text, (stage, text)
         if status in ("done", "failed"):
             break
         assert time.monotonic() < deadline, (statuses, text)
@@ -63,6 +65,7 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     assert status == "done", page.inner_text("#trained")
     assert all(b >= a for a, b in itertools.pairwise(seen)), seen
     assert any(0 < v < 1 for v in seen), seen  # a real bar, not a jump to the end
+    assert stages - {"loading"} <= {"SAE relu:46", "train MLP", "decompose (SPD)"}, stages
     assert stages & {"SAE relu:46", "train MLP", "decompose (SPD)"}, stages
 
     page.wait_for_selector('#counts td[data-basis="spd"]')
