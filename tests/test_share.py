@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from basisgraph.api import create_app, frontend_dir
+from basisgraph.config import Config
 from basisgraph.htmlexport import bundle, json_for_html, script_safe
 
 HOST = "http://testserver"
@@ -210,3 +211,11 @@ def test_cli_export_writes_the_same_kind_of_file(tmp_path: Path) -> None:
     assert 'id="basisgraph-data"' in page and "?v=1&amp;preset=bunny&amp;view=global" in page
     bad = subprocess.run(cmd[:-2] + ["--circuit", "nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("basisgraph: error: circuit:")
+
+
+def test_export_of_an_unbuilt_trained_model_carries_the_planted_one() -> None:
+    from basisgraph.htmlexport import collect
+
+    data = collect(Config(preset="bunny"), {"model": "trained"})  # the session cache is empty
+    assert "model" not in data["table"] and "model=" not in data["query"]
+    assert all(b["id"] != "spd" for b in data["table"]["bases"])

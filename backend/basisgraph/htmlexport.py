@@ -144,18 +144,32 @@ def _learned(config: Config, ui: dict[str, Any]) -> tuple[dict | None, dict[str,
     return sae_table(config, [scfg], train=False), {hit[1].id: hit[1]}
 
 
+def _trained(config: Config) -> tuple[dict, Callable[..., dict]] | None:
+    """The trained model's table and panel function when it is built here, else None."""
+    from . import trained_api, trained_jobs
+    from .trained_graphs import trained_panel
+
+    if not trained_jobs.is_cached(config, trained_api.SETTINGS):
+        return None
+    return (trained_api.compute("trained_table", config, ()),
+            lambda cfg, basis, *args: trained_panel(cfg, basis, *args, settings=trained_api.SETTINGS))
+
+
 def collect(config: Config, ui: dict[str, Any], *, table: dict | None = None, model: dict | None = None,
             panel: Callable[..., dict] | None = None) -> dict[str, Any]:
     """The data block of an export: table, (trimmed) model and the carried panels. A learned
     dictionary the link names (ui["sae"]) is carried as a column and panels when it is trained
-    here, and dropped from the link otherwise."""
+    here, and the trained model (ui["model"] == "trained") when it is built here; either is
+    dropped from the link otherwise."""
     from . import counts, graphs
 
-    with_sae, extra = _learned(config, ui)
-    if with_sae is not None:
+    trained = _trained(config) if ui.get("model") == "trained" else None
+    with_sae, extra = _learned(config, ui) if trained is None else (None, {})
+    if trained is not None:
+        table, panel = trained
+    elif with_sae is not None:
         table = with_sae
-    else:
-        ui = {**ui, "sae": None}
+    ui = {**ui, "model": "trained" if trained else None, "sae": ui.get("sae") if with_sae else None}
     table = table if table is not None else counts.table(config)
     model = model if model is not None else graphs.model_info(config)
     plain = panel or graphs.panel

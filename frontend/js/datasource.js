@@ -45,9 +45,15 @@ export function answer(endpoint, params) {
   if (!sameConfig(params, carried, false)) {
     return missing("config", "this file carries one configuration only; open basisgraph to change it");
   }
-  if (endpoint === "table") return { data: d.table };
+  // A file carries one model: the planted one, or the trained MLP (its table says "trained").
+  const trained = d.table.model === "trained";
+  if (endpoint === "table" || endpoint === "trained/table") {
+    if (trained === (endpoint === "trained/table")) return { data: d.table };
+    return missing("model", `this file carries the ${trained ? "trained" : "planted"} model only; open basisgraph to see the other`);
+  }
   if (endpoint === "model") return { data: d.model };
-  if (endpoint === "graph") {
+  if (endpoint === "graph" || endpoint === "trained/graph") {
+    if (trained !== (endpoint === "trained/graph")) return missing("model", "this file carries one model only");
     const key = `${params.get("basis")}|${params.get("circuit")}|${params.get("input")}`;
     if (d.graphs[key]) return { data: d.graphs[key] };
     return missing("circuit", "this file carries the graphs of the circuits and inputs listed in its pickers only");

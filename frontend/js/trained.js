@@ -28,7 +28,8 @@ let job = null; // the API's job JSON for the current configuration, while it ru
 let jobRun = 0;
 let notBuilt = null; // { message, canBuild }: why the trained table is not shown
 
-const offline = () => Boolean(inlineData()); // a one-file export carries no trained model
+const offline = () => Boolean(inlineData()); // a one-file export: no server to build on
+const carriesTrained = () => Boolean(inlineData() && inlineData().table.model === "trained");
 const jobQuery = (config = state.config) => configParams(config, { omit: ["coverage"] }).toString();
 
 /** Whether the page shows the trained model but has no table for it (main.js draws placeholders). */
@@ -44,6 +45,11 @@ export function missingMessage() {
  */
 export async function fetchTable(config) {
   if (offline()) {
+    // A one-file export answers from its own data: the trained table if that is what it carries.
+    if (carriesTrained()) {
+      notBuilt = null;
+      return fetchTrainedTable(config);
+    }
     notBuilt = { message: "This file carries only the planted model; open basisgraph to see the trained one.", canBuild: false };
     return null;
   }
@@ -195,7 +201,9 @@ function renderResult() {
 
 function renderToggle() {
   for (const m of ["planted", "trained"]) els[`model_${m}`].checked = state.ui.model === m;
-  els.model_trained.disabled = offline();
+  // A one-file export carries one model: the other choice has nothing to show.
+  els.model_trained.disabled = offline() && !carriesTrained();
+  els.model_planted.disabled = carriesTrained();
 }
 
 export function render() {

@@ -137,3 +137,24 @@ def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], serv
     data = json.loads(text.split('id="basisgraph-data">', 1)[1].split("</script>", 1)[0])
     assert "sae" not in data["query"]
     assert not any(b["id"].startswith("sae:") for b in data["table"]["bases"])
+
+
+def test_export_of_the_trained_model(new_page: Callable[..., Any], tiny_trained_url: str, tmp_path: Path,
+                                     run_job: Any) -> None:
+    tiny = "animals=40&attributes=6&samples=400&circuits=4"
+    run_job(tiny_trained_url, f"trained/jobs?{tiny}")
+    with urllib.request.urlopen(f"{tiny_trained_url}/api/v1/export.html?v=1&{tiny}&model=trained", timeout=60) as r:
+        path = tmp_path / "trained.html"
+        path.write_bytes(r.read())
+    page, requested = open_file(new_page, path)
+    table = api(tiny_trained_url, "trained/table", **dict(urllib.parse.parse_qsl(tiny)))
+    assert cells(page) == {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    circuit = page.input_value("#pick-circuit")
+    graph = api(tiny_trained_url, "trained/graph", **dict(urllib.parse.parse_qsl(tiny)), basis="spd",
+                circuit=circuit, input="dataset", top=30)
+    assert badges(page)["spd"] == (graph["edge_count"] or 0)
+    assert page.is_checked("#model-trained") and page.is_disabled("#model-planted")
+    assert page.locator("#trained table.trained-recovery").count() == 1
+    assert page.locator(".notice").count() == 0
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requested)
+    assert page.console_errors == []
