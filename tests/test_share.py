@@ -219,3 +219,15 @@ def test_export_of_an_unbuilt_trained_model_carries_the_planted_one() -> None:
     data = collect(Config(preset="bunny"), {"model": "trained"})  # the session cache is empty
     assert "model" not in data["table"] and "model=" not in data["query"]
     assert all(b["id"] != "spd" for b in data["table"]["bases"])
+
+
+def test_preview_draws_medians_below_one() -> None:
+    # A median of 0.5 (counts 0 and 1) or 0 sits on the axis floor instead of failing.
+    from basisgraph.preview import render_preview
+
+    cfg = Config(preset="bunny").model_dump()
+    cells = [{"basis": "spd", "family": "animal", "local_edges_median": v} for v in (0.5,)]
+    cells.append({"basis": "hidden", "family": "animal", "local_edges_median": 0})
+    png = render_preview({"config": cfg, "families": ["animal"], "cells": cells,
+                          "bases": [{"id": "spd"}, {"id": "hidden"}]})
+    assert Image.open(io.BytesIO(png)).size == (1200, 630)

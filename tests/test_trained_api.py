@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from urllib.parse import urlencode
 
@@ -315,7 +316,22 @@ def test_bad_graph_parameter_is_422_naming_it(client, built, params, field) -> N
     assert r.json()["detail"][0]["loc"] == ["query", field]
 
 
-def test_warm_params_only_for_a_built_model(client, built) -> None:
+def test_built_table_params_only_for_a_built_model(client, built) -> None:
     # The server warms the default trained table at startup only when that model is built.
-    assert trained_api.warm_params(CFG) == trained_graphs.cache_state(CFG, SETTINGS)
-    assert trained_api.warm_params(CFG.model_copy(update={"seed": 99})) is None
+    assert trained_api.built_table_params(CFG) == trained_graphs.cache_state(CFG, SETTINGS)
+    assert trained_api.built_table_params(CFG.model_copy(update={"seed": 99})) is None
+
+
+def test_link_previews_of_the_trained_model(client, built) -> None:
+    planted = client.get(f"/api/v1/preview.png?{Q}")
+    trained = client.get(f"/api/v1/preview.png?{Q}&model=trained")
+    assert planted.status_code == trained.status_code == 200
+    assert trained.headers["content-type"] == "image/png" and trained.content != planted.content
+    # Not built: the planted chart, never an error.
+    other = urlencode({**TINY, "seed": 98})
+    assert (client.get(f"/api/v1/preview.png?{other}&model=trained").content
+            == client.get(f"/api/v1/preview.png?{other}").content)
+    assert client.get(f"/api/v1/preview.png?{Q}&model=nope").status_code == 422
+    # A shared link to the trained view previews it.
+    head = client.get(f"/?v=1&{Q}&model=trained").text
+    assert re.search(r'og:image" content="[^"]*preview\.png\?[^"]*model=trained', head)

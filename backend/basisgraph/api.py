@@ -262,7 +262,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
             for endpoint in ("model", "table"):
                 _submit(endpoint, Config().key(), ())
             # The default trained model's table takes seconds to count: warm it too when built.
-            params = trained_api.warm_params(Config())
+            params = trained_api.built_table_params(Config())
             if params is not None:
                 _submit("trained_table", Config().key(), params)
         yield

@@ -114,6 +114,8 @@ def page_head(base: str, link: Link) -> str:
     preview = {"v": "1", **{k: v for k, v in link.config.overrides().items()}}
     if link.ui.get("view") == "global":
         preview["view"] = "global"
+    if link.ui.get("model") == "trained":
+        preview["model"] = "trained"
     image = f"{base}/api/v1/preview.png?{urlencode(preview)}"
     title, desc = _describe(link.config)
     oembed = f"{base}/oembed?url={quote(page, safe='')}&format=json"
@@ -204,7 +206,8 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
     base = _base(request)
     title, _ = _describe(link.config)
     src = f"{base}/embed?{embed_query(link, layout)}"
-    preview = f"{base}/api/v1/preview.png?{urlencode({'v': '1', **link.config.overrides()})}"
+    trained = {"model": "trained"} if link.ui.get("model") == "trained" else {}
+    preview = f"{base}/api/v1/preview.png?{urlencode({'v': '1', **link.config.overrides(), **trained})}"
     return JSONResponse({
         "type": "rich", "version": "1.0", "title": title,
         "provider_name": PROVIDER, "provider_url": f"{base}/",
@@ -256,10 +259,18 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
 
     @app.get("/api/v1/preview.png", tags=["share"], response_class=Response, openapi_extra=openapi_extra)
     def preview(request: Request, config: Config = config_param,
-                view: Annotated[Literal["local", "global"], Query(description="which count")] = "local") -> Response:
-        """The edge-count chart as a 1200x630 PNG (the pages' og:image)."""
+                view: Annotated[Literal["local", "global"], Query(description="which count")] = "local",
+                model: Annotated[Literal["planted", "trained"],
+                                 Query(description="the trained MLP's chart, when it is built")] = "planted",
+                ) -> Response:
+        """The edge-count chart as a 1200x630 PNG (the pages' og:image). For model=trained it is
+        the trained MLP's table if that is built here, else the planted one."""
+        from . import trained_api
+
+        built = trained_api.built_table_params(config) if model == "trained" else None
         try:
-            table_body, etag = body("table", config)
+            table_body, etag = (body("trained_table", config, built) if built is not None
+                                else body("table", config))
         except concurrent.futures.TimeoutError:
             return busy()
         png, png_etag = _preview_png(table_body, etag, view)

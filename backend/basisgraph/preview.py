@@ -67,12 +67,12 @@ def _fit(s: str, size: int, width: float, bold: bool = False) -> str:
     return s
 
 
-def _subtitle(cfg: dict[str, Any], view: str) -> str:
+def _subtitle(cfg: dict[str, Any], view: str, model: str = "") -> str:
     parts = [f"N = {cfg['animals']:,} animals", f"d = {cfg['attributes']} attributes"]
     if cfg.get("random_dims"):
         parts.append(f"+{cfg['random_dims']} random dims")
     parts += [f"k = {cfg['active']}", f"τ = {cfg['coverage']:g}"]
-    return f"{view} edges per circuit · " + ", ".join(parts)
+    return f"{view} edges per circuit{model} · " + ", ".join(parts)
 
 
 def render_preview(table: dict[str, Any], view: str = "local") -> bytes:
@@ -88,7 +88,8 @@ def render_preview(table: dict[str, Any], view: str = "local") -> bytes:
     _text(d, (48, 30), "basisgraph", 46, bold=True)
     _text(d, (48 + _font(46, True).getlength("basisgraph") + 22, 50),
           _fit("how many edges does each circuit need?", 28, 640), 28, MUTED)
-    _text(d, (48, 96), _fit(_subtitle(cfg, view), 24, WIDTH - 96), 24, MUTED)
+    model = " of the trained MLP" if table.get("model") == "trained" else ""
+    _text(d, (48, 96), _fit(_subtitle(cfg, view, model), 24, WIDTH - 96), 24, MUTED)
 
     # Plot area and a log scale from 0.7 (so a count of 1 shows as a visible stub) upwards.
     left, right, top, bottom = 110, WIDTH - 40, 150, 500
@@ -97,7 +98,8 @@ def render_preview(table: dict[str, Any], view: str = "local") -> bytes:
     lo_log, hi_log = math.log10(0.7), math.log10(max(10.0, hi * 2.2))
 
     def y(v: float) -> float:
-        return bottom - (math.log10(v) - lo_log) / (hi_log - lo_log) * (bottom - top)
+        # A median below the axis floor (0.5 from counts of 0 and 1) sits at the floor.
+        return bottom - (math.log10(max(v, 0.7)) - lo_log) / (hi_log - lo_log) * (bottom - top)
 
     decade = 1
     while decade <= 10 ** hi_log:

@@ -29,7 +29,7 @@ from . import trained_jobs
 from .config import Config
 from .trained_graphs import Settings, cache_state
 
-__all__ = ["install", "compute", "warm_params", "SETTINGS"]
+__all__ = ["install", "compute", "built_table_params", "SETTINGS"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -38,7 +38,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 SETTINGS = Settings()
 
 
-def warm_params(cfg: Config) -> tuple | None:
+def built_table_params(cfg: Config) -> tuple | None:
     """The response-cache params of `cfg`'s trained table if its model is built, else None."""
     try:
         if trained_jobs.is_cached(cfg, SETTINGS):
