@@ -22,7 +22,7 @@ WIDTH, HEIGHT = 1200, 630
 INK, MUTED, GRID, PAPER = "#1d232b", "#5b6470", "#d9dee4", "#ffffff"
 # Mirrors frontend/js/colors.js (Okabe-Ito): one hue per node set, one per circuit family.
 NODE_SET = {"neuron": "#8c8c8c", "animal": "#E69F00", "attribute": "#56B4E9", "half": "#009E73",
-            "mixed": "#CC79A7"}
+            "mixed": "#CC79A7", "spd": "#0072B2", "hidden": "#5a5a5a"}
 UNION = "#B8A900"
 FAMILY = {"animal": "#E69F00", "attribute": "#56B4E9", "composite": "#CC79A7"}
 FALLBACK = ["#0072B2", "#D55E00", "#000000", "#999999"]
@@ -44,7 +44,10 @@ def _hue(basis: str) -> str:
         return NODE_SET[basis]
     if basis.startswith("union"):
         return UNION
-    return FALLBACK[sum(map(ord, basis)) % len(FALLBACK)]
+    h = 0
+    for ch in basis:  # colors.js hashIndex, so a learned dictionary has the page's hue
+        h = (h * 31 + ord(ch)) & 0xFFFFFFFF
+    return FALLBACK[h % len(FALLBACK)]
 
 
 def _count(v: float | None) -> str:
@@ -128,14 +131,23 @@ def render_preview(table: dict[str, Any], view: str = "local") -> bytes:
             d.rectangle([gx, bottom + 10, gx + inner, bottom + 18], fill=FAMILY.get(fam, MUTED))
             _text(d, (cx, bottom + 26), _fit(f"{fam} circuits", 30, group_w - 10), 30, bold=True, anchor="ma")
 
-    # Legend: one swatch per node set, centred on one line.
-    font = _font(26)
+    # Legend: one swatch per node set, centred; a smaller font and two lines when they do not fit.
+    size = 26
+    font = _font(size)
     widths = [34 + font.getlength(b) + 30 for b in bases]
-    x = max(48.0, (WIDTH - sum(widths)) / 2)
-    for b, w in zip(bases, widths):
-        d.rectangle([x, 580, x + 24, 604], fill=_hue(b))
-        _text(d, (x + 34, 592), b, 26, anchor="lm")
-        x += w
+    lines = [list(zip(bases, widths))]
+    if sum(widths) > WIDTH - 96:
+        size, font = 20, _font(20)
+        widths = [28 + font.getlength(b) + 22 for b in bases]
+        half = (len(bases) + 1) // 2
+        lines = [list(zip(bases, widths))[:half], list(zip(bases, widths))[half:]]
+    for li, line in enumerate(lines):
+        y0 = 592 if len(lines) == 1 else 574 + 30 * li
+        x = max(48.0, (WIDTH - sum(w for _, w in line)) / 2)
+        for b, w in line:
+            d.rectangle([x, y0 - size // 2, x + size - 2, y0 + size // 2 - 2], fill=_hue(b))
+            _text(d, (x + size + 8, y0), b, size, anchor="lm")
+            x += w
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
     return out.getvalue()
