@@ -166,3 +166,13 @@ def test_processes():
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("basisgraph: error: alpha: ")
+
+
+def test_export_of_an_unbuilt_trained_model_exits_2(capsys, tmp_path) -> None:
+    # The session cache is empty, so nothing is built: one line naming `model`, no file.
+    out = tmp_path / "x.html"
+    status, _, err = run(["export", "--html", str(out), *BUNNY, "--model", "trained"], capsys)
+    assert status == 2 and not out.exists()
+    assert err.count("\n") == 1 and "model" in err and "basisgraph decompose" in err
+    status, _, err = run(["export", "--html", str(out), "--animals", "5000", "--model", "trained"], capsys)
+    assert status == 2 and "animals" in err and "1000" in err

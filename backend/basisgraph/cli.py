@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--circuit", default=None, help="circuit whose graphs to carry (default: the first)")
     e.add_argument("--input", default=None, help="example input to carry besides the dataset")
     e.add_argument("--view", default="local", choices=["local", "global"], help="count shown first")
+    e.add_argument("--model", default="planted", choices=["planted", "trained"],
+                   help="the planted model, or the trained MLP (built by `basisgraph decompose`)")
     _add_config_flags(e)
     from .sae_config import add_sweep_parser, add_train_parser
 
@@ -138,7 +140,16 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "export":
         from .htmlexport import export_html
 
-        page = export_html(_config(args), {"circuit": args.circuit, "input": args.input, "view": args.view})
+        cfg = _config(args)
+        if args.model == "trained":
+            from . import trained_api, trained_jobs
+
+            trained_jobs.check_size(cfg)
+            if not trained_jobs.is_cached(cfg, trained_api.SETTINGS):
+                raise ConfigError("model", "trained", "planted, or trained once `basisgraph decompose` "
+                                  "with the same configuration has built it")
+        page = export_html(cfg, {"circuit": args.circuit, "input": args.input, "view": args.view,
+                                 "model": args.model})
         with open(args.html, "w", encoding="utf-8") as fh:
             fh.write(page)
     elif args.command == "serve":
