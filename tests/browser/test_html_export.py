@@ -36,6 +36,18 @@ def open_file(new_page: Callable[..., Any], path: Path) -> tuple[Any, list[str]]
     return page, requested
 
 
+def open_export(new_page: Callable[..., Any], url: str, path: Path) -> tuple[Any, list[str]]:
+    """Download the export at `url` to `path` and open it from file:// (see open_file)."""
+    with urllib.request.urlopen(url, timeout=60) as r:
+        path.write_bytes(r.read())
+    return open_file(new_page, path)
+
+
+def table_cells(table: dict) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """What `cells` should read for an API table."""
+    return {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+
+
 def cells(page: Any) -> dict[tuple[str, str], tuple[Any, Any]]:
     rows = page.eval_on_selector_all(
         "#counts-table td[data-basis]",
@@ -117,12 +129,10 @@ def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], serv
     tiny = "animals=24&attributes=4&samples=200"
     q = f"{tiny}&kind=relu&width=28&l1=1&steps=200&sae_seed=0"
     run_job(server_url, f"sae/jobs?{q}")
-    with urllib.request.urlopen(f"{server_url}/api/v1/export.html?v=1&{tiny}&sae=relu:28:1:200", timeout=60) as r:
-        path = tmp_path / "sae.html"
-        path.write_bytes(r.read())
-    page, requested = open_file(new_page, path)
+    page, requested = open_export(new_page, f"{server_url}/api/v1/export.html?v=1&{tiny}&sae=relu:28:1:200",
+                                  tmp_path / "sae.html")
     table = api(server_url, "sae/table", **dict(urllib.parse.parse_qsl(q)))
-    assert cells(page) == {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    assert cells(page) == table_cells(table)
     graph = api(server_url, "graph", **dict(urllib.parse.parse_qsl(q)), basis="sae:relu:28",
                 circuit=table["circuits"][0]["id"], input="dataset")
     assert badges(page)["sae:relu:28"] == (graph["edge_count"] or 0)
@@ -143,12 +153,10 @@ def test_export_of_the_trained_model(new_page: Callable[..., Any], tiny_trained_
                                      run_job: Any) -> None:
     tiny = "animals=40&attributes=6&samples=400&circuits=4"
     run_job(tiny_trained_url, f"trained/jobs?{tiny}")
-    with urllib.request.urlopen(f"{tiny_trained_url}/api/v1/export.html?v=1&{tiny}&model=trained", timeout=60) as r:
-        path = tmp_path / "trained.html"
-        path.write_bytes(r.read())
-    page, requested = open_file(new_page, path)
+    page, requested = open_export(new_page, f"{tiny_trained_url}/api/v1/export.html?v=1&{tiny}&model=trained",
+                                  tmp_path / "trained.html")
     table = api(tiny_trained_url, "trained/table", **dict(urllib.parse.parse_qsl(tiny)))
-    assert cells(page) == {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
+    assert cells(page) == table_cells(table)
     circuit = page.input_value("#pick-circuit")
     graph = api(tiny_trained_url, "trained/graph", **dict(urllib.parse.parse_qsl(tiny)), basis="spd",
                 circuit=circuit, input="dataset", top=30)

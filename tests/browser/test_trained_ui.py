@@ -19,6 +19,8 @@ import pytest
 pytestmark = pytest.mark.browser
 
 TINY = "animals=40&attributes=6&samples=400&circuits=4"
+# The build test starts from a model nobody else builds (the server lives for the session).
+FRESH = f"{TINY}&seed=11"
 
 
 def _get(url: str) -> dict:
@@ -31,7 +33,7 @@ def _ready(page: Any) -> None:
 
 
 def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, screenshot_dir: Path) -> None:
-    page.goto(f"{tiny_trained_url}/?v=1&{TINY}")
+    page.goto(f"{tiny_trained_url}/?v=1&{FRESH}")
     _ready(page)
     assert page.is_checked("#model-planted")
     assert page.locator('#counts td[data-basis="spd"]').count() == 0
@@ -71,7 +73,7 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     page.wait_for_selector('#counts td[data-basis="spd"]')
     _ready(page)
     # The table shows the trained numbers verbatim.
-    table = _get(f"{tiny_trained_url}/api/v1/trained/table?{TINY}")
+    table = _get(f"{tiny_trained_url}/api/v1/trained/table?{FRESH}")
     assert table["model"] == "trained"
     cells = {(c["basis"], c["family"]): c for c in table["cells"]}
     for basis in ("spd", "hidden", "mixed", "animal"):
@@ -86,7 +88,7 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     # An spd panel, drawn from /api/v1/trained/graph, with its nodes named like SAE latents.
     panel = page.locator('#panels [data-basis="spd"]').first
     panel.wait_for()
-    graph = _get(f"{tiny_trained_url}/api/v1/trained/graph?{TINY}&basis=spd&circuit=animal:bunny"
+    graph = _get(f"{tiny_trained_url}/api/v1/trained/graph?{FRESH}&basis=spd&circuit=animal:bunny"
                  "&input=dataset&top=30")
     assert str(graph["edge_count"]) in panel.inner_text()
     assert all(n["label"].startswith("≈") for n in graph["nodes"] if n["kind"] == "spd")
