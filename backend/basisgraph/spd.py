@@ -44,6 +44,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import torch
 
@@ -81,6 +82,7 @@ __all__ = [
     "run_spd",
     "SPDRun",
     "decompose",
+    "decomposition_path",
     "target_of",
     "NotCachedError",
 ]
@@ -225,6 +227,11 @@ def target_of(trained: TrainedModel) -> Target:
     return Target(w["w_in"], w["b_in"], w["w_out"], w["b_out"])
 
 
+def decomposition_path(cfg: Config, tcfg: TrainConfig, scfg: SPDConfig) -> Path:
+    """Where the decomposition of (cfg, tcfg, scfg) is cached (it may not exist yet)."""
+    return cache_dir() / f"spd-{cache_key('spd', cfg, tcfg, scfg)}.pt"
+
+
 def decompose(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | None = None, *,
               train: bool = False, progress: bool = False,
               on_progress: OnProgress | None = None) -> SPDRun:
@@ -237,7 +244,7 @@ def decompose(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | No
     tcfg, scfg = tcfg or TrainConfig(), scfg or SPDConfig()
     trained = get_trained(cfg, tcfg, train=train, progress=progress, on_progress=on_progress)
     target = target_of(trained)
-    path = cache_dir() / f"spd-{cache_key('spd', cfg, tcfg, scfg)}.pt"
+    path = decomposition_path(cfg, tcfg, scfg)
     comps = (scfg.components_in, scfg.components_out)
     if path.exists():
         blob = torch.load(path, weights_only=True)

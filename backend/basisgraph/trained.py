@@ -45,6 +45,7 @@ __all__ = [
     "NotCachedError",
     "train_mlp",
     "get_trained",
+    "mlp_path",
     "fit_report",
     "cache_dir",
     "cache_key",
@@ -265,6 +266,11 @@ def _train(cfg: Config, tcfg: TrainConfig, progress: bool,
     return net, time.perf_counter() - start
 
 
+def mlp_path(cfg: Config, tcfg: TrainConfig) -> Path:
+    """Where the trained MLP of (cfg, tcfg) is cached (it may not exist yet)."""
+    return cache_dir() / f"mlp-{cache_key('mlp', cfg, tcfg)}.pt"
+
+
 def get_trained(cfg: Config, tcfg: TrainConfig | None = None, *, train: bool = False,
                 progress: bool = False, on_progress: OnProgress | None = None) -> TrainedModel:
     """The trained MLP of a configuration, from the disk cache or (if `train`) trained now.
@@ -274,8 +280,7 @@ def get_trained(cfg: Config, tcfg: TrainConfig | None = None, *, train: bool = F
     times during training (not when loading).
     """
     tcfg = tcfg or TrainConfig()
-    key = cache_key("mlp", cfg, tcfg)
-    path = cache_dir() / f"mlp-{key}.pt"
+    path = mlp_path(cfg, tcfg)
     model = build_model(cfg)
     n_out = len(model.circuits)
     if path.exists():

@@ -72,15 +72,13 @@ def job_key(cfg: Config, settings: Settings) -> str:
 
 
 def is_cached(cfg: Config, settings: Settings) -> bool:
-    """Whether the MLP and its decomposition are on disk (the SAEs are optional extras)."""
-    from .spd import NotCachedError, decompose
+    """Whether the MLP and its decomposition are on disk (the SAEs are optional extras). Checks
+    the files only: every table and panel request asks, and loading them is the view's job."""
+    from .spd import decomposition_path
+    from .trained import mlp_path
 
-    s = settings.resolve(cfg)
-    try:
-        decompose(model_config(cfg), s.train, s.spd, train=False)
-    except NotCachedError:
-        return False
-    return True
+    s, cfg = settings.resolve(cfg), model_config(cfg)
+    return mlp_path(cfg, s.train).exists() and decomposition_path(cfg, s.train, s.spd).exists()
 
 
 # --------------------------------------------------------------------------------------------
