@@ -131,6 +131,12 @@ def _forget(key: tuple[Any, ...], future: concurrent.futures.Future) -> None:
             del _INFLIGHT[key]
 
 
+def _warm_trained() -> None:
+    params = trained_api.built_table_params(Config())
+    if params is not None:
+        _submit("trained_table", Config().key(), params)
+
+
 def clear_cache() -> None:
     """Forget every cached response (tests and benchmarks use this)."""
     _cached.cache_clear()
@@ -262,9 +268,8 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
             for endpoint in ("model", "table"):
                 _submit(endpoint, Config().key(), ())
             # The default trained model's table takes seconds to count: warm it too when built.
-            params = trained_api.built_table_params(Config())
-            if params is not None:
-                _submit("trained_table", Config().key(), params)
+            # Checked off the start-up path, since the check imports torch.
+            _EXECUTOR.submit(_warm_trained)
         yield
         trained_jobs.shutdown()
         sae_jobs.shutdown()  # a training run can take minutes: do not wait for it
