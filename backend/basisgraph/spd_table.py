@@ -167,23 +167,25 @@ def sae_node_sets(study: Study, sae_cfgs, train: bool) -> dict:
 
 def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig | None = None,
                   *, train: bool = False, progress: bool = False, run: SPDRun | None = None,
-                  sae_cfgs=None, on_progress=None) -> dict:
+                  sae_cfgs=None, on_progress=None, ro=None, sae_sets: dict | None = None) -> dict:
     """The edge-count table on the trained MLP, with the `spd` node set beside the others.
 
     Same cells as `counts.table` (local / global / union medians per basis and family), plus
-    the fit and the read-out summary (no wall-clock times: one configuration, one JSON). Learned dictionaries (`sae_cfgs`, SAEConfigs)
-    join the planted ones; with train=False nothing is trained: a missing MLP or decomposition
+    the fit and the read-out summary (no wall-clock times: one configuration, one JSON).
+    Learned dictionaries (`sae_cfgs`, SAEConfigs) join the planted ones; with train=False nothing is trained: a missing MLP or decomposition
     raises NotCachedError and a missing SAE is left out. `on_progress(stage, done, total)`, if
     given, is called about 200 times per stage while the MLP trains (stage "mlp") and while
-    SPD runs (stage "spd"); never when both are loaded from the cache.
+    SPD runs (stage "spd"); never when both are loaded from the cache. A caller that holds them
+    already (trained_graphs.TrainedView) passes the run, its read-out `ro` and the SAE node
+    sets (`sae_sets`, id -> NodeSet) instead of having them loaded and computed again.
     """
     from .spd_readout import readout  # here, not at the top: spd_readout re-exports this module
 
     study = get_study(cfg)
     run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress, on_progress=on_progress)
-    ro = readout(run, study)
+    ro = ro if ro is not None else readout(run, study)
     node_sets = dict(study.node_sets)
-    node_sets.update(sae_node_sets(study, sae_cfgs or [], train))
+    node_sets.update(sae_sets if sae_sets is not None else sae_node_sets(study, sae_cfgs or [], train))
     model = study.model
     tau, n = cfg.coverage, len(study.data.acts)
     hidden = int(run.target.w_in.shape[0])

@@ -66,13 +66,13 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     """The core call behind one cached trained-model response (on the API's compute threads)."""
     s = SETTINGS.resolve(config)
     if endpoint == "trained_table":
-        from .spd import decompose
         from .spd_readout import trained_table
-        from .trained_graphs import model_config
+        from .trained_graphs import trained_view
 
-        # The model is cached under coverage 0.9 (model_config); the table counts at `config`'s.
-        run = decompose(model_config(config), s.train, s.spd, train=False)
-        return trained_table(config, s.train, s.spd, train=False, sae_cfgs=list(s.saes), run=run)
+        # The panels' view holds the run, its read-out and the SAEs: the table counts on them.
+        view = trained_view(config, SETTINGS)
+        sae_sets = {b: ns for b, ns in view.node_sets.items() if b not in view.study.node_sets}
+        return trained_table(config, s.train, s.spd, run=view.run, ro=view.readout, sae_sets=sae_sets)
     if endpoint == "trained_graph":
         from .trained_graphs import trained_panel
 
