@@ -41,6 +41,7 @@ __all__ = [
     "run_decompose_command",
     "spd_edges",
     "trained_edges",
+    "EXTRA_LABELS",
     "node_groups",
     "sae_node_sets",
 ]
@@ -122,7 +123,7 @@ def trained_edges(run: SPDRun, study: Study, node_sets: dict, groups: list[list[
     return coef * (grad @ atoms.T), total
 
 
-_EXTRA_LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
+EXTRA_LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
                  "hidden": "hidden neurons of the trained MLP (control)"}
 
 
@@ -218,7 +219,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     summary["recovery_per_circuit"] = ro["circuits"]
     return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
-                       _EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
+                       EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
                        "atoms": node_sets[b].size if b in node_sets else
                        (len(groups) if b == "spd" else hidden)}
                       for b in bases],

@@ -33,9 +33,6 @@ from .study import Study, get_study
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
            "clear_cache", "model_config", "cache_state"]
 
-_LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
-           "hidden": "hidden neurons of the trained MLP (control)"}
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -168,6 +165,7 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
     MLP or its decomposition is not cached, ConfigError for an unknown basis, circuit or input.
     """
     from .spd_readout import importances
+    from .spd_table import EXTRA_LABELS
 
     if not 1 <= int(top) <= MAX_TOP:
         raise ConfigError("top", top, f"an integer from 1 to {MAX_TOP}")
@@ -201,7 +199,7 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
                       f"circuit:{c.id}")
     size = len(node_ids)
     set_label = (view.node_sets[basis].label if basis in view.node_sets
-                 else _LABELS.get(basis) or study.node_sets["mixed"].label)
+                 else EXTRA_LABELS.get(basis) or study.node_sets["mixed"].label)
     summary = {"id": basis, "label": set_label,
                "atoms": size, "is_dictionary": basis in view.node_sets}
     return {"version": VERSION, "model": "trained", "config": cfg.model_dump(), "basis": summary,
