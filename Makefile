@@ -2,7 +2,12 @@
 # a fresh machine; .ci/run calls `make test`.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
-PYTHON ?= python3
+# The project's own virtual environment: Debian's python3 refuses `pip install` (PEP 668).
+BASE_PYTHON ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+TORCH := torch==2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := .make
@@ -11,11 +16,22 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: setup run test lint bench chromium clean
 
-# Python package + test extras. torch is pinned to 2.13.0 in pyproject.toml, so pip takes the
-# CPU wheel rather than a CUDA build. Re-runs only when pyproject.toml changes. After npm: the
-# build backend copies D3 into the package and stops if it is missing.
-$(STAMP)/python: pyproject.toml | node_modules/.package-lock.json
-	$(PYTHON) -m pip install -e '.[test]'
+$(PYTHON):
+	$(BASE_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+
+# torch first, from the CPU wheel index: on a plain index the 2.13.0 pin resolves to a CUDA
+# build of several GB. Where that index is unreachable (or a local CPU wheel is preferred by
+# pip's configuration), the default index is the fallback.
+$(STAMP)/torch: | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --timeout 15 --retries 1 --index-url $(TORCH_CPU_INDEX) $(TORCH) \
+		|| $(PYTHON) -m pip install --quiet $(TORCH)
+	@mkdir -p $(STAMP) && touch $@
+
+# Python package + test extras. Re-runs only when pyproject.toml changes. After npm: the build
+# backend copies D3 into the package and stops if it is missing.
+$(STAMP)/python: pyproject.toml $(STAMP)/torch | node_modules/.package-lock.json
+	$(PYTHON) -m pip install --quiet -e '.[test]'
 	@mkdir -p $(STAMP) && touch $@
 
 # D3 (and Swagger UI for /api/v1/docs) exactly as package-lock.json pins them; served locally.
@@ -48,4 +64,4 @@ bench: setup
 	$(PYTHON) -m pytest --benchmark-enable --benchmark-only -q
 
 clean:
-	rm -rf $(STAMP) node_modules test-output .pytest_cache .ruff_cache .benchmarks dist build
+	rm -rf $(STAMP) $(VENV) node_modules test-output .pytest_cache .ruff_cache .benchmarks dist build
