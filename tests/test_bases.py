@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from basisgraph.bases import (
+from basisgraph.config import Config, ConfigError, parse_config
+from basisgraph.core.bases import (
     basis_ids,
     build_node_sets,
     get_node_set,
@@ -23,10 +24,9 @@ from basisgraph.bases import (
     residual,
     true_activations,
 )
-from basisgraph.config import Config, ConfigError, parse_config
-from basisgraph.counts import basis_summary
-from basisgraph.model import Data, PlantedModel
-from basisgraph.study import get_study
+from basisgraph.core.counts import basis_summary
+from basisgraph.core.model import Data, PlantedModel
+from basisgraph.core.study import get_study
 
 S = 1 / np.sqrt(2)
 F2 = np.array([[0.6, 0.8], [0.8, -0.6], [S, S]])

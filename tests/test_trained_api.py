@@ -17,14 +17,16 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-import basisgraph.api as api
-from basisgraph import trained_api, trained_graphs, trained_jobs
+import basisgraph.web.app as api
 from basisgraph.config import Config
-from basisgraph.sae_config import SAEConfig
-from basisgraph.spd import SPDConfig
-from basisgraph.spd_readout import trained_table
-from basisgraph.trained import TrainConfig
-from basisgraph.trained_graphs import Settings, trained_panel
+from basisgraph.decomposition import panels as trained_graphs
+from basisgraph.decomposition.mlp import TrainConfig
+from basisgraph.decomposition.panels import Settings, trained_panel
+from basisgraph.decomposition.readout import trained_table
+from basisgraph.decomposition.spd import SPDConfig
+from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.jobs import trained as trained_jobs
+from basisgraph.web.routes import trained as trained_api
 
 TINY = {"animals": 6, "attributes": 3, "samples": 200, "circuits": 2}
 CFG = Config(**TINY)
@@ -97,7 +99,7 @@ def built(client) -> dict:
 
 
 def _circuits() -> list[str]:
-    from basisgraph.study import get_study
+    from basisgraph.core.study import get_study
 
     return [c.id for c in get_study(CFG).model.circuits]
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from basisgraph import api, trained_api
-from basisgraph.sae_config import SAEConfig
-from basisgraph.spd import SPDConfig
-from basisgraph.trained import TrainConfig
-from basisgraph.trained_graphs import Settings
+from basisgraph.decomposition.mlp import TrainConfig
+from basisgraph.decomposition.panels import Settings
+from basisgraph.decomposition.spd import SPDConfig
+from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.web import app as api
+from basisgraph.web.routes import trained as trained_api
 
 TINY_SETTINGS = Settings(
     TrainConfig(steps=300, batch=128, train_samples=2000, heldout_samples=500),

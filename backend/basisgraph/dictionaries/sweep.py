@@ -1,0 +1,224 @@
+"""The SAE sweep: width x sparsity against the edge counts per family, over trained SAEs.
+
+Steps of `sae_sweep`:
+1. List the SAEs of the configuration that are in the cache (`cached_saes`; never trains), or
+   take the ones `run_sweep_cli` has just trained.
+2. Count each one's node set with `counts.table(..., extra=..., only=...)`: the same rule and
+   the same numbers as the table, for that node set alone (cached per SAE).
+3. Return one point per SAE: its kind, width, sparsity (l1 for relu/matryoshka, k for topk
+   kinds), steps, seed, a few metrics, and the family medians; plus, per view, the SAE whose
+   worse family (animal or attribute) needs the fewest edges, with its explained variance and
+   error shares: the error node is never counted, so a dictionary that reconstructs badly can
+   look simple.
+The sweep answers whether any learned dictionary makes both families simple: it does if the
+best SAE has few edges in both; the planted animal dictionary and attribute basis (the table's
+columns) are the references.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from basisgraph.config import Config, ConfigError
+from basisgraph.core.counts import FAMILIES, VERSION
+from basisgraph.dictionaries.config import SAEConfig
+
+__all__ = ["cached_saes", "sae_sweep", "sae_cells", "format_sweep", "run_sweep_cli", "METRIC_KEYS"]
+
+METRIC_KEYS = ("l0", "explained_variance", "dead_fraction", "shrinkage", "mcc_animals",
+               "mcc_attributes", "match_animals", "match_attributes", "animals_recovered",
+               "attributes_recovered", "train_s")
+MAX_GRID = 36  # SAEs one `sae-sweep` run may train
+
+
+def cached_saes(cfg: Config) -> list[tuple[str, SAEConfig]]:
+    """(cache key, resolved SAEConfig) of every cached SAE trained on `cfg`'s model, sorted."""
+    from basisgraph.dictionaries.sae import cache_dir, cache_key
+
+    out = []
+    for js in sorted((cache_dir() / "sae").glob("*.json")):
+        try:
+            doc = json.loads(js.read_text(encoding="utf-8"))
+            scfg = SAEConfig.model_validate(doc["sae"])
+            key = cache_key(cfg, scfg)
+        except (OSError, ValueError, KeyError, TypeError, ConfigError):
+            continue
+        if key == js.stem == doc.get("key") and js.with_suffix(".pt").exists():
+            out.append((key, scfg))
+    return sorted(out, key=lambda ks: _order(ks[1]))
+
+
+def _order(s: SAEConfig) -> tuple:
+    return (s.kind, s.width, _sparsity(s)[1], s.steps, s.seed, s.aux, s.lr, s.batch, s.samples,
+            s.decoder_bias)
+
+
+def _sparsity(s: SAEConfig) -> tuple[str, float]:
+    return ("l1", s.l1) if s.uses_l1 else ("k", float(s.k))
+
+
+@lru_cache(maxsize=128)
+def _cells(cfg: Config, scfg: SAEConfig, root: str) -> tuple[tuple[dict, ...], dict]:
+    from basisgraph.core.counts import table
+    from basisgraph.dictionaries.table import cached_node_set
+
+    hit = cached_node_set(cfg, scfg)
+    if hit is None:
+        raise ConfigError("sae", scfg.model_dump(mode="json"), "an SAE that has been trained "
+                          "(basisgraph train-sae)")
+    trained, ns = hit
+    t = table(cfg, extra={ns.id: ns}, only=[ns.id])
+    return tuple(t["cells"]), trained.metrics
+
+
+def sae_cells(cfg: Config, scfg: SAEConfig) -> tuple[list[dict], dict]:
+    """Family cells (as in the table) and metrics of a cached SAE on `cfg` (alpha is ignored)."""
+    from basisgraph.dictionaries.sae import cache_dir
+
+    cfg = cfg.model_copy(update={"alpha": 0.5})  # alpha does not change an SAE's counts
+    cells, metrics = _cells(cfg, scfg.resolve(cfg), str(cache_dir()))
+    return [dict(c) for c in cells], metrics
+
+
+def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
+    """Width x sparsity against edge counts per family, for the cached SAEs (or `keys` of them)."""
+    entries = cached_saes(cfg)
+    if keys is not None:
+        wanted = set(keys)
+        entries = [(k, s) for k, s in entries if k in wanted]
+    points = []
+    for key, scfg in entries:
+        cells, metrics = sae_cells(cfg, scfg)
+        name, value = _sparsity(scfg)
+        points.append({
+            "key": key, "id": f"sae:{scfg.kind}:{scfg.width}", "kind": scfg.kind,
+            "width": scfg.width, "sparsity_name": name, "sparsity": value, "steps": scfg.steps,
+            "sae_seed": scfg.seed, "aux": scfg.aux if not scfg.uses_l1 else None,
+            "metrics": {m: metrics.get(m) for m in METRIC_KEYS},
+            "cells": [{k: c[k] for k in ("family", "local_edges_median", "global_edges_median",
+                                          "own_share_median", "error_share_median")}
+                      for c in cells]})
+    return {"version": VERSION, "config": cfg.model_dump(), "families": list(FAMILIES),
+            "points": points, "best": {v: _best(points, v) for v in ("local", "global")}}
+
+
+def _best(points: list[dict], view: str) -> dict | None:
+    """The SAE whose worse family, of animal and attribute, needs the fewest edges."""
+    key = f"{view}_edges_median"
+    scored = []
+    for p in points:
+        by = {c["family"]: c[key] for c in p["cells"]}
+        if by.get("animal") is None or by.get("attribute") is None:
+            continue
+        scored.append((max(by["animal"], by["attribute"]), p["key"], p, by))
+    if not scored:
+        return None
+    _, _, p, by = min(scored, key=lambda s: s[:2])
+    err = {c["family"]: c["error_share_median"] for c in p["cells"]}
+    # The error node is never counted: a dictionary that reconstructs badly looks simple.
+    return {"key": p["key"], "id": p["id"], "sparsity_name": p["sparsity_name"],
+            "sparsity": p["sparsity"], "animal": by["animal"], "attribute": by["attribute"],
+            "explained_variance": p["metrics"]["explained_variance"],
+            "error_share_animal": err.get("animal"), "error_share_attribute": err.get("attribute")}
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def _num(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def format_sweep(sw: dict) -> str:
+    """The sweep as text: one row per SAE, family cells as 'local / global'."""
+    head = (f"{'SAE':<22}{'sparsity':>10}{'steps':>7}{'L0':>7}{'EV':>7}{'MCC an/at':>12}"
+            + "".join(f"{f:>14}" for f in sw["families"]))
+    lines = [f"SAE sweep, edge counts local / global (coverage tau = {sw['config']['coverage']})",
+             "", head]
+    for p in sw["points"]:
+        m = p["metrics"]
+        cells = {c["family"]: c for c in p["cells"]}
+        mcc = f"{m['mcc_animals'] or 0:.2f}/{m['mcc_attributes'] or 0:.2f}"
+        row = (f"{p['id']:<22}{p['sparsity_name'] + '=' + format(p['sparsity'], 'g'):>10}"
+               f"{p['steps']:>7}{m['l0'] or 0:>7.1f}{m['explained_variance'] or 0:>7.3f}{mcc:>12}")
+        for f in sw["families"]:
+            c = cells.get(f, {})
+            row += f"{_num(c.get('local_edges_median'))} / {_num(c.get('global_edges_median'))}".rjust(14)
+        lines.append(row)
+    for view in ("local", "global"):
+        b = sw["best"][view]
+        if b:
+            lines.append(f"\nbest {view}: {b['id']} ({b['sparsity_name']}={b['sparsity']:g}): "
+                         f"animal {_num(b['animal'])}, attribute {_num(b['attribute'])} edges; "
+                         f"explained variance {b['explained_variance']}, error share "
+                         f"{b['error_share_animal']} / {b['error_share_attribute']} (never counted)")
+    return "\n".join(lines)
+
+
+def _list(name: str, text: str | None, default: list, cast) -> list:
+    if text is None:
+        return default
+    try:
+        vals = [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(name, text, "a comma-separated list of numbers") from None
+    if not vals:
+        raise ConfigError(name, text, "a comma-separated list of numbers")
+    return vals
+
+
+def run_sweep_cli(cfg: Config, kind: str, widths: str | None, sparsities: str | None,
+                  steps: str | None, seed: str | None, out: str | None) -> None:
+    """`basisgraph sae-sweep`: train a width x sparsity grid (progress on stderr), then print it."""
+    from basisgraph.dictionaries.config import parse_sae_config
+    from basisgraph.dictionaries.sae import train_sae
+
+    d, n = cfg.attributes, cfg.animals
+    ws = _list("widths", widths, [d, 2 * d, n + d], int)
+    uses_l1 = kind in ("relu", "matryoshka")
+    sp = _list("sparsities", sparsities, [0.3, 1.0, 3.0] if uses_l1 else [1, 4, 16],
+               float if uses_l1 else int)
+    grid = [(w, s) for w in ws for s in sp]
+    if len(grid) > MAX_GRID:
+        raise ConfigError("widths", widths, f"a grid of at most {MAX_GRID} SAEs (widths x sparsities)")
+    scfgs = []
+    for w, s in grid:
+        values = {"kind": kind, "width": w, "steps": steps, "seed": seed,
+                  ("l1" if uses_l1 else "k"): s}
+        try:
+            scfgs.append(parse_sae_config(values).resolve(cfg))
+        except ConfigError as exc:
+            flag = {"seed": "sae_seed", "l1": "sparsities", "k": "sparsities", "width": "widths"}
+            raise ConfigError(flag.get(exc.field, exc.field), exc.value, exc.allowed) from None
+    keys = []
+    t0 = time.perf_counter()
+    for i, scfg in enumerate(scfgs, 1):
+        label = f"[{i}/{len(scfgs)}] sae:{scfg.kind}:{scfg.width} {_sparsity(scfg)[0]}={_sparsity(scfg)[1]:g}"
+        t = train_sae(cfg, scfg, progress=lambda s, total, loss, label=label: _bar(label, s, total, loss, t0))
+        if t.cached:
+            sys.stderr.write(f"{label}: from the cache\n")
+        from basisgraph.dictionaries.sae import cache_key
+
+        keys.append(cache_key(cfg, scfg))
+    sys.stderr.write("counting edges…\n")
+    sw = sae_sweep(cfg, keys)
+    print(format_sweep(sw))
+    if out:
+        Path(out).write_text(json.dumps(sw, indent=1), encoding="utf-8")
+
+
+def _bar(label: str, step: int, steps: int, loss: float, t0: float) -> None:
+    n = int(24 * step / steps)
+    sys.stderr.write(f"\r{label} [{'#' * n}{'.' * (24 - n)}] {100 * step / steps:5.1f}%  "
+                     f"loss {loss:.4g}  {time.perf_counter() - t0:.0f}s")
+    if step == steps:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
