@@ -31,9 +31,8 @@ from pydantic import ValidationError
 import basisgraph
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
 from basisgraph.core import counts, graphs, sweep
-from basisgraph.jobs import sae as sae_jobs
-from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
+from basisgraph.web.routes import jobs as jobs_api
 from basisgraph.web.routes import sae as sae_api
 from basisgraph.web.routes import share as embed
 from basisgraph.web.routes import trained as trained_api
@@ -255,8 +254,6 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
             # Checked off the start-up path, since the check imports torch.
             _EXECUTOR.submit(_warm_trained)
         yield
-        trained_jobs.shutdown()
-        sae_jobs.shutdown()  # a training run can take minutes: do not wait for it
 
     app = FastAPI(
         lifespan=lifespan,
@@ -325,6 +322,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
         return _respond(request, "sweep", config, (steps,), timeout_s)
 
+    app.include_router(jobs_api.router)  # SAE and trained-model jobs: one registry
     sae_api.install(app, config_dep=config_from_query, respond=_respond, timeout_s=timeout_s,
                     config_parameters=cfg_params["parameters"])
     trained_api.install(app, config_dep=config_from_query, respond=_respond, timeout_s=timeout_s,
