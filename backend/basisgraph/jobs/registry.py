@@ -100,7 +100,8 @@ class Registry:
                                 estimate_s=job.estimate_s)
         extra: dict[str, Any] = {"estimate_s": job.estimate_s,
                                  "elapsed_s": round(time.time() - job.submitted, 1)}
-        status = job.status
+        # Claimed but not reported yet (the worker is loading torch): still "queued", first in line.
+        status = "queued" if job.status == "running" and not job.detail else job.status
         if status == "queued":
             extra["queue_position"] = sum(1 for j in self.store.unfinished() if j.seq < job.seq)
         else:

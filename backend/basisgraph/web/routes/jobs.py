@@ -121,6 +121,8 @@ def _answer(st: dict[str, Any] | None, response: Response, job_id: str) -> dict[
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Open the store now: a restart reports interrupted jobs as failed and runs queued ones.
+    jobs.registry()
     yield
     jobs.shutdown_all()  # a training run can take minutes: do not wait for it
 
