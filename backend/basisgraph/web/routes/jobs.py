@@ -23,11 +23,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, R
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from basisgraph.config import FIELD_HELP, Config, ConfigError, parse_config
+from basisgraph.config import Config, ConfigError, parse_config
 from basisgraph.jobs import registry as jobs
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.kind import JobRequest
+from basisgraph.web.deps import config_parameters
 from basisgraph.web.routes.sae import SAE_PARAMETERS
 
 __all__ = ["router", "JobStatus", "JobList", "job_params"]
@@ -69,12 +70,6 @@ class JobList(BaseModel):
 
     jobs: list[JobStatus]
     max_pending: int  # jobs that may wait behind the running one before POST answers 429
-
-
-def _config_parameters() -> list[dict[str, Any]]:
-    props = Config.model_json_schema()["properties"]
-    return [{"name": n, "in": "query", "required": False, "schema": props[n],
-             "description": FIELD_HELP.get(n, "")} for n in Config.model_fields]
 
 
 _BODY = {"required": True, "content": {"application/json": {"schema": {
@@ -168,8 +163,8 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
         return _answer(jobs.registry().cancel(job_id, kind), response, job_id)
 
 
-_add_kind("sae", _sae_request, _config_parameters() + SAE_PARAMETERS)
-_add_kind("trained", _trained_request, _config_parameters())
+_add_kind("sae", _sae_request, config_parameters() + SAE_PARAMETERS)
+_add_kind("trained", _trained_request, config_parameters())
 
 
 @router.get("/jobs", tags=["jobs"], response_model=JobList, response_model_exclude_none=True)
