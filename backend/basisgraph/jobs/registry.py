@@ -24,7 +24,7 @@ from typing import Any
 from basisgraph.cache import cache_dir
 from basisgraph.jobs.kind import JobKind, JobRequest
 from basisgraph.jobs.store import FINISHED, UNFINISHED, JobRecord, JobsBusy, Store
-from basisgraph.jobs.worker import KINDS, STALE_S, WorkerProcess, open_store, recover
+from basisgraph.jobs.worker import HEARTBEAT_S, KINDS, WorkerProcess, open_store, recover
 
 __all__ = ["MAX_PENDING", "REDIS_ENV", "JobsBusy", "Registry", "registry", "shutdown_all", "KINDS"]
 
@@ -118,8 +118,8 @@ class Registry:
         job = self.store.get(job_id)
         if job is None or (kind is not None and job.kind != kind):
             return None
-        if job.status == "running" and job.heartbeat < time.time() - STALE_S:
-            self._recover()  # its worker died: report it failed
+        if job.status == "running" and job.heartbeat < time.time() - 3 * HEARTBEAT_S:
+            self._recover()  # its worker may have died: if so, report it failed
             job = self.store.get(job_id) or job
         return job
 

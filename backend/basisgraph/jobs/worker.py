@@ -38,7 +38,7 @@ __all__ = ["KINDS", "WorkerProcess", "open_store", "cache_lock", "clean_partial"
 
 KINDS: dict[str, JobKind] = {k.name: k for k in (sae_jobs.KIND, trained_jobs.KIND)}
 HEARTBEAT_S = 1.0  # how often a running job's worker says it is alive (and checks for cancel)
-STALE_S = 10.0  # a running job without a heartbeat for this long has lost its worker
+STALE_S = 30.0  # on Redis, a running job without a heartbeat this long has lost its worker
 POLL_S = 0.25  # how often an idle worker looks for a queued job
 IDLE_EXIT_S = 60.0  # an idle worker exits (frees torch's memory); the server restarts it on demand
 REPORT_EVERY_S = 0.1  # progress writes at most this often (a phase change is always written)
@@ -103,8 +103,9 @@ def recover(root: Path, store: Store, redis: bool) -> None:
         if free:
             clean_partial(root)
         if free and not redis:
-            store.interrupt(float("inf"))
-    store.interrupt(time.time() - STALE_S)
+            store.interrupt(float("inf"))  # a worker marks a job running only under the lock
+    if redis:
+        store.interrupt(time.time() - STALE_S)
 
 
 # --------------------------------------------------------------------------------------------
