@@ -145,15 +145,19 @@ def _run(store: Store, root: Path, job: JobRecord) -> None:
         return store.report(job.id, job.attempt, progress, detail)
 
     threading.Thread(target=watch, daemon=True, name="heartbeat").start()
+    status, result, error = "done", None, None
     try:
         result = KINDS[job.kind].run(job.spec, report)
-        store.finish(job.id, job.attempt, "done", result=result)
     except Cancelled:
-        clean_partial(root, own=True)
+        status = "cancelled"
     except Exception as exc:  # the job failed; the worker goes on with the next one
-        store.finish(job.id, job.attempt, "failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:300]
     finally:
-        done.set()
+        done.set()  # before finishing: the watcher must not take "finished" for "cancelled"
+    if status == "cancelled":
+        clean_partial(root, own=True)
+    else:
+        store.finish(job.id, job.attempt, status, result=result, error=error)
 
 
 def main(argv: list[str] | None = None) -> int:
