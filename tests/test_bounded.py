@@ -4,8 +4,10 @@ behind a computation."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +16,8 @@ import basisgraph.web.app as api
 from basisgraph.config import Config
 from basisgraph.core import counts, deadline
 from basisgraph.core.cost import Budget
+from basisgraph.web import workers
+from basisgraph.web.compute import encode
 
 BUNNY = "preset=bunny"
 
@@ -130,3 +134,38 @@ def test_health_reports_the_caches():
         body = c.get("/api/v1/health").json()
     assert body["status"] == "ok"
     assert body["compute"]["response_cache"]["budget"] > 0 and body["studies"]["budget"] > 0
+
+
+def _sleepy(key):
+    if key == "sleep":
+        time.sleep(60)  # never checks its deadline: only a kill stops it
+    return key
+
+
+def test_worker_pool_kills_a_computation_past_its_deadline(monkeypatch):
+    monkeypatch.setattr(workers, "GRACE_S", 0.2)
+    pool = workers.WorkerPool(_sleepy, 1)
+    try:
+        assert pool.run("hi", time.monotonic() + 30) == "hi"
+        (pid,) = pool.pids()
+        t0 = time.monotonic()
+        with pytest.raises(deadline.DeadlineExceeded):
+            pool.run("sleep", time.monotonic() + 0.3)
+        assert time.monotonic() - t0 < 3
+        state = Path(f"/proc/{pid}/stat")
+        assert not state.exists() or state.read_text().split()[2] in "ZX"  # gone (or reaped soon)
+        assert pool.pids() != [pid] and pool.run("again", time.monotonic() + 30) == "again"
+    finally:
+        pool.shutdown()
+
+
+def test_served_mode_computes_in_worker_processes():
+    with TestClient(api.create_app(processes=1)) as c:
+        resp = c.get(f"/api/v1/table?{BUNNY}&seed=8804")
+        bad = c.get(f"/api/v1/graph?{BUNNY}&seed=8804&basis=animal&circuit=animal:unicorn")
+        pids = c.app.state.computer._processes.pids()
+    assert resp.status_code == 200
+    assert resp.json() == json.loads(encode(counts.table(Config(preset="bunny", seed=8804))))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "circuit"]  # raised in the worker
+    assert pids and all(not Path(f"/proc/{p}/stat").exists() or Path(f"/proc/{p}/stat").read_text().split()[2] in "ZX"
+                        for p in pids)  # stopped with the app

@@ -38,6 +38,7 @@ from basisgraph.web.routes import sae as sae_api
 from basisgraph.web.routes import share as embed
 from basisgraph.web.routes import study
 from basisgraph.web.routes import trained as trained_api
+from basisgraph.web.workers import WorkerPool
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
            "serve", "vendor_file"]
@@ -46,6 +47,7 @@ API_PREFIX = "/api/v1"
 TIMEOUT_S = 10.0  # a request waits at most this long for a computation (then 503)
 LIMIT_S = 30.0  # a computation is stopped this long after it starts
 MAX_HEAD = 1 << 20  # bytes of request line + headers uvicorn accepts (long links)
+COMPUTE_PROCESSES = 2  # one per core
 RESPONSE_BYTES = int(os.environ.get("BASISGRAPH_RESPONSE_BYTES", 128 << 20))  # response cache
 _COMPUTERS: list[Computer] = []  # every app's, so clear_cache() reaches them all
 
@@ -159,11 +161,15 @@ def _legacy_future(computer: Computer) -> Callable[[str, Config, tuple[Any, ...]
 
 
 def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: float = LIMIT_S,
-               budget: Budget | None = None, disk_usage: Callable[[], dict] | None = None) -> FastAPI:
+               budget: Budget | None = None, disk_usage: Callable[[], dict] | None = None,
+               processes: int = 0) -> FastAPI:
     """Build the app. `timeout_s` bounds every wait (503 past it), `limit_s` every computation,
     `budget` what the cost model admits; `warm` computes the default study in the background at
-    startup, so the first page load finds it cached."""
-    computer = Computer(_body, timeout_s=timeout_s, limit_s=max(limit_s, timeout_s), cache_bytes=RESPONSE_BYTES)
+    startup, so the first page load finds it cached. With `processes` > 0 computations run in
+    that many worker processes (as served), else on the server's own threads (tests, notebooks)."""
+    pool = WorkerPool(_body, processes) if processes > 0 else None
+    computer = Computer(_body, threads=processes or 2, timeout_s=timeout_s, limit_s=max(limit_s, timeout_s),
+                        cache_bytes=RESPONSE_BYTES, pool=pool)
     _COMPUTERS.append(computer)
 
     @contextlib.asynccontextmanager
@@ -207,7 +213,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
 
 def create_served_app() -> FastAPI:
     """The app as `make run` and `basisgraph serve` run it: the default study warmed at startup."""
-    return create_app(warm=True)
+    return create_app(warm=True, processes=COMPUTE_PROCESSES)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:

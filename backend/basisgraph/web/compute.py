@@ -33,6 +33,7 @@ import numpy as np
 
 from basisgraph.core import deadline
 from basisgraph.core.memo import ByteLRU
+from basisgraph.web.workers import WorkerPool
 
 __all__ = ["Body", "Busy", "TimedOut", "Computer", "encode"]
 
@@ -91,13 +92,15 @@ class Computer:
     """The response cache, the admission counters and the compute threads of one app.
 
     `compute(key)` returns the response body for a key (raising ConfigError and the like for
-    bad input); it runs on one of `threads` threads under a deadline of `limit_s`.
+    bad input); it runs under a deadline of `limit_s`, on one of `threads` threads or, given a
+    `pool`, in one of its worker processes (one thread per worker waits on it).
     """
 
     def __init__(self, compute: Callable[[Hashable], Body], *, threads: int = 2,
                  cache_bytes: int = 128 << 20, max_pending: int = 32, per_client: int = 16,
-                 timeout_s: float = 10.0, limit_s: float = 30.0):
+                 timeout_s: float = 10.0, limit_s: float = 30.0, pool: WorkerPool | None = None):
         self._compute = compute
+        self._processes = pool  # None: compute on the threads themselves (tests, notebooks)
         self.cache: ByteLRU[Body] = ByteLRU(cache_bytes, size=lambda b: b.size)
         self.max_pending = max_pending  # computations waiting or running, all clients
         self.per_client = per_client  # of those, started by one client
@@ -152,7 +155,10 @@ class Computer:
     # -- internals ----------------------------------------------------------------------------
 
     def _run(self, key: Hashable) -> Body:
-        with deadline.until(time.monotonic() + self.limit_s):
+        until = time.monotonic() + self.limit_s
+        if self._processes is not None:
+            return self._processes.run(key, until)
+        with deadline.until(until):
             return self._compute(key)
 
     def _done(self, key: Hashable, future: concurrent.futures.Future) -> None:
@@ -179,3 +185,5 @@ class Computer:
     def shutdown(self) -> None:
         """Stop accepting work; running computations end at their deadlines."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown()
