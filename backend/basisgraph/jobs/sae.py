@@ -105,8 +105,8 @@ def sae_query(scfg: SAEConfig) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Cost model: seconds on this machine (2 cores, torch on 1 thread), measured with relu SAEs of
-# widths 46 to 8192 on 32768 samples; rounded up so a prediction errs long.
+# Cost model: seconds on this machine (2 cores), measured with relu SAEs of widths 46 to 8192
+# on 32768 samples while the machine was quiet; a loaded machine takes longer.
 
 STEP_S = 5e-3  # per optimiser step whatever the size (Python and torch overhead)
 MAC_S = 3e-10  # per multiply-add of a step (batch x d_model x width), backward included
