@@ -70,3 +70,12 @@ def test_the_worker_keeps_the_budget_after_a_job(tmp_path, monkeypatch) -> None:
         wait_until(lambda: not stale.exists(), 10, "the stale entry to be evicted")
         assert (tmp_path / "sae" / f"{job['id']}.pt").exists()  # the new SAE stays
         assert client.get(job["poll"]).json()["status"] == "done"
+
+
+def test_a_server_start_brings_the_cache_within_its_budget(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BASISGRAPH_CACHE", str(tmp_path))
+    monkeypatch.setenv(budget.BUDGET_ENV, str(1500))
+    old = _file(tmp_path / "mlp-old.pt", 1000, 200)
+    new = _file(tmp_path / "mlp-new.pt", 1000, 100)
+    with TestClient(api.create_app(timeout_s=30)):
+        assert not old.exists() and new.exists()

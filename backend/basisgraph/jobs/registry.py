@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from basisgraph.cache import cache_dir
+from basisgraph.jobs import budget
 from basisgraph.jobs.kind import JobKind, JobRequest
 from basisgraph.jobs.store import FINISHED, UNFINISHED, JobRecord, JobsBusy, Store
 from basisgraph.jobs.worker import HEARTBEAT_S, KINDS, WorkerProcess, open_store, recover
@@ -63,6 +64,7 @@ class Registry:
         self.store: Store = open_store(root, redis_url)
         self.worker = WorkerProcess(root, redis_url, self.store.has_queued, self._recover)
         self._recover()  # a previous server's worker may have died mid-job
+        budget.enforce(root)  # the CLI may have filled the cache past its budget meanwhile
         if self.store.has_queued():
             self.worker.wake()  # jobs queued before a restart run now
 

@@ -17,8 +17,11 @@ refused with the field and its range, because training and decomposing it would 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -70,14 +73,19 @@ def job_key(cfg: Config, settings: Settings) -> str:
     return cache_key("decompose-job", cfg, json.dumps(_settings_doc(settings.resolve(cfg)), sort_keys=True))
 
 
-def is_cached(cfg: Config, settings: Settings) -> bool:
-    """Whether the MLP and its decomposition are on disk (the SAEs are optional extras). Checks
-    the files only: every table and panel request asks, and loading them is the view's job."""
+def _files(cfg: Config, settings: Settings) -> tuple[Path, Path]:
+    """The cache files of the trained MLP and of its decomposition."""
     from basisgraph.decomposition.mlp import mlp_path
     from basisgraph.decomposition.spd import decomposition_path
 
     s, cfg = settings.resolve(cfg), model_config(cfg)
-    return mlp_path(cfg, s.train).exists() and decomposition_path(cfg, s.train, s.spd).exists()
+    return mlp_path(cfg, s.train), decomposition_path(cfg, s.train, s.spd)
+
+
+def is_cached(cfg: Config, settings: Settings) -> bool:
+    """Whether the MLP and its decomposition are on disk (the SAEs are optional extras). Checks
+    the files only: every table and panel request asks, and loading them is the view's job."""
+    return all(path.exists() for path in _files(cfg, settings))
 
 
 
@@ -153,6 +161,11 @@ class TrainedJobs(JobKind):
     def cached_result(self, spec: dict[str, Any]) -> dict[str, Any] | None:
         cfg = Config.model_validate(spec["config"])
         return {} if is_cached(cfg, _settings(spec["settings"])) else None
+
+    def touch(self, spec: dict[str, Any]) -> None:
+        for path in _files(Config.model_validate(spec["config"]), _settings(spec["settings"])):
+            with contextlib.suppress(OSError):  # evicted meanwhile: nothing to mark
+                os.utime(path)
 
     def run(self, spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
         import torch
