@@ -74,8 +74,8 @@ def test_the_worker_keeps_the_budget_after_a_job(tmp_path, monkeypatch) -> None:
 
 def test_a_server_start_brings_the_cache_within_its_budget(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BASISGRAPH_CACHE", str(tmp_path))
-    monkeypatch.setenv(budget.BUDGET_ENV, str(1500))
-    old = _file(tmp_path / "mlp-old.pt", 1000, 200)
-    new = _file(tmp_path / "mlp-new.pt", 1000, 100)
+    monkeypatch.setenv(budget.BUDGET_ENV, str(100_000))  # the job store takes a few kB of it
+    old = _file(tmp_path / "mlp-old.pt", 60_000, 200)
+    new = _file(tmp_path / "mlp-new.pt", 60_000, 100)
     with TestClient(api.create_app(timeout_s=30)):
         assert not old.exists() and new.exists()
