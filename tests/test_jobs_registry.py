@@ -146,6 +146,19 @@ def test_cost_cap_names_width_or_steps_with_the_largest_value(client, monkeypatc
     assert look.json()["estimate_s"] > 60
 
 
+def test_cost_cap_of_the_trained_model_names_animals(client, monkeypatch) -> None:
+    monkeypatch.setenv("BASISGRAPH_JOB_SECONDS", "150")
+    monkeypatch.setattr(trained_jobs, "SETTINGS", trained_jobs.DEFAULT)
+    r = _post(client, "/api/v1/trained/jobs?animals=1000")
+    assert r.status_code == 422, r.text
+    item = r.json()["detail"][0]
+    assert item["loc"] == ["query", "animals"], item
+    largest = int(item["allowed"].split(" to ")[1].split()[0])
+    assert trained_jobs.estimate_s(Config(animals=largest), trained_jobs.DEFAULT) <= 150
+    assert trained_jobs.estimate_s(Config(animals=largest + 1), trained_jobs.DEFAULT) > 150
+    assert client.get("/api/v1/jobs").json()["jobs"] == []
+
+
 def test_the_openapi_document_describes_job_responses(client) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     for path in ("/api/v1/sae/jobs/{job_id}", "/api/v1/trained/jobs/{job_id}", "/api/v1/jobs/{job_id}"):

@@ -131,8 +131,11 @@ def _check_cost(cfg: Config, settings: Settings) -> float:
         fits = estimate_s(cfg.model_copy(update={"animals": mid, "active": min(cfg.active, mid)}),
                           settings) <= cap
         lo, hi = (mid, hi) if fits else (lo, mid)
-    raise ConfigError("animals", cfg.animals, f"an integer from 2 to {max(lo, 2)} for the trained "
-                      f"model (a job may take at most {cap:g} s predicted; this one {est:.0f} s)")
+    why = f"a job may take at most {cap:g} s predicted; this one {est:.0f} s"
+    if lo < 2:
+        raise ConfigError("animals", cfg.animals, f"no animal count fits: the trained model's "
+                          f"settings alone take too long here ({why})")
+    raise ConfigError("animals", cfg.animals, f"an integer from 2 to {lo} for the trained model ({why})")
 
 
 def request(cfg: Config, settings: Settings, *, check: bool = True) -> JobRequest:
