@@ -52,14 +52,14 @@ def unavailable(exc: Busy | TimedOut) -> JSONResponse:
 
 
 async def answer(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-                 admitted: bool = False) -> Response:
+                 admitted: bool = False, repeats: float = 1) -> Response:
     """The computed body of (endpoint, config, params): cached, or admitted and computed."""
     computer = request.app.state.computer
     key = (endpoint, config.key(), params)
     body = computer.cached(key)
     if body is None:
         if not admitted:
-            admit(config, request.app.state.budget)  # ConfigError -> 422, before any work
+            admit(config, request.app.state.budget, repeats)  # ConfigError -> 422, before any work
         try:
             body = await computer.get(key, client_of(request))
         except (Busy, TimedOut) as exc:

@@ -1,12 +1,6 @@
 """The SAE routes of the API: training jobs, the table with an SAE, SAE panels, the SAE sweep.
 
-- `POST /api/v1/sae/jobs?<config>&<sae>` starts training in the background worker (sae_jobs.py)
-  and answers 202 with the job (id, status, progress, poll URL); 200 with status "done" at once
-  if the SAE is cached; 429 if too many jobs wait.
-- `GET /api/v1/sae/jobs?<config>&<sae>` looks an SAE up without starting anything: its job's
-  status, "done" if cached, else "untrained" (always 200).
-- `GET /api/v1/sae/jobs/{id}` reports the job: 202 while queued or running (progress 0..1, never
-  going down), 200 once "done" (with the metrics) or "failed" (with the error).
+- Training jobs (`/api/v1/sae/jobs...`) are routes/jobs.py's, shared with the trained model.
 - `GET /api/v1/sae/table?<config>&<sae>`: the table with the SAE appended; 404 naming `sae` if
   it has not been trained. Never trains.
 - `GET /api/v1/graph?basis=sae:<kind>:<width>&<sae>...`: a panel under the SAE (api.py hands
@@ -131,37 +125,6 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
     @app.exception_handler(NotTrained)
     def _on_not_trained(request: Request, exc: NotTrained) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "field": "sae"}, status_code=404, headers=NO_STORE)
-
-    @app.exception_handler(sae_jobs.JobsBusy)
-    def _on_busy(request: Request, exc: sae_jobs.JobsBusy) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=429,
-                            headers={**NO_STORE, "Retry-After": "30"})
-
-    @app.post(f"{PREFIX}/sae/jobs", tags=["sae"], status_code=202, openapi_extra=with_sae)
-    def start_job(request: Request, config: Config = dep) -> JSONResponse:
-        """Train an SAE in the background worker: 202 with the job, or 200 if already cached."""
-        scfg = sae_jobs.sae_from_query(config, request.query_params)
-        st = sae_jobs.submit(config, scfg)
-        code = 200 if st["status"] == "done" else 202
-        return JSONResponse(st, status_code=code, headers={**NO_STORE, "Location": st["poll"]})
-
-    @app.get(f"{PREFIX}/sae/jobs", tags=["sae"], openapi_extra=with_sae)
-    def find_job(request: Request, config: Config = dep) -> JSONResponse:
-        """The status of one SAE without starting it: its job's, "done" if cached, else
-        "untrained" (always 200, so a page can ask before it asks for the table)."""
-        scfg = sae_jobs.sae_from_query(config, request.query_params)
-        return JSONResponse(sae_jobs.lookup(config, scfg), headers=NO_STORE)
-
-    @app.get(f"{PREFIX}/sae/jobs/{{job_id}}", tags=["sae"])
-    def job(job_id: str) -> JSONResponse:
-        """A training job: 202 while queued or running (progress 0..1), 200 once done or failed."""
-        st = sae_jobs.status(job_id)
-        if st is None:
-            return JSONResponse({"detail": f"job: {job_id[:80]!r} is not a known SAE training job; "
-                                 "start one with POST /api/v1/sae/jobs", "field": "job"},
-                                status_code=404, headers=NO_STORE)
-        code = 200 if st["status"] in ("done", "failed") else 202
-        return JSONResponse(st, status_code=code, headers=NO_STORE)
 
     @app.get(f"{PREFIX}/sae/table", tags=["sae"], openapi_extra=with_sae)
     def table(request: Request, config: Config = dep) -> Response:

@@ -70,7 +70,8 @@ async def alpha_sweep(
     steps: Annotated[int, Query(ge=2, le=21, description="alpha grid points from 0 to 1")] = 11,
 ) -> Response:
     """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
-    return await answer(request, "sweep", config, (steps,))
+    # Each alpha point recounts the union node set, about a third of a table's work.
+    return await answer(request, "sweep", config, (steps,), repeats=max(1.0, steps / 3))
 
 
 @router.get("/graph", tags=["study"],
