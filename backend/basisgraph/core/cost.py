@@ -44,7 +44,7 @@ class Cost:
 class Budget:
     """What an interactive request may cost."""
 
-    seconds: float = 8.0  # predicted compute time (the model over-predicts: see the docstring)
+    seconds: float = 3.0  # predicted compute time on a quiet machine; a loaded one is 2-4x slower
     bytes: int = 1 << 30  # predicted peak memory
 
 

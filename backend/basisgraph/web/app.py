@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import threading
 import time
@@ -28,10 +29,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import basisgraph
 from basisgraph.config import Config
 from basisgraph.core import counts, graphs, sweep
-from basisgraph.core.cost import Budget
+from basisgraph.core.cost import Budget, admit
+from basisgraph.share import htmlexport
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
 from basisgraph.web.bodies import SHORT, answer_sync
-from basisgraph.web.compute import Body, Computer, encode
+from basisgraph.web.compute import Body, Busy, Computer, encode
 from basisgraph.web.deps import add_error_handlers, config_from_query, config_parameters
 from basisgraph.web.routes import jobs as jobs_api
 from basisgraph.web.routes import sae as sae_api
@@ -45,7 +47,8 @@ __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_serve
 
 API_PREFIX = "/api/v1"
 TIMEOUT_S = 10.0  # a request waits at most this long for a computation (then 503)
-LIMIT_S = 30.0  # a computation is stopped this long after it starts
+LIMIT_S = 10.0  # a computation is stopped this long after it starts (so it never holds a worker
+# that later requests wait for; the cost model keeps admitted work well inside it)
 MAX_HEAD = 1 << 20  # bytes of request line + headers uvicorn accepts (long links)
 COMPUTE_PROCESSES = 2  # one per core
 RESPONSE_BYTES = int(os.environ.get("BASISGRAPH_RESPONSE_BYTES", 128 << 20))  # response cache
@@ -64,6 +67,8 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
         return sweep.alpha_sweep(config, *params)
     if endpoint == "model":
         return graphs.model_info(config)
+    if endpoint == "export":  # the one-file page: HTML, not JSON
+        return htmlexport.export_html(config, json.loads(params[0]))
     return graphs.panel(config, *params)
 
 
@@ -73,8 +78,10 @@ def _body(key: Hashable) -> Body:
     bytes (and ETag) on every machine."""
     endpoint, config_key, params = key
     t0 = time.perf_counter()
-    data = encode(_compute(endpoint, Config.model_validate_json(config_key), params))
-    return Body.of(data, (time.perf_counter() - t0) * 1000)
+    out = _compute(endpoint, Config.model_validate_json(config_key), params)
+    if isinstance(out, str):
+        return Body.of(out.encode(), (time.perf_counter() - t0) * 1000, "text/html; charset=utf-8")
+    return Body.of(encode(out), (time.perf_counter() - t0) * 1000)
 
 
 def _warm_trained(computer: Computer) -> None:
@@ -136,8 +143,10 @@ def _add_page_routes(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=frontend_dir(), check_dir=False), name="static")
 
 
-def _legacy_future(computer: Computer) -> Callable[[str, Config, tuple[Any, ...]], concurrent.futures.Future]:
-    """For the page routes (previews, export): a Future of (body, etag, ms), done at once on a hit."""
+def _legacy_future(computer: Computer, budget: Budget) -> Callable[[str, Config, tuple[Any, ...]], concurrent.futures.Future]:
+    """For the page routes (previews, export): a Future of (body, etag, ms), done at once on a hit.
+    A miss is admitted by the cost model first (ConfigError: 422); when the server is busy the
+    Future fails with TimeoutError, which those routes answer with 503."""
 
     def cached(endpoint: str, config: Config, params: tuple[Any, ...] = ()) -> concurrent.futures.Future:
         key = (endpoint, config.key(), params)
@@ -154,7 +163,11 @@ def _legacy_future(computer: Computer) -> Callable[[str, Config, tuple[Any, ...]
                 b = f.result()
                 out.set_result((b.data, b.etag, b.compute_ms))
 
-        computer.submit(key).add_done_callback(relay)
+        admit(config, budget)
+        try:
+            computer.submit(key).add_done_callback(relay)
+        except Busy:
+            out.set_exception(concurrent.futures.TimeoutError())
         return out
 
     return cached
@@ -205,7 +218,7 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
                         config_parameters=params)
     # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
     embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
-                  cached=_legacy_future(computer), openapi_extra={"parameters": params})
+                  cached=_legacy_future(computer, app.state.budget), openapi_extra={"parameters": params})
     _add_page_routes(app)
     app.add_middleware(HeadAsGet)
     return app
