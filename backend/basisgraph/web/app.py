@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
@@ -34,7 +34,7 @@ from basisgraph.core.deadline import DeadlineExceeded
 from basisgraph.jobs.budget import cache_usage
 from basisgraph.share import htmlexport
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
-from basisgraph.web.bodies import SHORT, answer_sync
+from basisgraph.web.bodies import SHORT
 from basisgraph.web.compute import Body, Busy, Computer, encode
 from basisgraph.web.deps import add_error_handlers, config_from_query, config_parameters
 from basisgraph.web.routes import jobs as jobs_api
@@ -228,15 +228,10 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
     add_error_handlers(app)
     app.include_router(study.router)
 
-    def respond(request: Request, endpoint: str, config: Config, params: tuple[Any, ...], _timeout: float) -> Response:
-        return answer_sync(request, endpoint, config, params)
-
-    params = config_parameters()
     app.include_router(jobs_api.router)  # SAE and trained-model jobs: one registry
-    sae_api.install(app, config_dep=config_from_query, respond=respond, timeout_s=timeout_s,
-                    config_parameters=params)
-    trained_api.install(app, config_dep=config_from_query, respond=respond, timeout_s=timeout_s,
-                        config_parameters=params)
+    app.include_router(sae_api.router)
+    app.include_router(trained_api.router)
+    params = config_parameters()
     # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
     embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
                   cached=_legacy_future(computer, app.state.budget), openapi_extra={"parameters": params})

@@ -15,11 +15,10 @@ response cache as the rest of the API, keyed also on the cache directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from basisgraph.cache import cache_dir, sae_doc
@@ -28,9 +27,11 @@ from basisgraph.core.graphs import panel
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig, cache_key
 from basisgraph.dictionaries.sweep import cached_saes, sae_sweep
 from basisgraph.jobs import sae as sae_jobs
-from basisgraph.web.bodies import answer
+from basisgraph.web.bodies import ERRORS, answer
+from basisgraph.web.deps import ConfigDep, config_parameters
+from basisgraph.web.schemas import ErrorBody, SaeSweepBody, TableBody
 
-__all__ = ["install", "compute", "SAE_PARAMETERS"]
+__all__ = ["router", "compute", "graph", "SAE_PARAMETERS"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -115,29 +116,24 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     raise ValueError(f"unknown SAE endpoint {endpoint}")
 
 
-def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: float,
-            config_parameters: list[dict[str, Any]]) -> None:
-    """Add the SAE routes to `app`. `respond(request, endpoint, config, params, timeout_s)` is
-    the API's cached responder; `config_parameters` document the config keys in OpenAPI."""
-    dep = Depends(config_dep)
-    with_sae = {"parameters": config_parameters + SAE_PARAMETERS}
+router = APIRouter(prefix=PREFIX, tags=["sae"])
 
-    @app.exception_handler(NotTrained)
-    def _on_not_trained(request: Request, exc: NotTrained) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "field": "sae"}, status_code=404, headers=NO_STORE)
 
-    @app.get(f"{PREFIX}/sae/table", tags=["sae"], openapi_extra=with_sae)
-    def table(request: Request, config: Config = dep) -> Response:
-        """The edge-count table with the SAE appended as a node set; 404 if not trained."""
-        scfg = sae_jobs.sae_from_query(config, request.query_params)
-        if not _trained(config, scfg):
-            return _not_trained(config, scfg)
-        return respond(request, "sae_table", config, (scfg.model_dump_json(), _root()), timeout_s)
+@router.get("/sae/table", openapi_extra={"parameters": config_parameters() + SAE_PARAMETERS},
+            responses={200: {"model": TableBody}, 404: {"model": ErrorBody}, **ERRORS})
+async def table(request: Request, config: ConfigDep) -> Response:
+    """The edge-count table with the SAE appended as a node set; 404 if not trained."""
+    scfg = sae_jobs.sae_from_query(config, request.query_params)
+    if not _trained(config, scfg):
+        return _not_trained(config, scfg)
+    return await answer(request, "sae_table", config, (scfg.model_dump_json(), _root()))
 
-    @app.get(f"{PREFIX}/sae/sweep", tags=["sae"], openapi_extra={"parameters": config_parameters})
-    def sweep(request: Request, config: Config = dep) -> Response:
-        """Width x sparsity against edge counts per family, for the cached SAEs of this config."""
-        keys = tuple(k for k, _ in cached_saes(config))
-        resp = respond(request, "sae_sweep", config, (keys, _root()), timeout_s)
-        resp.headers["Cache-Control"] = "no-cache"  # a new SAE changes the answer: revalidate
-        return resp
+
+@router.get("/sae/sweep", openapi_extra={"parameters": config_parameters()},
+            responses={200: {"model": SaeSweepBody}, **ERRORS})
+async def sweep(request: Request, config: ConfigDep) -> Response:
+    """Width x sparsity against edge counts per family, for the cached SAEs of this config."""
+    keys = tuple(k for k, _ in cached_saes(config))
+    resp = await answer(request, "sae_sweep", config, (keys, _root()))
+    resp.headers["Cache-Control"] = "no-cache"  # a new SAE changes the answer: revalidate
+    return resp

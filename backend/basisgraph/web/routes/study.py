@@ -16,19 +16,15 @@ from fastapi.responses import Response
 
 from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
 from basisgraph.core.study import cache_stats
-from basisgraph.web.bodies import answer
+from basisgraph.web.bodies import ERRORS, answer
 from basisgraph.web.deps import PARAM_ALLOWED, ConfigDep, config_parameters
 from basisgraph.web.routes import sae as sae_routes
 from basisgraph.web.schemas import ConfigSchema, ErrorBody, GraphBody, Health, ModelBody, SweepBody, TableBody
 
-__all__ = ["router", "ERRORS"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1")
 CONFIG_PARAMS = {"parameters": config_parameters()}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorBody, "description": "a value out of range, naming the field"},
-    503: {"model": ErrorBody, "description": "busy or slower than a request may wait; retry"}}
-
 
 @router.get("/health", tags=["meta"], response_model=Health)
 async def health(request: Request) -> dict[str, Any]:

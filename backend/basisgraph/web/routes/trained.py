@@ -14,19 +14,20 @@ SAEs are cached, so an SAE trained later shows up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from basisgraph.cache import NotCachedError
 from basisgraph.config import Config
 from basisgraph.decomposition.panels import cache_state, trained_panel, view_table
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.registry import registry
+from basisgraph.web.bodies import ERRORS, answer_sync
+from basisgraph.web.deps import ConfigDep, config_parameters
+from basisgraph.web.schemas import ErrorBody, GraphBody, TrainedTableBody
 
-__all__ = ["install", "compute", "built_table_params"]
+__all__ = ["router", "compute", "built_table_params"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -68,38 +69,37 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     raise ValueError(f"unknown trained-model endpoint {endpoint}")
 
 
-def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: float,
-            config_parameters: list[dict[str, Any]]) -> None:
-    """Add the trained-model routes to `app` (see the module docstring)."""
-    dep = Depends(config_dep)
-    extra = {"parameters": config_parameters}
+router = APIRouter(prefix=PREFIX, tags=["trained"])
+_EXTRA = {"parameters": config_parameters()}
 
-    @app.exception_handler(NotCachedError)
-    def _on_not_cached(request: Request, exc: NotCachedError) -> JSONResponse:
-        # The cache was emptied between the check and the computation.
-        return JSONResponse({"detail": f"model: {exc}", "field": "model"}, status_code=404,
-                            headers=NO_STORE)
 
-    @app.get(f"{PREFIX}/trained/table", tags=["trained"], openapi_extra=extra)
-    def table(request: Request, config: Config = dep) -> Response:
-        """Edge counts on the trained MLP, with the spd, hidden and mixed columns; 404 if not built."""
-        missing = _not_built(config)
-        if missing is not None:
-            return missing
-        return respond(request, "trained_table", config, (*cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS), timeout_s)
+# Plain `def` handlers: checking whether a model is built imports torch the first time, which
+# must not happen on the event loop.
+@router.get("/trained/table", openapi_extra=_EXTRA,
+            responses={200: {"model": TrainedTableBody}, 404: {"model": ErrorBody}, **ERRORS})
+def table(request: Request, config: ConfigDep) -> Response:
+    """Edge counts on the trained MLP, with the spd, hidden and mixed columns; 404 if not built."""
+    missing = _not_built(config)
+    if missing is not None:
+        return missing
+    settings = trained_jobs.SETTINGS
+    return answer_sync(request, "trained_table", config, (*cache_state(config, settings), settings))
 
-    @app.get(f"{PREFIX}/trained/graph", tags=["trained"], openapi_extra=extra)
-    def graph(
-        request: Request,
-        config: Config = dep,
-        basis: Annotated[str, Query(max_length=64, description="a node-set id of /trained/table")] = "spd",
-        circuit: Annotated[str, Query(max_length=128, description="a circuit id")] = "",
-        input: Annotated[str, Query(max_length=64, description="an example id, or 'dataset'")] = "dataset",
-        top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
-    ) -> Response:
-        """One panel on the trained MLP (`trained_graphs.trained_panel`); 404 if not built."""
-        missing = _not_built(config)
-        if missing is not None:
-            return missing
-        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS),
-                       timeout_s)
+
+@router.get("/trained/graph", openapi_extra=_EXTRA,
+            responses={200: {"model": GraphBody}, 404: {"model": ErrorBody}, **ERRORS})
+def graph(
+    request: Request,
+    config: ConfigDep,
+    basis: Annotated[str, Query(max_length=64, description="a node-set id of /trained/table")] = "spd",
+    circuit: Annotated[str, Query(max_length=128, description="a circuit id")] = "",
+    input: Annotated[str, Query(max_length=64, description="an example id, or 'dataset'")] = "dataset",
+    top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
+) -> Response:
+    """One panel on the trained MLP (`decomposition.panels.trained_panel`); 404 if not built."""
+    missing = _not_built(config)
+    if missing is not None:
+        return missing
+    settings = trained_jobs.SETTINGS
+    return answer_sync(request, "trained_graph", config,
+                       (basis, circuit, input, top, *cache_state(config, settings), settings))
