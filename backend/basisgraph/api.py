@@ -31,6 +31,7 @@ from pydantic import ValidationError
 import basisgraph
 from basisgraph import embed, sae_api, sae_jobs, trained_api, trained_jobs
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
+from basisgraph.links import link_version, with_defaults
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
            "serve", "vendor_file"]
@@ -159,10 +160,14 @@ def _unprocessable(items: list[dict[str, Any]]) -> JSONResponse:
 
 
 def config_from_query(request: Request) -> Config:
-    """FastAPI dependency: the Config named by the query string. Unknown keys are ignored."""
+    """FastAPI dependency: the Config named by the query string. Unknown keys are ignored.
+
+    Omitted keys take the defaults of the query's link version `v`, like a shared link: a query
+    without `v` predates the key and reads as version 1, so old URLs keep their numbers.
+    """
     fields = {k: v for k, v in request.query_params.items() if k in Config.model_fields}
     try:
-        return Config.model_validate(fields)
+        return Config.model_validate(with_defaults(fields, link_version(request.query_params)))
     except ValidationError as exc:
         raise _ConfigInvalid(_config_errors(exc)) from None
 

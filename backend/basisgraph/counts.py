@@ -279,6 +279,6 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
                 "union_nodes_median": round_sig(_median([s.union_nodes for s in st])),
                 "own_share_median": round_sig(_median([s.own_share for s in st]), 4),
                 "error_share_median": round_sig(_median([s.error_share for s in st]), 4, ROUNDOFF)})
-    return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
+    return {"version": VERSION, "config": study.config.as_json(), "families": list(FAMILIES),
             "bases": [basis_summary(study, b) for b in bases], "cells": cells,
             "circuits": circuits}

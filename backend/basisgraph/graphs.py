@@ -75,7 +75,7 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
         absw, out_val, active = np.abs(weights), max(pre, 0.0), pre > 0
     body = fold_nodes(ns.node_ids, ns.node_labels, ns.node_kinds, weights, absw, total, top,
                       cfg.coverage, f"circuit:{c.id}")
-    return {"version": VERSION, "config": cfg.model_dump(),
+    return {"version": VERSION, "config": cfg.as_json(),
             "basis": basis_summary(study, basis),
             "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
             "input": {"id": input, "label": label}, "active": active,
@@ -137,7 +137,7 @@ def model_info(cfg: Config) -> dict:
                          "overlay": m.axis_names[ov] if ov >= 0 else None})
     na, nt = min(12, cfg.animals), min(12, cfg.attributes)
     cos = m.animal_dirs[:na] @ m.attr_dirs[:nt].T  # (na, nt)
-    return {"version": VERSION, "config": cfg.model_dump(),
+    return {"version": VERSION, "config": cfg.as_json(),
             "families": ["animal", "attribute", "composite"],
             "animals": {"count": cfg.animals, "names": list(m.animal_names[:200])},
             "attributes": {"count": cfg.attributes, "names": list(m.axis_names[: cfg.attributes])},

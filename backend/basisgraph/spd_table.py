@@ -217,7 +217,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
                                         "seconds", "cached", "train", "spd", "labels")}
     summary["recovery_per_circuit"] = ro["circuits"]
-    return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
+    return {"version": 1, "model": "trained", "config": cfg.as_json(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
                        "atoms": node_sets[b].size if b in node_sets else
