@@ -92,7 +92,7 @@ def server(url: str | None) -> Iterator[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "basisgraph.api:create_served_app",
+        "basisgraph.web.app:create_served_app",
         "--factory",
         "--host",
         "127.0.0.1",

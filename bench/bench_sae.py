@@ -23,8 +23,8 @@ import tempfile
 import time
 
 from basisgraph.config import Config, parse_config
-from basisgraph.sae import SAEConfig, train_sae
-from basisgraph.sae_table import sae_table
+from basisgraph.dictionaries.sae import SAEConfig, train_sae
+from basisgraph.dictionaries.table import sae_table
 
 
 def runs(quick: bool) -> list[tuple[Config, SAEConfig]]:

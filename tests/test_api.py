@@ -14,7 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-import basisgraph.api as api
+import basisgraph.web.app as api
 from basisgraph.config import Config, ConfigError
 
 BUNNY = "preset=bunny"
@@ -130,7 +130,7 @@ def test_unknown_keys_are_ignored(client) -> None:
 
 
 def test_table_matches_contract_and_python(client) -> None:
-    from basisgraph.counts import table
+    from basisgraph.core.counts import table
 
     resp = client.get(f"/api/v1/table?{SMALL}")
     assert resp.status_code == 200, resp.text
@@ -142,7 +142,7 @@ def test_table_matches_contract_and_python(client) -> None:
 
 
 def test_model_matches_python(client, bunny_model) -> None:
-    from basisgraph.graphs import model_info
+    from basisgraph.core.graphs import model_info
 
     assert bunny_model == _roundtrip(model_info(Config(preset="bunny")))
     assert {"animals", "attributes", "circuits", "examples", "bases"} <= bunny_model.keys()
@@ -150,7 +150,7 @@ def test_model_matches_python(client, bunny_model) -> None:
 
 @pytest.mark.parametrize("input_id", ["dataset", "cute-bunny"])
 def test_graph_matches_python(client, bunny_model, input_id) -> None:
-    from basisgraph.graphs import panel
+    from basisgraph.core.graphs import panel
 
     circuit = bunny_model["circuits"][0]["id"]
     resp = client.get(f"/api/v1/graph?{BUNNY}&basis=half&circuit={circuit}&input={input_id}&top=3")

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from basisgraph import attribution
-from basisgraph.attribution import edge_chunks, edge_vectors, encode, pre_activations
-from basisgraph.bases import build_node_sets, mixed_recipe, true_activations
 from basisgraph.config import Config, parse_config
-from basisgraph.model import Circuit, CircuitModule, Data, PlantedModel
-from basisgraph.study import get_study
+from basisgraph.core import attribution
+from basisgraph.core.attribution import edge_chunks, edge_vectors, encode, pre_activations
+from basisgraph.core.bases import build_node_sets, mixed_recipe, true_activations
+from basisgraph.core.model import Circuit, Data, PlantedModel
+from basisgraph.core.study import get_study
+from basisgraph.decomposition.circuits import CircuitModule
 
 SMALL = parse_config({"animals": 60, "attributes": 8, "samples": 200, "alpha": 0.3})
 SMALL_K2 = parse_config({"animals": 60, "attributes": 8, "samples": 200, "active": 2, "overlay": 0.5})

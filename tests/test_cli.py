@@ -12,9 +12,9 @@ import sys
 import networkx as nx
 import pytest
 
-from basisgraph.cli import build_parser, main
+from basisgraph.cli.main import build_parser, main
 from basisgraph.config import Config
-from basisgraph.counts import table
+from basisgraph.core.counts import table
 
 BUNNY = ["--preset", "bunny"]
 GRAPH = ["graph", *BUNNY, "--basis", "half", "--circuit", "animal:bunny"]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from basisgraph.config import Config, parse_config
-from basisgraph.counts import circuit_stats, cover_counts, round_sig, table
-from basisgraph.study import get_study
+from basisgraph.core.counts import circuit_stats, cover_counts, round_sig, table
+from basisgraph.core.study import get_study
 
 # ---- the cover rule ---------------------------------------------------------------------------
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from basisgraph import attribution, counts
-from basisgraph.bases import _top
 from basisgraph.config import Config
-from basisgraph.counts import TOL, _cover_sorted, circuit_stats, cover_counts
-from basisgraph.cover import cover_long
-from basisgraph.study import get_study
+from basisgraph.core import attribution, counts
+from basisgraph.core.bases import _top
+from basisgraph.core.counts import TOL, _cover_sorted, circuit_stats, cover_counts
+from basisgraph.core.cover import cover_long
+from basisgraph.core.study import get_study
 
 
 def _rows(rng: np.random.Generator, kind: int, n: int, length: int) -> np.ndarray:

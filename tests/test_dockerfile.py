@@ -140,7 +140,7 @@ def test_wheel_carries_frontend_and_d3(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("basisgraph-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for required in ("basisgraph/__init__.py", "basisgraph/api.py",
+    for required in ("basisgraph/__init__.py", "basisgraph/web/app.py",
                      "basisgraph/frontend/vendor/d3.min.js",
                      "basisgraph/frontend/vendor/swagger-ui-bundle.js",
                      "basisgraph/frontend/vendor/swagger-ui.css"):
@@ -148,14 +148,14 @@ def test_wheel_carries_frontend_and_d3(tmp_path: Path) -> None:
     if (REPO / "frontend/index.html").is_file():
         assert "basisgraph/frontend/index.html" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "basisgraph = basisgraph.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "basisgraph = basisgraph.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith("basisgraph/node_modules") for n in names)
 
     # Outside the checkout, the unpacked wheel serves its own copies of the page and D3.
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     probe = (
-        "import basisgraph, basisgraph.api as api\n"
+        "import basisgraph, basisgraph.web.app as api\n"
         "from fastapi.testclient import TestClient\n"
         f"assert basisgraph.__file__.startswith({str(unpacked)!r}), basisgraph.__file__\n"
         f"assert str(api.vendor_file('d3.min.js')).startswith({str(unpacked)!r})\n"

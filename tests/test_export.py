@@ -12,8 +12,8 @@ import networkx as nx
 import pytest
 
 from basisgraph.config import Config
-from basisgraph.export import FORMATS, to_csv, to_graphml, to_neuronpedia, write_panel
-from basisgraph.graphs import panel
+from basisgraph.core.graphs import panel
+from basisgraph.share.graphfiles import FORMATS, to_csv, to_graphml, to_neuronpedia, write_panel
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMA = json.loads((FIXTURES / "neuronpedia-graph-schema.json").read_text())

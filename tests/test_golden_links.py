@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from basisgraph.api import create_app
 from basisgraph.config import PRESETS, Config
-from basisgraph.counts import table
-from basisgraph.links import LINK_DEFAULTS, VERSION, config_from_link, link_query, read_link
+from basisgraph.core.counts import table
+from basisgraph.share.links import LINK_DEFAULTS, VERSION, config_from_link, link_query, read_link
+from basisgraph.web.app import create_app
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_links.json").read_text())
 IDS = [g["link"] or "(empty)" for g in GOLDEN]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from basisgraph.config import Config, ConfigError, parse_config
-from basisgraph.counts import table
-from basisgraph.graphs import MAX_TOP, coverage_curve, model_info, panel
-from basisgraph.model import MAG_HIGH
-from basisgraph.study import get_study
+from basisgraph.core.counts import table
+from basisgraph.core.graphs import MAX_TOP, coverage_curve, model_info, panel
+from basisgraph.core.model import MAG_HIGH
+from basisgraph.core.study import get_study
 
 SMALL = parse_config({"animals": 300, "attributes": 20, "samples": 500, "coverage": 0.75})
 BUNNY = Config(preset="bunny")

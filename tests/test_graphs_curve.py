@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from basisgraph.config import Config
-from basisgraph.counts import cover_counts
-from basisgraph.graphs import coverage_curve, panel
+from basisgraph.core.counts import cover_counts
+from basisgraph.core.graphs import coverage_curve, panel
 
 
 @pytest.mark.parametrize("coverage", [0.5, 0.9, 1.0])

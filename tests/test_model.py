@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from basisgraph.attribution import pre_activations
 from basisgraph.config import Config, parse_config
-from basisgraph.model import (
+from basisgraph.core.attribution import pre_activations
+from basisgraph.core.model import (
     MAG_HIGH,
     MAG_LOW,
-    CircuitModule,
     build_model,
     make_examples,
     sample_data,
     typical_max_cosine,
 )
-from basisgraph.study import get_study
+from basisgraph.core.study import get_study
+from basisgraph.decomposition.circuits import CircuitModule
 
 SMALL = parse_config({"animals": 300, "attributes": 20, "samples": 500})
 CONFIGS = [Config(), SMALL, Config(preset="bunny"), Config(preset="wide"),

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from basisgraph.api import create_app
+from basisgraph.web.app import create_app
 
 HOST = "http://testserver"
 

@@ -26,9 +26,9 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_readme_table_is_what_the_cli_prints():
-    from basisgraph.cli import format_table
+    from basisgraph.cli.main import format_table
     from basisgraph.config import Config
-    from basisgraph.counts import table
+    from basisgraph.core.counts import table
 
     block = re.search(r"```\n(family .*?)```", README.read_text(), flags=re.S).group(1)
     printed = format_table(table(Config())).splitlines()

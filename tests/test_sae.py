@@ -11,13 +11,16 @@ import json
 import numpy as np
 import pytest
 
-from basisgraph import sae as sae_mod
-from basisgraph.attribution import edge_vectors
-from basisgraph.bases import reconstruction
-from basisgraph.cli import main
+from basisgraph.cli.main import main
 from basisgraph.config import ConfigError, parse_config
-from basisgraph.counts import circuit_stats
-from basisgraph.sae import (
+from basisgraph.core.attribution import edge_vectors
+from basisgraph.core.bases import reconstruction
+from basisgraph.core.counts import circuit_stats
+from basisgraph.core.study import get_study
+from basisgraph.dictionaries import sae as sae_mod
+from basisgraph.dictionaries.codes import reconstruct
+from basisgraph.dictionaries.metrics import match_counts, mcc, sae_metrics
+from basisgraph.dictionaries.sae import (
     SAEConfig,
     cache_key,
     coefficients,
@@ -26,9 +29,7 @@ from basisgraph.sae import (
     sae_node_set,
     train_sae,
 )
-from basisgraph.sae_metrics import match_counts, mcc, sae_metrics
-from basisgraph.sae_table import sae_study, sae_table
-from basisgraph.study import get_study
+from basisgraph.dictionaries.table import sae_study, sae_table
 
 SMALL = parse_config({"animals": 60, "attributes": 8, "samples": 300})
 FAST = {"steps": 200, "samples": 4096, "batch": 256}
@@ -171,7 +172,7 @@ def test_node_set_edges_complete(relu):
     g = coefficients(relu, study.data.acts)  # (samples, 68)
     recon = reconstruction(study.model, ns, study.data)
     assert np.allclose(recon, g @ atoms)
-    assert np.allclose(recon, sae_mod.reconstruct(relu, study.data.acts))
+    assert np.allclose(recon, reconstruct(relu, study.data.acts))
     checked = 0
     for k, c in enumerate(study.model.circuits):
         rows = np.flatnonzero(study.pre[:, k] > 0)[:20]

@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-import basisgraph.api as api
-from basisgraph import sae_jobs
-from basisgraph.cli import main
+import basisgraph.web.app as api
+from basisgraph.cli.main import main
 from basisgraph.config import parse_config
-from basisgraph.sae_config import SAEConfig
-from basisgraph.sae_table import sae_table
+from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.dictionaries.table import sae_table
+from basisgraph.jobs import sae as sae_jobs
 
 TINY = {"animals": 40, "attributes": 6, "samples": 200}
 CFG = parse_config(TINY)
@@ -102,7 +102,7 @@ def test_progress_never_goes_down_while_running(cache) -> None:
     """The registry keeps the largest progress the worker has reported."""
     import concurrent.futures
 
-    from basisgraph.sae import cache_key
+    from basisgraph.dictionaries.sae import cache_key
 
     scfg = SAEConfig(steps=100).resolve(CFG)
     key = cache_key(CFG, scfg)

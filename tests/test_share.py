@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from basisgraph.api import create_app, frontend_dir
 from basisgraph.config import Config
-from basisgraph.htmlexport import bundle, json_for_html, script_safe
+from basisgraph.share.htmlexport import bundle, json_for_html, script_safe
+from basisgraph.web.app import create_app, frontend_dir
 
 HOST = "http://testserver"
 HOSTILE = {
@@ -214,7 +214,7 @@ def test_cli_export_writes_the_same_kind_of_file(tmp_path: Path) -> None:
 
 
 def test_export_of_an_unbuilt_trained_model_carries_the_planted_one() -> None:
-    from basisgraph.htmlexport import collect
+    from basisgraph.share.htmlexport import collect
 
     data = collect(Config(preset="bunny"), {"model": "trained"})  # the session cache is empty
     assert "model" not in data["table"] and "model=" not in data["query"]
@@ -223,7 +223,7 @@ def test_export_of_an_unbuilt_trained_model_carries_the_planted_one() -> None:
 
 def test_preview_draws_medians_below_one() -> None:
     # A median of 0.5 (counts 0 and 1) or 0 sits on the axis floor instead of failing.
-    from basisgraph.preview import render_preview
+    from basisgraph.share.preview import render_preview
 
     cfg = Config(preset="bunny").model_dump()
     cells = [{"basis": "spd", "family": "animal", "local_edges_median": v} for v in (0.5,)]

@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from basisgraph.cli import main
+from basisgraph.cli.main import main
 from basisgraph.config import Config, ConfigError
-from basisgraph.spd import (
+from basisgraph.core.study import get_study
+from basisgraph.decomposition.mlp import TrainConfig, cache_key, get_trained
+from basisgraph.decomposition.readout import readout
+from basisgraph.decomposition.spd import (
     Decomposition,
     NotCachedError,
     SPDConfig,
@@ -21,9 +24,7 @@ from basisgraph.spd import (
     stochastic_masks,
     upper_leaky_hard_sigmoid,
 )
-from basisgraph.spd_readout import readout, spd_edges, trained_table
-from basisgraph.study import get_study
-from basisgraph.trained import TrainConfig, cache_key, get_trained
+from basisgraph.decomposition.table import spd_edges, trained_table
 
 TINY = Config(animals=6, attributes=3, samples=200, circuits=2)
 TINY_TRAIN = TrainConfig(steps=60, batch=128, train_samples=800, heldout_samples=400)

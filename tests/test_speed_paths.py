@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from basisgraph import bases, mixed, model, products
 from basisgraph.config import Config
-from basisgraph.counts import _median_of
-from basisgraph.model import build_model, sample_data
-from basisgraph.study import build_study
+from basisgraph.core import bases, mixed, model, products
+from basisgraph.core.counts import _median_of
+from basisgraph.core.model import build_model, sample_data
+from basisgraph.core.study import build_study
 
 
 def test_gram_route_min_norm_map_is_pinv(monkeypatch):

@@ -3,10 +3,10 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from basisgraph.api import create_app
 from basisgraph.config import Config, ConfigError
-from basisgraph.counts import table
-from basisgraph.sweep import alpha_sweep
+from basisgraph.core.counts import table
+from basisgraph.core.sweep import alpha_sweep
+from basisgraph.web.app import create_app
 
 CFG = Config(animals=200, attributes=16, samples=400)
 

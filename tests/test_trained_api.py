@@ -2,7 +2,7 @@
 
 One tiny model (6 animals, 3 attributes, 2 circuits per family, a 50-step SAE) is built once per
 module through POST /api/v1/trained/jobs, in the spawned training worker, into a temporary cache
-directory (BASISGRAPH_CACHE). The tiny settings replace trained_api.SETTINGS and reach the
+directory (BASISGRAPH_CACHE). The tiny settings replace trained_jobs.SETTINGS and reach the
 worker through the job's arguments.
 """
 
@@ -17,14 +17,16 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-import basisgraph.api as api
-from basisgraph import trained_api, trained_graphs, trained_jobs
+import basisgraph.web.app as api
 from basisgraph.config import Config
-from basisgraph.sae_config import SAEConfig
-from basisgraph.spd import SPDConfig
-from basisgraph.spd_readout import trained_table
-from basisgraph.trained import TrainConfig
-from basisgraph.trained_graphs import Settings, trained_panel
+from basisgraph.decomposition import panels as trained_graphs
+from basisgraph.decomposition.mlp import TrainConfig
+from basisgraph.decomposition.panels import Settings, trained_panel
+from basisgraph.decomposition.spd import SPDConfig
+from basisgraph.decomposition.table import trained_table
+from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.jobs import trained as trained_jobs
+from basisgraph.web.routes import trained as trained_api
 
 TINY = {"animals": 6, "attributes": 3, "samples": 200, "circuits": 2}
 CFG = Config(**TINY)
@@ -43,7 +45,7 @@ def cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("trained-api-cache")
     mp.setenv("BASISGRAPH_CACHE", str(root))
-    mp.setattr(trained_api, "SETTINGS", SETTINGS)
+    mp.setattr(trained_jobs, "SETTINGS", SETTINGS)
     trained_graphs.clear_cache()
     try:
         yield root
@@ -97,7 +99,7 @@ def built(client) -> dict:
 
 
 def _circuits() -> list[str]:
-    from basisgraph.study import get_study
+    from basisgraph.core.study import get_study
 
     return [c.id for c in get_study(CFG).model.circuits]
 

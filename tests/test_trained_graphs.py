@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from basisgraph import trained_graphs
 from basisgraph.config import Config, ConfigError
-from basisgraph.graphs import MAX_TOP
-from basisgraph.sae_config import SAEConfig
-from basisgraph.spd import NotCachedError, SPDConfig
-from basisgraph.spd_readout import spd_edges, trained_table
-from basisgraph.trained import TrainConfig
-from basisgraph.trained_graphs import Settings, trained_node_sets, trained_panel, trained_view
+from basisgraph.core.graphs import MAX_TOP
+from basisgraph.decomposition import panels as trained_graphs
+from basisgraph.decomposition.mlp import TrainConfig
+from basisgraph.decomposition.panels import Settings, trained_node_sets, trained_panel, trained_view
+from basisgraph.decomposition.spd import NotCachedError, SPDConfig
+from basisgraph.decomposition.table import spd_edges, trained_table
+from basisgraph.dictionaries.config import SAEConfig
 
 CFG = Config(animals=6, attributes=3, samples=200, circuits=2)
 SETTINGS = Settings(TrainConfig(steps=60, batch=128, train_samples=800, heldout_samples=400),

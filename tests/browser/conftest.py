@@ -139,7 +139,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     Its SAE cache (BASISGRAPH_CACHE) is a fresh temporary directory, so SAEs the tests train
     start untrained every session and never land in ~/.cache."""
-    yield from _serve(tmp_path_factory.mktemp("server-cache"), "basisgraph.api:create_served_app")
+    yield from _serve(tmp_path_factory.mktemp("server-cache"), "basisgraph.web.app:create_served_app")
 
 
 @pytest.fixture(scope="session")

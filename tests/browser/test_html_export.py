@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from basisgraph.config import Config
-from basisgraph.htmlexport import build_html, collect
+from basisgraph.share.htmlexport import build_html, collect
 
 READY = 'body[data-ready="true"]'
 

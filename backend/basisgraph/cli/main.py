@@ -1,0 +1,198 @@
+"""Command line: the side-by-side table, single graphs, the server and the benchmark.
+
+Every subcommand turns its flags into a Config with the same validation as the API. Bad input
+exits with status 2 and one line naming the field and its allowed range, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import NoReturn
+
+from basisgraph.cli.commands import (
+    add_sweep_parser,
+    add_train_parser,
+    run_decompose_command,
+    run_sweep_cli,
+    run_train_args,
+)
+from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_config
+from basisgraph.core.counts import table
+from basisgraph.core.graphs import panel
+from basisgraph.jobs import trained as trained_jobs
+from basisgraph.share.graphfiles import write_panel
+from basisgraph.share.htmlexport import export_html
+from basisgraph.web.app import serve
+
+__all__ = ["main", "format_table", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, status 2
+        self.exit(2, f"basisgraph: error: {message}\n")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument("--preset", default=None, help=FIELD_HELP["preset"] + f" ({', '.join(PRESETS)})")
+    for name, field in Config.model_fields.items():
+        if name == "preset":
+            continue
+        # Strings here, so a non-number reaches the Config check and its one-line message.
+        g.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar="X",
+                       help=f"{FIELD_HELP[name]} (default {field.default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the `basisgraph` command."""
+    p = _Parser(prog="basisgraph", description="Edge counts of attribution graphs under "
+                "several node sets of one planted model.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("table", help="print the side-by-side edge-count table")
+    t.add_argument("--json", action="store_true", help="print the JSON contract instead")
+    _add_config_flags(t)
+    g = sub.add_parser("graph", help="write one attribution graph")
+    g.add_argument("--basis", required=True, help="node set id: neuron, animal, attribute, half, mixed")
+    g.add_argument("--circuit", required=True, help="circuit id, e.g. animal:elephant")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--input", default=None, help="example input id, e.g. cute-bunny")
+    src.add_argument("--dataset", action="store_true", help="mean over the whole dataset (default)")
+    g.add_argument("--format", default="json", choices=["json", "graphml", "csv"])
+    g.add_argument("--top", default="40", help="nodes listed individually (1-2000)")
+    g.add_argument("--output", "-o", default="-", help="file to write, - for stdout")
+    _add_config_flags(g)
+    s = sub.add_parser("serve", help="serve the API and the page")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", default="8000")
+    e = sub.add_parser("export", help="write the page as one self-contained HTML file (works offline)")
+    e.add_argument("--html", required=True, metavar="FILE", help="the .html file to write")
+    e.add_argument("--circuit", default=None, help="circuit whose graphs to carry (default: the first)")
+    e.add_argument("--input", default=None, help="example input to carry besides the dataset")
+    e.add_argument("--view", default="local", choices=["local", "global"], help="count shown first")
+    e.add_argument("--model", default="planted", choices=["planted", "trained"],
+                   help="the planted model, or the trained MLP (built by `basisgraph decompose`)")
+    _add_config_flags(e)
+    add_train_parser(sub, _add_config_flags)
+    add_sweep_parser(sub, _add_config_flags)
+    d = sub.add_parser("decompose", help="train an MLP on the circuits, decompose it with SPD (cached) "
+                       "and print the trained-model table with the spd node set")
+    d.add_argument("--steps", default=None, help="SPD steps (default 10000)")
+    d.add_argument("--json", action="store_true", help="print the table and read-out as JSON")
+    _add_config_flags(d)
+    b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
+    b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
+    return p
+
+
+def format_table(t: dict) -> str:
+    """The table as text: families as rows, node sets as columns, 'local / global' cells."""
+    bases = [b["id"] for b in t["bases"]]
+    cells = {(c["basis"], c["family"]): c for c in t["cells"]}
+
+    def num(x):
+        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
+
+    width = max(16, *(len(b) + 2 for b in bases))
+    lines = [f"edge counts, local / global (coverage tau = {t['config']['coverage']})", "",
+             "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
+    for fam in t["families"]:
+        row = fam.ljust(11)
+        for b in bases:
+            c = cells[(b, fam)]
+            row += f"{num(c['local_edges_median'])} / {num(c['global_edges_median'])}".rjust(width)
+        lines.append(row)
+    shares = [cells[("half", fam)]["own_share_median"] for fam in t["families"]]
+    lines += ["", "own share in half: " + ", ".join(
+        f"{fam} {'-' if x is None else format(x, '.2f')}" for fam, x in zip(t["families"], shares))]
+    lines.append("atoms".ljust(11) + "".join(str(b["atoms"]).rjust(width) for b in t["bases"]))
+    lines.append("|ĝD|/|a|".ljust(11) + "".join(
+        f"{b['reconstruction_norm_ratio']:.3g}".rjust(width) for b in t["bases"]))
+    lines.append("")
+    lines.append("local: median over inputs where the circuit fires; global: the same rule on the "
+                 "mean |edge| over the dataset. mixed is not a dictionary (|ĝD|/|a| ~ 2).")
+    return "\n".join(lines)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return parse_config({k: getattr(args, k, None) for k in Config.model_fields})
+
+
+def _int(name: str, text: str, lo: int, hi: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(name, text, f"an integer from {lo} to {hi}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, value, f"an integer from {lo} to {hi}")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "table":
+        t = table(_config(args))
+        print(json.dumps(t, indent=1) if args.json else format_table(t))
+    elif args.command == "graph":
+        p = panel(_config(args), args.basis, args.circuit, args.input or "dataset",
+                  _int("top", args.top, 1, 2000))
+        text = write_panel(p, args.format)
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    elif args.command == "export":
+        cfg = _config(args)
+        if args.model == "trained":
+            trained_jobs.check_size(cfg)
+            if not trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
+                raise ConfigError("model", "trained", "planted, or trained once `basisgraph decompose` "
+                                  "with the same configuration has built it")
+        page = export_html(cfg, {"circuit": args.circuit, "input": args.input, "view": args.view,
+                                 "model": args.model})
+        with open(args.html, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    elif args.command == "serve":
+        serve(args.host, _int("port", args.port, 1, 65535))
+    elif args.command == "train-sae":
+        cfg = _config(args)
+        scfg = run_train_args(cfg, args)
+        if args.table:
+            from basisgraph.dictionaries.table import sae_table  # loads torch
+
+            print()
+            print(format_table(sae_table(cfg, [scfg])))
+    elif args.command == "sae-sweep":
+        run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
+                      args.sweep_seed, args.sweep_json)
+    elif args.command == "decompose":
+        run_decompose_command(_config(args), args.steps, args.json)
+    elif args.command == "bench":
+        from basisgraph.cli.bench import run_bench
+
+        run_bench(quick=args.quick)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `basisgraph` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"basisgraph: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `basisgraph table | head`: the reader left, nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
+        return 0
+    except OSError as exc:
+        print(f"basisgraph: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A study: everything one configuration needs, built once and cached.
+
+Building a study draws the planted model, samples the dataset, makes the example inputs,
+builds every node set and decomposes each circuit's read direction for the mixed view. The
+cache is keyed by the frozen Config, so the CLI, the API and notebooks share the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
+
+import numpy as np
+
+from basisgraph.config import Config, ConfigError
+from basisgraph.core.attribution import Encoding, encode, pre_activations
+from basisgraph.core.bases import NodeSet, basis_ids, build_node_sets, get_node_set
+from basisgraph.core.mixed import mixed_recipe, mixed_scores
+from basisgraph.core.model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
+
+__all__ = ["Study", "get_study", "build_study", "clear_cache"]
+
+
+@dataclass(frozen=True)
+class Study:
+    """One configuration's model, data, node sets and circuit recipes."""
+
+    config: Config
+    model: PlantedModel
+    enc: Encoding  # the dataset and its residuals
+    pre: np.ndarray  # (samples, circuits) pre-activations on the dataset
+    node_sets: dict[str, NodeSet]  # in display order
+    recipes: dict[str, tuple[np.ndarray, np.ndarray]]  # circuit id -> mixed (nodes, weights)
+    examples: dict[str, tuple[str, Encoding]]  # example id -> (label, encoding of one input)
+
+    @property
+    def data(self) -> Data:
+        """The dataset."""
+        return self.enc.data
+
+    def circuit(self, cid: str) -> tuple[int, Circuit]:
+        """(position, circuit) by id, or ConfigError naming the field `circuit`."""
+        for k, c in enumerate(self.model.circuits):
+            if c.id == cid:
+                return k, c
+        shown = ", ".join(c.id for c in self.model.circuits[:6])
+        raise ConfigError("circuit", cid, f"a circuit id of this model, e.g. {shown}")
+
+    def node_set(self, basis: str) -> NodeSet:
+        """A node set by id, or ConfigError naming the field `basis`."""
+        return get_node_set(self.node_sets, basis)
+
+    def example(self, eid: str) -> tuple[str, Encoding]:
+        """(label, encoding) of an example input, or ConfigError naming the field `input`."""
+        if eid not in self.examples:
+            raise ConfigError("input", eid, "dataset or one of " + ", ".join(self.examples))
+        return self.examples[eid]
+
+
+def build_study(cfg: Config) -> Study:
+    """Build a study without the cache."""
+    model = build_model(cfg)
+    data = sample_data(model)
+    sets = build_node_sets(model)
+    ordered = {b: sets[b] for b in basis_ids(cfg)}
+    pre = pre_activations(model, data.acts)  # (samples, circuits)
+    firsts = mixed_scores(model, np.stack([c.read for c in model.circuits]))
+    recipes = {c.id: mixed_recipe(model, c.read, partial(_presence, cfg, data, pre[:, k] > 0),
+                                  first=firsts[k])
+               for k, c in enumerate(model.circuits)}
+    examples = {eid: (label, encode(model, d)) for eid, label, d in make_examples(model)}
+    return Study(cfg, model, encode(model, data), pre, ordered, recipes, examples)
+
+
+def _presence(cfg: Config, data: Data, on: np.ndarray, node: int) -> float:
+    """Fraction of a circuit's active inputs on which a mixed node's feature is present."""
+    if not on.any():
+        return 0.0
+    if node >= cfg.animals:  # attributes are dense: always present
+        return 1.0
+    return float(np.mean(np.any(data.animal_idx[on] == node, axis=1)))
+
+
+def get_study(cfg: Config) -> Study:
+    """Build (or reuse) the study of a configuration.
+
+    The counting rule (coverage) does not change the model, data or node sets, so studies that
+    differ only in coverage share one build; moving the coverage slider never rebuilds.
+    """
+    shared = _cached_study(cfg.model_copy(update={"coverage": 0.9}))
+    return shared if shared.config == cfg else replace(shared, config=cfg)
+
+
+@lru_cache(maxsize=8)
+def _cached_study(cfg: Config) -> Study:
+    return build_study(cfg)
+
+
+def clear_cache() -> None:
+    """Forget every built study (benchmarks time cold builds with this)."""
+    _cached_study.cache_clear()

@@ -1,0 +1,1 @@
+"""Learned dictionaries: sparse autoencoders trained on the planted activations, their metrics and tables."""

@@ -1,0 +1,1 @@
+"""Background jobs: training runs in one worker process, never inside a web request."""

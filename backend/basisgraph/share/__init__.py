@@ -1,0 +1,1 @@
+"""Sharing: link versions, previews, embeds and file exports of a view."""
