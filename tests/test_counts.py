@@ -61,6 +61,8 @@ SEED_CONFIGS = [
     parse_config({"animals": 300, "attributes": 20}),
     parse_config({"animals": 2000, "attributes": 64, "samples": 2000}),
     Config(active=2),
+    Config(active=4),  # with the version-2 defaults (sparse completion, stratified overlays)
+    Config(active=8),
     Config(seed=1),
     Config(seed=7),
     Config(preset="wide"),
