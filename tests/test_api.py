@@ -124,9 +124,21 @@ def test_graph_requires_basis_and_circuit(client) -> None:
 
 def test_unknown_keys_are_ignored(client) -> None:
     plain = client.get(f"/api/v1/table?{BUNNY}")
-    extra = client.get(f"/api/v1/table?{BUNNY}&v=1&utm_source=x&basis=half")
+    extra = client.get(f"/api/v1/table?{BUNNY}&v=2&utm_source=x&basis=half")
     assert plain.status_code == extra.status_code == 200
     assert plain.content == extra.content
+
+
+def test_link_version_picks_the_defaults(client) -> None:
+    # v=1 fills the keys it predates with version 1's values; today's query spells them out.
+    old = client.get(f"/api/v1/table?{BUNNY}&v=1")
+    spelled = client.get(f"/api/v1/table?{BUNNY}&residual=minnorm&overlay_sampling=topup")
+    assert old.status_code == spelled.status_code == 200
+    assert old.json()["cells"] == spelled.json()["cells"]
+    assert "residual" not in old.json()["config"]  # a version-1 body, unchanged
+    assert client.get(f"/api/v1/table?{BUNNY}").json()["config"]["residual"] == "sparse"
+    bad = client.get("/api/v1/table?residual=dense")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "residual"]
 
 
 def test_table_matches_contract_and_python(client) -> None:

@@ -34,7 +34,7 @@ from basisgraph.core import counts, graphs, sweep
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
-from basisgraph.share.links import link_version, with_defaults
+from basisgraph.share.links import VERSION, link_version, with_defaults
 from basisgraph.web.routes import sae as sae_api
 from basisgraph.web.routes import share as embed
 from basisgraph.web.routes import trained as trained_api
@@ -146,12 +146,13 @@ def _unprocessable(items: list[dict[str, Any]]) -> JSONResponse:
 def config_from_query(request: Request) -> Config:
     """FastAPI dependency: the Config named by the query string. Unknown keys are ignored.
 
-    Omitted keys take the defaults of the query's link version `v`, like a shared link: a query
-    without `v` predates the key and reads as version 1, so old URLs keep their numbers.
+    With `v` (as a shared link carries it), omitted keys take that link version's defaults, so
+    `v=1` reproduces version 1's numbers; without `v` they take today's defaults.
     """
     fields = {k: v for k, v in request.query_params.items() if k in Config.model_fields}
+    version = link_version(request.query_params) if "v" in request.query_params else VERSION
     try:
-        return Config.model_validate(with_defaults(fields, link_version(request.query_params)))
+        return Config.model_validate(with_defaults(fields, version))
     except ValidationError as exc:
         raise _ConfigInvalid(_config_errors(exc)) from None
 
