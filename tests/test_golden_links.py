@@ -87,4 +87,8 @@ def test_canonical_query_round_trips() -> None:
         link = read_link(g["link"])
         again = read_link(link_query(link.config, link.ui))
         assert again.config == link.config and again.ui == link.ui
-        assert link_query(link.config, link.ui).startswith(f"v={VERSION}")
+        assert link_query(link.config, link.ui).startswith("v=1"), "a version-1 state keeps v=1"
+    assert link_query(Config(seed=3)) == f"v={VERSION}&seed=3"
+    assert link_query(Config(residual="minnorm")) == f"v={VERSION}&residual=minnorm"
+    assert config_from_link(link_query(Config(residual="error", overlay_sampling="topup"))) == \
+        Config(residual="error", overlay_sampling="topup")

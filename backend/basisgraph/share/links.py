@@ -22,9 +22,9 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
-from basisgraph.config import Config, explain
+from basisgraph.config import LEGACY, Config, explain
 
-__all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version",
+__all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version", "query_version",
            "with_defaults",
            "read_link", "link_query"]
 
@@ -167,10 +167,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def query_version(config: Config) -> int:
+    """The version a state's link is written in: 1 for a version-1 config (every LEGACY value),
+    so a shared version-1 link reads back as the very same link; else today's version."""
+    return 1 if all(getattr(config, k) == v for k, v in LEGACY.items()) else VERSION
+
+
 def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
-    """The canonical query of a state: v first, only what differs from the defaults."""
-    params: list[tuple[str, str]] = [("v", str(VERSION))]
-    params += [(k, _fmt(v)) for k, v in config.overrides().items()]
+    """The canonical query of a state: v first, only what differs from that version's defaults."""
+    version = query_version(config)
+    defaults = {**LINK_DEFAULTS[version]["fields"],
+                **LINK_DEFAULTS[version]["presets"].get(config.preset, {})}
+    params: list[tuple[str, str]] = [("v", str(version))]
+    if config.preset != "post":
+        params.append(("preset", config.preset))
+    params += [(k, _fmt(getattr(config, k))) for k in type(config).model_fields
+               if k != "preset" and getattr(config, k) != defaults[k]]
     for key in UI_KEYS:
         value = (ui or {}).get(key)
         if value is None or (key, value) in (("model", "planted"), ("view", "local"), ("input", "dataset")):
