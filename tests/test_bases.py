@@ -216,8 +216,13 @@ def test_too_few_animals_is_reported_not_hidden():
     assert basis_summary(study, "attribute")["reconstruction_error_max"] <= 1e-10
 
 
-@pytest.mark.parametrize("cfg", [Config(), Config(preset="wide"), Config(preset="bunny")], ids=_ids)
+BUNNY_V1 = Config(preset="bunny", residual="minnorm", overlay_sampling="topup")
+
+
+@pytest.mark.parametrize("cfg", [Config(), Config(preset="wide"), BUNNY_V1], ids=_ids)
 def test_mixed_recipe_recovers_the_planted_recipe(cfg):
+    # Version 1 breaks the bunny preset's ties with the planted labels (features present when
+    # the circuit fires); the larger models have one exact fit per circuit.
     study = get_study(cfg)
     mixed = study.node_sets["mixed"]
     for c in study.model.circuits:
@@ -227,3 +232,17 @@ def test_mixed_recipe_recovers_the_planted_recipe(cfg):
         assert set(got) == set(want), c.id
         for node, w in want.items():
             assert got[node] == pytest.approx(w, abs=1e-6), (c.id, node)
+
+
+def test_version_2_recipes_use_no_planted_labels_and_report_ties():
+    # In two dimensions any two features span the plane, so each composite read direction has
+    # C(6, 2) = 15 exact two-feature fits; version 2 keeps the least total |weight| and says so.
+    study = get_study(Config(preset="bunny"))
+    for c in study.model.circuits:
+        nodes, weights = study.recipes[c.id]
+        plain = mixed_recipe(study.model, c.read)  # no presence function: geometry only
+        assert nodes.tolist() == plain[0].tolist() and np.allclose(weights, plain[1])
+        fits = study.recipe_fits[c.id]["exact_fits"]
+        assert fits == (15 if c.family == "composite" else 1), c.id
+    default = get_study(Config())
+    assert all(f["exact_fits"] == 1 for f in default.recipe_fits.values())

@@ -123,11 +123,17 @@ class Config(BaseModel):
                 out[name] = getattr(self, name)
         return out
 
+    @property
+    def legacy(self) -> bool:
+        """Whether this is a version-1 configuration (every LEGACY value): its numbers and JSON
+        bodies are version 1's, including the mixed view's label-based tie-break."""
+        return all(getattr(self, k) == v for k, v in LEGACY.items())
+
     def as_json(self) -> dict[str, Any]:
         """The config as JSON bodies carry it: a version-1 config (every LEGACY value) leaves the
         later keys out, so its bodies stay byte-identical to the ones version 1 gave."""
         out = self.model_dump()
-        if all(out[k] == v for k, v in LEGACY.items()):
+        if self.legacy:
             for k in LEGACY:
                 del out[k]
         return out

@@ -104,6 +104,10 @@ def format_table(t: dict) -> str:
             c = cells[(b, fam)]
             row += f"{num(c['local_edges_median'])} / {num(c['global_edges_median'])}".rjust(width)
         lines.append(row)
+    lines += ["", "error share (median over circuits of |error node| / total |attribution|)"]
+    for fam in t["families"]:
+        lines.append(fam.ljust(11) + "".join(
+            _share(cells[(b, fam)].get("error_share_median")).rjust(width) for b in bases))
     shares = [cells[("half", fam)]["own_share_median"] for fam in t["families"]]
     lines += ["", "own share in half: " + ", ".join(
         f"{fam} {'-' if x is None else format(x, '.2f')}" for fam, x in zip(t["families"], shares))]
@@ -113,7 +117,21 @@ def format_table(t: dict) -> str:
     lines.append("")
     lines.append("local: median over inputs where the circuit fires; global: the same rule on the "
                  "mean |edge| over the dataset. mixed is not a dictionary (|ĝD|/|a| ~ 2).")
+    oracles = [b["id"] for b in t["bases"] if b.get("oracle")]
+    if oracles:
+        lines.append(f"{', '.join(oracles)}: {t['bases'][bases.index(oracles[0])]['oracle']}; its "
+                     "error node holds the interference it ignores, never counted as an edge.")
+    if "residual" in t["config"]:
+        lines.append(f"residual = {t['config']['residual']}, overlay_sampling = "
+                     f"{t['config']['overlay_sampling']}")
     return "\n".join(lines)
+
+
+def _share(x: float | None) -> str:
+    """An error share for the text table: '-' when no circuit fires, else two decimals."""
+    if x is None:
+        return "-"
+    return "0" if x == 0 else (f"{x:.2f}" if x >= 0.005 else f"{x:.0e}")
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -136,7 +136,8 @@ def model_info(cfg: Config) -> dict:
             "reads": [{"node": n, "weight": round_sig(w)} for n, w in c.reads],
             "mixed": [{"node": mixed.node_ids[int(i)], "weight": round_sig(float(w))}
                       for i, w in zip(nodes, weights)],
-            "active_inputs": int(np.sum(study.pre[:, k] > 0))})
+            "active_inputs": int(np.sum(study.pre[:, k] > 0)),
+            **({} if cfg.legacy else {"mixed_exact_fits": study.recipe_fits.get(c.id, {}).get("exact_fits")})})
     examples = []
     for eid, (label, enc) in study.examples.items():
         ov = int(enc.data.overlay_attr[0])
