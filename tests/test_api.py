@@ -312,3 +312,16 @@ def test_static_files(client) -> None:
         assert index.status_code == 200 and "<html" in index.text.lower()
     else:
         assert index.status_code == 404 and "not built yet" in index.text
+
+
+def test_table_across_seeds(client) -> None:
+    from basisgraph.core.seeds import table_across_seeds
+
+    r = client.get(f"/api/v1/table?{BUNNY}&seeds=3")
+    assert r.status_code == 200
+    assert r.json() == _roundtrip(table_across_seeds(Config(preset="bunny"), 3))
+    assert all("across_seeds" in c for c in r.json()["cells"])
+    assert "across_seeds" not in client.get(f"/api/v1/table?{BUNNY}&seeds=1").json()["cells"][0]
+    bad = client.get(f"/api/v1/table?{BUNNY}&seeds=10")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "seeds"
+    assert bad.json()["detail"][0]["allowed"] == "an integer from 1 to 9"

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 import basisgraph
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
 from basisgraph.core import counts, graphs, sweep
+from basisgraph.core.seeds import MAX_SEEDS, table_across_seeds
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
@@ -52,6 +53,7 @@ _PARAM_ALLOWED = {
     "circuit": "a circuit id listed by /api/v1/model",
     "input": "an example id listed by /api/v1/model, or 'dataset'",
     "top": "an integer from 1 to 2000",
+    "seeds": f"an integer from 1 to {MAX_SEEDS}",
 }
 # Compute runs here rather than on the request thread so a slow request can be abandoned
 # after TIMEOUT_S; two workers match the two cores.
@@ -82,7 +84,7 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     if endpoint.startswith("trained_"):
         return trained_api.compute(endpoint, config, params)
     if endpoint == "table":
-        return counts.table(config)
+        return table_across_seeds(config, params[0]) if params else counts.table(config)
     if endpoint == "sweep":
         return sweep.alpha_sweep(config, *params)
     if endpoint == "model":
@@ -295,9 +297,15 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False) -> FastAPI:
         return {"version": 1, "fields": fields, "presets": PRESETS}
 
     @app.get(f"{API_PREFIX}/table", tags=["study"], openapi_extra=cfg_params)
-    def table(request: Request, config: ConfigDep) -> Response:
-        """The side-by-side edge-count table (`basisgraph.core.counts.table`)."""
-        return _respond(request, "table", config, (), timeout_s)
+    def table(
+        request: Request,
+        config: ConfigDep,
+        seeds: Annotated[int, Query(ge=1, le=MAX_SEEDS, description="seeds from `seed` on: each cell "
+                                    "adds across_seeds (median, min, max)")] = 1,
+    ) -> Response:
+        """The side-by-side edge-count table (`basisgraph.core.counts.table`); with seeds > 1,
+        each cell's median and range over that many seeds (`basisgraph.core.seeds`)."""
+        return _respond(request, "table", config, (seeds,) if seeds > 1 else (), timeout_s)
 
     @app.get(f"{API_PREFIX}/model", tags=["study"], openapi_extra=cfg_params)
     def model(request: Request, config: ConfigDep) -> Response:
