@@ -80,6 +80,9 @@ def test_v1_links_fill_omitted_keys_from_version_1() -> None:
     v1 = LINK_DEFAULTS[1]["fields"]
     assert config_from_link("v=1").model_dump() == {"preset": "post", **v1}
     assert config_from_link("v=999&seed=2").seed == 2, "an unknown version reads as the newest"
+    assert config_from_link("seed=2") == Config(seed=2, residual="minnorm", overlay_sampling="topup")
+    assert config_from_link("") == Config() and read_link("view=global").config == Config(), \
+        "a bare visit is today's page"
 
 
 def test_canonical_query_round_trips() -> None:

@@ -182,8 +182,10 @@ export function parseQuery(search) {
     notices.push({ field: key, message: `Link value ${key}=“${clip(raw)}” is not valid (${why}); using ${fallback}.` });
 
   const v = p.get("v");
-  // No v predates the key: version 1, like v=1. An unknown version reads as the newest.
-  const version = v === null || v === "1" ? 1 : VERSION;
+  // Config keys without v predate the key: version 1, like v=1. A bare visit (no v, no config
+  // key) is today's page. An unknown version reads as the newest (basisgraph/share/links.py).
+  const legacyLink = v === null && CONFIG_KEYS.some((k) => p.has(k));
+  const version = v === "1" || legacyLink ? 1 : VERSION;
   if (v !== null && v !== "1" && v !== String(VERSION)) {
     notices.push({ field: "v", message: `Link version “${clip(v)}” is not known; reading it as version ${VERSION}.` });
   }

@@ -80,8 +80,12 @@ def _pairs(query: str | Mapping[str, Any] | Iterable[tuple[str, str]]) -> dict[s
 
 
 def _version(pairs: Mapping[str, str]) -> int:
-    """The link's version: no `v` predates the key (1); an unknown one reads as the newest."""
-    raw = pairs.get("v", "1")
+    """The link's version. A link with config keys but no `v` predates the key (1); a bare
+    visit (no `v`, no config key) is today's page (the newest); an unknown `v` reads as the
+    newest."""
+    if "v" not in pairs:
+        return 1 if any(k in Config.model_fields for k in pairs) else VERSION
+    raw = pairs["v"]
     return int(raw) if raw.isdigit() and int(raw) in LINK_DEFAULTS else VERSION
 
 
