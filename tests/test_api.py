@@ -94,7 +94,7 @@ def test_health(client) -> None:
         ("active=4&animals=3", "active", "at most animals (3)"),
         ("preset=bunny&active=5", "active", "at most animals (4)"),
         ("samples=20000&attributes=1024", "samples", "20000000"),
-        ("preset=nope", "preset", "post, bunny, wide"),
+        ("preset=nope", "preset", "post, bunny, wide, small"),
     ],
 )
 @pytest.mark.parametrize("endpoint", ["table", "model"])

@@ -93,7 +93,7 @@ def test_describe_range_wording():
     assert describe_range("animals") == "an integer from 2 to 100000"
     assert describe_range("alpha") == "a number from 0.0 to 1.0"
     assert describe_range("coverage") == "a number greater than 0.0 to 1.0"
-    assert describe_range("preset") == "one of post, bunny, wide"
+    assert describe_range("preset") == "one of post, bunny, wide, small"
 
 
 def test_unknown_preset_names_preset():

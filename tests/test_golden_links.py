@@ -44,7 +44,7 @@ def test_fixture_covers_presets_overrides_and_versions() -> None:
     links = [g["link"] for g in GOLDEN]
     assert len(links) >= 5
     assert all(g["table"]["version"] == 1 and "timings" not in g["table"] for g in GOLDEN)
-    assert {read_link(x).config.preset for x in links} == set(PRESETS)
+    assert {read_link(x).config.preset for x in links} == set(LINK_DEFAULTS[1]["presets"])
     assert any("v=1" in x for x in links) and any("v=" not in x for x in links)
 
 

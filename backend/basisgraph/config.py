@@ -16,7 +16,7 @@ __all__ = [
     "parse_config",
 ]
 
-PresetName = Literal["post", "bunny", "wide"]
+PresetName = Literal["post", "bunny", "wide", "small"]
 Residual = Literal["minnorm", "sparse", "error"]
 OverlaySampling = Literal["topup", "stratified"]
 
@@ -29,6 +29,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "post": {},
     "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
     "wide": {"random_dims": 50},
+    # A readable model that still shows every dictionary tangling one family (link version 2).
+    "small": {"animals": 200, "attributes": 20, "samples": 1000, "circuits": 8},
 }
 
 
@@ -177,7 +179,8 @@ def describe_range(name: str) -> str:
 
 
 FIELD_HELP: dict[str, str] = {
-    "preset": "named starting point: post (1000 animals / 50 attributes), bunny (4 / 2), wide (+50 random dims)",
+    "preset": "named starting point: post (1000 animals / 50 attributes), bunny (4 / 2), wide (+50 random dims), "
+              "small (200 / 20, 8 circuits per family)",
     "animals": "N, number of sparse animal features",
     "attributes": "d, number of dense attribute directions",
     "random_dims": "extra dimensions in which animal directions are random",

@@ -15,7 +15,7 @@ export const VERSION = 2;
 // They are also the defaults of link version 1 (LINK_DEFAULTS[1] in basisgraph/links.py): links
 // omit defaults, so if a default ever changes, keep these as the v=1 table, bump VERSION, and
 // have parseQuery fill a v=1 link's missing keys from it (see README, "Share and embed").
-export const PRESET_NAMES = ["post", "bunny", "wide"];
+export const PRESET_NAMES = ["post", "bunny", "wide", "small"];
 export const BASE_DEFAULTS = Object.freeze({
   animals: 1000,
   attributes: 50,
@@ -38,11 +38,13 @@ export const PRESETS = Object.freeze({
   post: Object.freeze({}),
   bunny: Object.freeze({ animals: 4, attributes: 2, samples: 400, circuits: 4 }),
   wide: Object.freeze({ random_dims: 50 }),
+  small: Object.freeze({ animals: 200, attributes: 20, samples: 1000, circuits: 8 }),
 });
 export const PRESET_LABELS = {
   post: "post: 1000 animals, 50 attributes",
   bunny: "bunny: 4 animals, 2 attributes",
   wide: "wide: 50 attributes + 50 random dims",
+  small: "small: 200 animals, 20 attributes",
 };
 
 // kind int|float; min/max inclusive unless minOpen. `slider` fields get a range input.

@@ -100,7 +100,7 @@ def test_table_equals_api(open_app, page, server_url: str, query: str) -> None:
 
 def test_preset_defaults_mirror_the_api(open_app, page, server_url: str) -> None:
     open_app()
-    for preset in ["post", "bunny", "wide"]:
+    for preset in ["post", "bunny", "wide", "small"]:
         mirrored = page.evaluate(
             "async (p) => (await import('/static/js/state.js')).presetDefaults(p)", preset
         )

@@ -44,7 +44,8 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
     1: {"fields": {**_V1_FIELDS, "residual": "minnorm", "overlay_sampling": "topup"},
         "presets": _V1_PRESETS},
     2: {"fields": {**_V1_FIELDS, "residual": "sparse", "overlay_sampling": "stratified"},
-        "presets": _V1_PRESETS},
+        "presets": {**_V1_PRESETS,
+                    "small": {"animals": 200, "attributes": 20, "samples": 1000, "circuits": 8}}},
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
