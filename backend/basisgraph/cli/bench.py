@@ -41,7 +41,13 @@ def _dense_coeffs(study, basis: str, row: int) -> np.ndarray:
     g = np.zeros(ns.size)
     for b in ns.blocks:
         if b.planted:
-            coef = np.asarray(res[row] @ b.q).ravel()
+            coef = np.zeros(b.size)
+            if b.residual == "minnorm":
+                coef = np.asarray(res[row] @ b.q).ravel()
+            elif b.residual == "sparse":  # each residual entry z_j adds z_j times axis j's code
+                sub = res[row].tocoo()
+                for j, z in zip(sub.col, sub.data):
+                    np.add.at(coef, b.codes.cols[j], z * b.codes.weights[j])
             coef[data.animal_idx[row]] += data.animal_mag[row]
         else:
             coef = data.acts[row] @ b.q
