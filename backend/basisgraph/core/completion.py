@@ -28,7 +28,7 @@ __all__ = ["SparseCodes", "sparse_codes", "merge_entries", "completed_coefs", "T
 
 TOL = 1e-12  # an axis counts as rebuilt once |e_j - code_j F| <= TOL (|e_j| = 1)
 POOL_WORK = 2 * 10**9  # animals * d^2 from which the candidates are pooled per axis
-POOL = 16  # animals per axis in the pooled candidate set
+POOL = 4  # animals per axis in the pooled candidate set (their union spans the space)
 
 
 @dataclass(frozen=True)
@@ -56,26 +56,27 @@ def sparse_codes(feat: np.ndarray) -> SparseCodes:
     cand = _candidates(feat)  # (m,)
     atoms = feat[cand]  # (m, d)
     steps = min(len(cand), d)
+    atoms_t = np.ascontiguousarray(atoms.T)  # (d, m)
     resid = np.eye(d)  # (d axes, d) r_j
     basis = np.zeros((d, steps, d))  # (axes, picked, d) orthonormal span of the picked atoms
     picked = np.zeros((d, steps), dtype=int)  # positions in cand
     sizes = np.zeros(d, dtype=int)
     rows = np.arange(d)
-    # Every axis takes a step each round (unpicked basis rows are zero, so they add nothing);
-    # an axis that is already rebuilt just stops counting atoms.
+    # Every axis takes a step each round; an axis that is already rebuilt stops counting atoms.
     for s in range(steps):
         live = np.linalg.norm(resid, axis=1) > TOL  # (axes,)
         if not live.any():
             break
-        scores = np.abs(atoms @ np.ascontiguousarray(resid.T))  # (m, axes)
-        scores[picked[:, :s], rows[:, None]] = -1.0
-        best = np.argmax(scores, axis=0)  # (axes,) first index on ties
+        scores = np.abs(resid @ atoms_t)  # (axes, m)
+        scores[rows[:, None], picked[:, :s]] = -1.0
+        best = np.argmax(scores, axis=1)  # (axes,) first index on ties
         picked[:, s] = best
         sizes[live] = s + 1
-        v = atoms[best][:, :, None]  # (axes, d, 1)
+        v = atoms[best]  # (axes, d)
+        b = basis[:, :s]  # (axes, s, d)
         for _ in range(2):  # Gram-Schmidt twice keeps the basis orthonormal to round-off
-            v = v - np.matmul(basis.transpose(0, 2, 1), np.matmul(basis, v))
-        v = v[:, :, 0]  # (axes, d)
+            v = v - np.einsum("as,asd->ad", np.einsum("asd,ad->as", b, v, optimize=True), b,
+                              optimize=True)
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
         basis[:, s] = v
         resid -= v * np.sum(v * resid, axis=1, keepdims=True)
