@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from basisgraph.config import Config
+from basisgraph.core.completion import dense_planted
 from basisgraph.core.counts import cover_counts, table
 from basisgraph.core.study import build_study, clear_cache, get_study
 from basisgraph.decomposition.circuits import CircuitModule
@@ -40,15 +41,8 @@ def _dense_coeffs(study, basis: str, row: int) -> np.ndarray:
     data, res = study.data, study.enc.res
     g = np.zeros(ns.size)
     for b in ns.blocks:
-        if b.planted:
-            coef = np.zeros(b.size)
-            if b.residual == "minnorm":
-                coef = np.asarray(res[row] @ b.q).ravel()
-            elif b.residual == "sparse":  # each residual entry z_j adds z_j times axis j's code
-                sub = res[row].tocoo()
-                for j, z in zip(sub.col, sub.data):
-                    np.add.at(coef, b.codes.cols[j], z * b.codes.weights[j])
-            coef[data.animal_idx[row]] += data.animal_mag[row]
+        if b.planted:  # planted animals plus the completion of the residual
+            coef = dense_planted(b, res[[row]], data.animal_idx[[row]], data.animal_mag[[row]])[0]
         else:
             coef = data.acts[row] @ b.q
         g[b.start:b.start + b.size] = b.scale * coef

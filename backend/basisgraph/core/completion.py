@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SparseCodes", "sparse_codes", "merge_entries", "completed_coefs", "TOL"]
+__all__ = ["SparseCodes", "sparse_codes", "merge_entries", "completed_coefs", "dense_planted", "TOL"]
 
 TOL = 1e-12  # an axis counts as rebuilt once |e_j - code_j F| <= TOL (|e_j| = 1)
 POOL_WORK = 2 * 10**9  # animals * d^2 from which the candidates are pooled per axis
@@ -129,3 +129,22 @@ def completed_coefs(codes: SparseCodes, idx: np.ndarray, mag: np.ndarray, res_ro
     col = np.concatenate([idx.ravel(), codes.cols[coo.col].ravel()])
     val = np.concatenate([mag.ravel(), (coo.data[:, None] * codes.weights[coo.col]).ravel()])
     return merge_entries(row, col, val, n)
+
+
+def dense_planted(block, res_rows, idx: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """Dense coefficients of a planted (animal) block under its residual policy, unscaled.
+
+    block: a bases.Block with planted=True; res_rows: (n, d) scipy sparse residual in feature
+    coordinates; idx, mag: (n, k) planted animals -> (n, size). For checks and small batches.
+    """
+    n = len(idx)
+    if block.residual == "minnorm":
+        coef = np.asarray(res_rows @ block.q)  # (n, size) minimum-norm correction
+    else:
+        coef = np.zeros((n, block.size))
+        if block.residual == "sparse":
+            coo = res_rows.tocoo()
+            np.add.at(coef, (coo.row[:, None], block.codes.cols[coo.col]),
+                      coo.data[:, None] * block.codes.weights[coo.col])
+    np.add.at(coef, (np.arange(n)[:, None], idx), mag)
+    return coef
