@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from basisgraph.core.blas import one_blas_thread
+
 __all__ = ["SparseCodes", "sparse_codes", "merge_entries", "completed_coefs", "dense_planted", "TOL"]
 
 TOL = 1e-12  # an axis counts as rebuilt once |e_j - code_j F| <= TOL (|e_j| = 1)
@@ -52,6 +54,11 @@ def _candidates(feat: np.ndarray) -> np.ndarray:
 
 def sparse_codes(feat: np.ndarray) -> SparseCodes:
     """OMP codes of every feature axis over the animal directions.  feat: (animals, d)"""
+    with one_blas_thread():  # hundreds of small products: threads cost more than they save
+        return _sparse_codes(feat)
+
+
+def _sparse_codes(feat: np.ndarray) -> SparseCodes:
     d = feat.shape[1]
     cand = _candidates(feat)  # (m,)
     atoms = feat[cand]  # (m, d)
