@@ -72,3 +72,12 @@ def test_one_blas_thread_restores_the_count():
             assert get() == 1
         assert get() == 1
     assert get() == before
+
+
+def test_axes_pursued_in_chunks_give_the_same_codes(monkeypatch):
+    feat = np.random.default_rng(5).standard_normal((90, 9))
+    whole = sparse_codes(feat)
+    monkeypatch.setattr(completion, "BASIS_BYTES", 8 * 9 * 9 * 2)  # two axes at a time
+    parts = sparse_codes(feat)
+    np.testing.assert_array_equal(parts.cols, whole.cols)
+    np.testing.assert_allclose(parts.weights, whole.weights, atol=1e-12)

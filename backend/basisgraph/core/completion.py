@@ -30,6 +30,7 @@ __all__ = ["SparseCodes", "sparse_codes", "merge_entries", "completed_coefs", "d
 
 TOL = 1e-12  # an axis counts as rebuilt once |e_j - code_j F| <= TOL (|e_j| = 1)
 POOL_WORK = 2 * 10**9  # animals * d^2 from which the candidates are pooled per axis
+BASIS_BYTES = 32 << 20  # the axes pursued together keep their orthonormal bases within this
 POOL = 4  # animals per axis in the pooled candidate set (their union spans the space)
 
 
@@ -64,11 +65,34 @@ def _sparse_codes(feat: np.ndarray) -> SparseCodes:
     atoms = feat[cand]  # (m, d)
     steps = min(len(cand), d)
     atoms_t = np.ascontiguousarray(atoms.T)  # (d, m)
-    resid = np.eye(d)  # (d axes, d) r_j
-    basis = np.zeros((d, steps, d))  # (axes, picked, d) orthonormal span of the picked atoms
     picked = np.zeros((d, steps), dtype=int)  # positions in cand
     sizes = np.zeros(d, dtype=int)
-    rows = np.arange(d)
+    chunk = max(1, BASIS_BYTES // (8 * max(steps, 1) * max(d, 1)))  # axes whose bases fit at once
+    for lo in range(0, d, chunk):
+        axes = np.arange(lo, min(d, lo + chunk))
+        picked[axes], sizes[axes] = _pursue(atoms, atoms_t, axes, steps)
+    width = int(sizes.max()) if d else 0
+    cols = np.zeros((d, width), dtype=int)
+    weights = np.zeros((d, width))
+    rebuilt = np.zeros((d, d))
+    for j in range(d):
+        sup = cand[picked[j, : sizes[j]]]  # (size,)
+        w = np.linalg.lstsq(feat[sup].T, np.eye(d)[j], rcond=None)[0]  # (size,)
+        cols[j, : len(sup)], cols[j, len(sup):] = sup, sup[0]
+        weights[j, : len(sup)] = w
+        rebuilt[j] = w @ feat[sup]
+    return SparseCodes(cols, weights, sizes, rebuilt)
+
+
+def _pursue(atoms: np.ndarray, atoms_t: np.ndarray, axes: np.ndarray,
+            steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """OMP for the feature axes `axes` at once.  -> picked positions (axes, steps), sizes (axes,)"""
+    d, n = atoms.shape[1], len(axes)
+    resid = np.eye(d)[axes]  # (axes, d) r_j
+    basis = np.zeros((n, steps, d))  # (axes, picked, d) orthonormal span of the picked atoms
+    picked = np.zeros((n, steps), dtype=int)
+    sizes = np.zeros(n, dtype=int)
+    rows = np.arange(n)
     # Every axis takes a step each round; an axis that is already rebuilt stops counting atoms.
     for s in range(steps):
         live = np.linalg.norm(resid, axis=1) > TOL  # (axes,)
@@ -87,17 +111,7 @@ def _sparse_codes(feat: np.ndarray) -> SparseCodes:
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
         basis[:, s] = v
         resid -= v * np.sum(v * resid, axis=1, keepdims=True)
-    width = int(sizes.max()) if d else 0
-    cols = np.zeros((d, width), dtype=int)
-    weights = np.zeros((d, width))
-    rebuilt = np.zeros((d, d))
-    for j in range(d):
-        sup = cand[picked[j, : sizes[j]]]  # (size,)
-        w = np.linalg.lstsq(feat[sup].T, np.eye(d)[j], rcond=None)[0]  # (size,)
-        cols[j, : len(sup)], cols[j, len(sup):] = sup, sup[0]
-        weights[j, : len(sup)] = w
-        rebuilt[j] = w @ feat[sup]
-    return SparseCodes(cols, weights, sizes, rebuilt)
+    return picked, sizes
 
 
 def merge_entries(row: np.ndarray, col: np.ndarray, val: np.ndarray,

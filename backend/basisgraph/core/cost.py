@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from basisgraph.config import Config, ConfigError, describe_range
-from basisgraph.core.completion import POOL, POOL_WORK
+from basisgraph.core.completion import BASIS_BYTES, POOL, POOL_WORK
 
 __all__ = ["Cost", "Budget", "predict", "admit", "SIZE_FIELDS"]
 
@@ -67,6 +67,8 @@ def predict(cfg: Config, repeats: int = 1) -> Cost:
     omp_work = pool * d ** 3 if cfg.residual == "sparse" else 0
     seconds = edge_work / EDGE_RATE + dense_work / DENSE_RATE + omp_work / OMP_RATE
     floats = 5 * n * d + 4 * overlay_rows * n + 8 * s * d + (n + d) * d  # dense overlay rows: cached twice
+    if cfg.residual == "sparse":  # the pursuit's bases (bounded) and its scores
+        floats += min(BASIS_BYTES // 8, d ** 3) + 2 * d * pool
     return Cost(round(seconds * repeats, 3), int(BASE_BYTES + 8 * floats))
 
 
