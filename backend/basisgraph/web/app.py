@@ -31,6 +31,7 @@ from basisgraph.config import Config
 from basisgraph.core import counts, graphs, sweep
 from basisgraph.core.cost import Budget, admit
 from basisgraph.core.deadline import DeadlineExceeded
+from basisgraph.core.seeds import table_across_seeds
 from basisgraph.jobs.budget import cache_usage
 from basisgraph.share import htmlexport
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
@@ -65,7 +66,7 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     if endpoint.startswith("trained_"):
         return trained_api.compute(endpoint, config, params)
     if endpoint == "table":
-        return counts.table(config)
+        return table_across_seeds(config, params[0]) if params else counts.table(config)
     if endpoint == "sweep":
         return sweep.alpha_sweep(config, *params)
     if endpoint == "model":

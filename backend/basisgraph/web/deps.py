@@ -29,6 +29,7 @@ PARAM_ALLOWED = {
     "circuit": "a circuit id listed by /api/v1/model",
     "input": "an example id listed by /api/v1/model, or 'dataset'",
     "top": "an integer from 1 to 2000",
+    "seeds": "an integer from 1 to 9",
     "v": "a link version: " + ", ".join(str(v) for v in LINK_DEFAULTS),
 }
 

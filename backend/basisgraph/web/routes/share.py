@@ -114,7 +114,7 @@ def page_head(base: str, link: Link) -> str:
     """Open Graph, Twitter card, canonical and oEmbed discovery tags for one link (escaped)."""
     query = link_query(link.config, link.ui)
     page = f"{base}/?{query}"
-    preview = {"v": "1", **{k: v for k, v in link.config.overrides().items()}}
+    preview = dict(parse_qsl(link_query(link.config)))  # v and the config, as the link writes them
     if link.ui.get("view") == "global":
         preview["view"] = "global"
     if link.ui.get("model") == "trained":
@@ -210,7 +210,7 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
     title, _ = _describe(link.config)
     src = f"{base}/embed?{embed_query(link, layout)}"
     trained = {"model": "trained"} if link.ui.get("model") == "trained" else {}
-    preview = f"{base}/api/v1/preview.png?{urlencode({'v': '1', **link.config.overrides(), **trained})}"
+    preview = f"{base}/api/v1/preview.png?{urlencode({**dict(parse_qsl(link_query(link.config))), **trained})}"
     return JSONResponse({
         "type": "rich", "version": "1.0", "title": title,
         "provider_name": PROVIDER, "provider_url": f"{base}/",
