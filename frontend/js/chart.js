@@ -5,10 +5,11 @@
 import d3 from "./d3.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { shownBases, state, update } from "./state.js";
-import { circuitForFamily, formatCount } from "./table.js";
+import { formatCount, plural } from "./format.js";
+import { circuitForFamily, stepMarks } from "./table.js";
 
 const HEIGHT = 280;
-const M = { top: 22, right: 10, bottom: 46, left: 44 };
+const M = { top: 22, right: 10, bottom: 46, left: 56 }; // left: room for a "10,000" tick
 
 export function render(root) {
   const t = state.data.table;
@@ -16,6 +17,7 @@ export function render(root) {
   const view = state.ui.view;
   const key = view === "local" ? "local_edges_median" : "global_edges_median";
   const bases = shownBases();
+  const marks = stepMarks();
   const families = t.families;
   const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
   const width = Math.max(280, Math.round(root.clientWidth || 480));
@@ -88,8 +90,9 @@ export function render(root) {
     .attr("data-family", (d) => d.family)
     .attr("data-value", (d) => JSON.stringify(d.value))
     .classed("selected", (d) => d.basis === state.ui.basis && selectedFamily() === d.family)
+    .classed("story-mark", (d) => marks.has(`${d.basis}\u0000${d.family}`))
     .on("click", (ev, d) =>
-      update({ ui: { basis: d.basis, circuit: circuitForFamily(d.family), node: null } }, "push", "chart"),
+      update({ ui: { basis: d.basis, circuit: circuitForFamily(d.family, d.basis), node: null, step: null } }, "push", "chart"),
     );
   bar
     .append("rect")
@@ -100,7 +103,7 @@ export function render(root) {
     .each(function (d) {
       this.style.setProperty("fill", nodeSetColor(d.basis));
     });
-  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${formatCount(d.value)} ${view} edges`);
+  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${plural(d.value, `${view} edge`)}`);
   if (x1.bandwidth() >= 13) {
     bar
       .append("text")

@@ -14,6 +14,8 @@ import * as explain from "./explain.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as sae from "./sae.js";
+import * as stepsview from "./stepsview.js";
+import { clearestCircuit } from "./story.js";
 import * as sweep from "./sweep.js";
 import * as table from "./table.js";
 import * as trained from "./trained.js";
@@ -37,6 +39,8 @@ let replaceTimer = null;
 let refreshTimer = null;
 let checkLinkValues = false; // the UI values just came from a link: report the ones that fall back
 let retries = 0;
+let fresh = false; // a bare visit: open on the story's circuit (state.js, FRESH_VIEW)
+let landing = null; // a link that names a circuit or node: scroll to it once it is drawn
 
 function setReady(on) {
   document.body.dataset.ready = on ? "true" : "false";
@@ -109,9 +113,12 @@ function flushReplace() {
 
 function loadFromLocation() {
   // A one-file export opens with no query of its own: it carries the state it was made from.
-  const { config, ui, notices: found } = parseQuery(location.search || inlineQuery() || "");
+  const parsed = parseQuery(location.search || inlineQuery() || "");
+  const { config, ui, notices: found } = parsed;
   state.config = config;
   state.ui = ui;
+  fresh = parsed.fresh;
+  landing = ui.node || ui.circuit ? { node: ui.node, circuit: ui.circuit } : null;
   for (const n of found) addNotice(n);
   checkLinkValues = true;
 }
@@ -150,7 +157,7 @@ function resolveUi() {
     if (ui.circuit && warn) {
       addNotice({ field: "circuit", message: `Link value circuit=“${ui.circuit.slice(0, 40)}” is not a circuit of this model; showing the default circuit.` });
     }
-    ui.circuit = defaultCircuit(model);
+    ui.circuit = (fresh && state.ui.model === "planted" && clearestCircuit(state.data.table, "attribute")) || defaultCircuit(model);
   }
   const inputs = ["dataset", ...(model.examples || []).map((e) => e.id)];
   if (!inputs.includes(ui.input)) {
@@ -166,6 +173,7 @@ function renderHeadline() {
   table.render($("table-wrap"));
   chart.render($("chart"));
   $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
+  stepsview.render({ sentence: $("count-sentence"), nav: $("steps"), text: $("step-text") });
   explain.renderGlossary($("glossary"));
   sae.render();
   trained.render();
@@ -219,6 +227,10 @@ async function refresh({ reveal = null } = {}) {
     dropTransientNotices();
     setBusy(false);
     if (reveal) panels.reveal(reveal);
+    if (landing) {
+      panels.land(landing.node);
+      landing = null;
+    }
     if (refreshTimer === null) setReady(true);
   } catch (err) {
     if (gen !== generation) return;
@@ -290,7 +302,8 @@ function onChange({ config, ui, how, source }) {
   if (how === "push") writeUrl("push");
   else if (how !== "none") scheduleReplace();
 
-  if (!cfg.length && uis.every((k) => k === "node")) {
+  if (!cfg.length && uis.every((k) => k === "node" || k === "step")) {
+    if (uis.includes("step")) renderHeadline();
     panels.highlight();
     return;
   }

@@ -13,11 +13,13 @@ import d3 from "./d3.js";
 import { familyColor, nodeKindColor, nodeSetColor, signColor } from "./colors.js";
 import { nodeSetShort, panelSentence } from "./explain.js";
 import { fileStem, figureTools } from "./figures.js";
+import { formatCount, plural } from "./format.js";
 import { shownBases, state, update } from "./state.js";
+import { circuitCount, countOf } from "./story.js";
 
 const M = { top: 14, bottom: 14, right: 16 };
 const OUT_R = 9;
-const LABEL_GAP = 11; // px between two visible labels
+const LABEL_GAP = 13; // px between two visible labels (12 px text)
 const MAX_WIDTH = 12;
 const MORE = "more";
 const ERROR = "error";
@@ -213,10 +215,12 @@ function makePanel(root, basis, graph) {
   box.className = "panel-svg";
   const why = document.createElement("p");
   why.className = "panel-why";
+  const median = document.createElement("p");
+  median.className = "panel-median";
   // Everything above the drawing is one line, so the shared layout lines up across panels.
-  art.append(head, box, hl, short, why, tools);
+  art.append(head, box, hl, median, short, why, tools);
   root.appendChild(art);
-  return { art, basis, graph, badge, box, why, hl, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
+  return { art, basis, graph, badge, box, why, hl, median, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
 }
 
 function drawPanel(panel, width, widthScale) {
@@ -272,7 +276,7 @@ function drawPanel(panel, width, widthScale) {
       .attr("x", -8)
       .attr("dy", "0.32em")
       .attr("text-anchor", "end")
-      .text(truncate(d.label || d.id, Math.floor(labelW / 6.2)));
+      .text(truncate(d.label || d.id, Math.floor(labelW / 7)));
   });
   g.on("pointerenter pointermove", (ev, d) => showTip(nodeLines(panel, d), ev.clientX, ev.clientY))
     .on("pointerleave", hideTip)
@@ -295,7 +299,7 @@ function drawPanel(panel, width, widthScale) {
     .attr("x", OUT_R)
     .attr("y", -OUT_R - 5)
     .attr("text-anchor", "end")
-    .text(truncate(String(c.id || "circuit").split(":").pop(), Math.floor((width - xs) / 7)));
+    .text(truncate(c.label || String(c.id || "circuit"), Math.floor((width - xs) / 6.5)));
   out
     .append("text")
     .attr("class", "out-value")
@@ -322,19 +326,40 @@ function edgePath(panel, d) {
   return link({ source: [xs + 5, y], target: [xo - OUT_R, yo] });
 }
 
+/**
+ * The panel's number under the page's one counting rule. On one example input it is that
+ * input's count. Over the dataset it is the global count (the coverage curve of the mean
+ * |edge|), or under the local count the table's median over the inputs where it fires; the
+ * drawing then keeps that many of the strongest mean edges and folds the rest.
+ */
+export function panelCount(graph, basis, tau) {
+  const t = state.data.table;
+  if (state.ui.view === "local" && state.ui.input === "dataset" && t && graph && graph.active !== false) {
+    const v = circuitCount(t, state.ui.circuit, basis, "local");
+    if (v !== null) return v;
+  }
+  return badgeFor(graph, tau);
+}
+
 /** (Re)draw the edges of one panel for the current τ; updates the badge and labels. */
 function prunePanel(panel, tau) {
-  const n = badgeFor(panel.graph, tau);
+  const value = panelCount(panel.graph, panel.basis.id, tau);
+  const n = Math.ceil(value);
   const edges = edgesFor(panel.graph, n);
   panel.edges = edges;
   panel.counted = new Set(edges.filter((e) => e.kind === "single").map((e) => e.key));
   const scale = panel.geom.widthScale;
   const inactive = panel.graph.active === false || panel.graph.edge_count === null;
-  panel.badge.dataset.edges = String(n);
-  panel.badge.textContent = inactive ? "not active" : n === 1 ? "1 edge" : `${n.toLocaleString("en")} edges`;
+  panel.badge.dataset.edges = String(value);
+  panel.badge.textContent = inactive ? "not active" : `${plural(value, "edge")} (${state.ui.view})`;
   panel.badge.title = inactive
     ? "The circuit does not fire on this input"
-    : `edges needed to cover τ = ${tau.toFixed(2)} of |attribution|`;
+    : `${state.ui.view} edges needed to cover τ = ${tau.toFixed(2)} of |attribution|`;
+  const fam = circuitFamily();
+  const t = state.data.table;
+  const med = t && fam ? countOf(t, panel.basis.id, fam, state.ui.view) : null;
+  panel.median.dataset.value = JSON.stringify(med);
+  panel.median.textContent = med === null ? "" : `Median of the ${fam} circuits here: ${formatCount(med)} (the table's cell)`;
   panel.art.classList.toggle("inactive", inactive);
 
   panel.svg
@@ -368,7 +393,7 @@ function prunePanel(panel, tau) {
     }
   });
   placeLabels(panel);
-  panel.why.textContent = panelSentence(panel.graph, n, tau);
+  panel.why.textContent = panelSentence(panel.graph, value, tau, state.ui.view === "local" && state.ui.input === "dataset");
 }
 
 function edgeLines(panel, d) {
@@ -505,6 +530,31 @@ export function highlight() {
     placeLabels(p);
     setRovingTabStop(p);
   }
+}
+
+/**
+ * A link named a circuit (and maybe a node): scroll to the node in the chosen node set's panel
+ * (or the first panel that draws it), else to the graphs, and mark it for a moment.
+ */
+export function land(nodeId) {
+  let target = null;
+  if (nodeId) {
+    const order = [...panels].sort((a, b) => (b.basis.id === state.ui.basis) - (a.basis.id === state.ui.basis));
+    for (const p of order) {
+      const el = p.svg.selectAll("g.node").nodes().find((n) => n.dataset.id === nodeId);
+      if (el) {
+        target = el;
+        break;
+      }
+    }
+  }
+  const section = document.getElementById("graphs");
+  const el = target || section;
+  if (!el) return;
+  el.scrollIntoView({ block: "center" });
+  el.classList.add("landed");
+  if (!target && section) section.focus({ preventScroll: true });
+  setTimeout(() => el.classList.remove("landed"), 2400);
 }
 
 /** Scroll a node set's panel into view (after a table cell was chosen). */

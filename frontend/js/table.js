@@ -3,16 +3,21 @@
 // Space) picks that node set and a circuit of that family for the graphs below.
 
 import { familyColor, nodeSetColor } from "./colors.js";
+import { formatCount, plural } from "./format.js";
 import { shownBases, state, update } from "./state.js";
+import { medianCircuit, steps } from "./story.js";
 
-export function formatCount(v) {
-  if (v === null || v === undefined) return "–";
-  if (Number.isInteger(v)) return String(v);
-  return Math.abs(v) >= 100 ? String(Math.round(v)) : v.toFixed(1);
-}
+export { formatCount };
 
-/** A circuit of `family`: the current one if it already belongs to it, else the first. */
-export function circuitForFamily(family) {
+/**
+ * The circuit a cell (basis, family) opens: the family's circuit whose count under the current
+ * rule is nearest the cell's median, so the panel's number is the cell's (story.js); without
+ * per-circuit stats, the current circuit if it belongs to the family, else the first.
+ */
+export function circuitForFamily(family, basis = null) {
+  const t = state.data.table;
+  const m = t && basis ? medianCircuit(t, basis, family, state.ui.view) : null;
+  if (m) return m;
   const circuits = (state.data.model && state.data.model.circuits) || [];
   const current = circuits.find((c) => c.id === state.ui.circuit);
   if (current && current.family === family) return current.id;
@@ -23,7 +28,7 @@ export function circuitForFamily(family) {
 function selectCell(td) {
   const basis = td.dataset.basis;
   const family = td.dataset.family;
-  update({ ui: { basis, circuit: circuitForFamily(family), node: null } }, "push", "table");
+  update({ ui: { basis, circuit: circuitForFamily(family, basis), node: null, step: null } }, "push", "table");
 }
 
 function onKey(ev) {
@@ -52,6 +57,13 @@ function onClick(ev) {
 
 let wired = false;
 
+/** Cells the current story step marks (story.js decides which): a Set of "basis\0family". */
+export function stepMarks() {
+  const t = state.data.table;
+  const step = t && state.ui.step ? steps(t, state.ui.view).find((x) => x.id === state.ui.step) : null;
+  return new Set(step ? step.cells.map((c) => `${c.basis}\u0000${c.family}`) : []);
+}
+
 export function render(root) {
   const t = state.data.table;
   if (!t) return;
@@ -64,6 +76,7 @@ export function render(root) {
   const refocus = focused && focused.dataset ? [focused.dataset.basis, focused.dataset.family] : null;
 
   const view = state.ui.view;
+  const marks = stepMarks();
   const bases = shownBases();
   const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
   const selectedFamily = (() => {
@@ -148,11 +161,12 @@ export function render(root) {
         sub.textContent = `${formatCount(c.union_nodes_median)} node${c.union_nodes_median === 1 ? "" : "s"}`;
       }
       td.appendChild(sub);
+      if (marks.has(`${b.id}\u0000${fam}`)) td.classList.add("story-mark");
       const selected = state.ui.basis === b.id && selectedFamily === fam;
       if (selected) td.setAttribute("aria-current", "true");
       td.setAttribute(
         "aria-label",
-        `${b.id}, ${fam} circuits: ${formatCount(value)} ${view} edges` +
+        `${b.id}, ${fam} circuits: ${plural(value, `${view} edge`)}` +
           (sub.textContent ? `, ${sub.textContent}` : "") +
           `. Press Enter to show these graphs.`,
       );
