@@ -11,11 +11,15 @@
 //   {message: "height", value} and as {type: "basisgraph:height", height}.
 //
 // Link keys: /embed takes the page's state, plus `view` = table | graphs | both (the layout)
-// and `count` = local | global (the page calls that one `view`).
+// and `count` = local | global (the page calls that one `view`). `figure` = table | bars |
+// panels | geometry asks for one compact figure instead, sized for a blog column: its height
+// is fixed per width band, the one /oembed reports (basisgraph.share.embed.figure_height).
 
 import * as api from "./api.js";
 import * as chart from "./chart.js";
 import * as explain from "./explain.js";
+import * as geometry from "./geometry.js";
+import { clearestCircuit } from "./story.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as table from "./table.js";
@@ -25,11 +29,17 @@ import {
 } from "./state.js";
 
 const LAYOUTS = ["table", "graphs", "both"];
+export const FIGURES = ["table", "bars", "panels", "geometry"];
+// The mini panels of figure=panels: one circuit read by the animal, attribute and mixed sets.
+const FIGURE_SETS = ["animal", "attribute", "mixed"];
+const COMPACT_PANEL = { wide: 300, narrow: 210, breakpoint: 520 }; // svg px; stacked below breakpoint
 const $ = (id) => document.getElementById(id);
 // WordPress passes a per-embed secret in the fragment (#?secret=abc123) and checks it on messages.
 const SECRET = (/[#&?]secret=([A-Za-z0-9]{1,64})/.exec(location.hash) || [])[1] || null;
 
 let layout = "both";
+let figure = null; // one of FIGURES, or null for a layout
+let fresh = false; // no `v` in the link: the story's defaults (state.js)
 let generation = 0;
 let retries = 0;
 
@@ -40,14 +50,24 @@ function readLink() {
     layout = view;
     p.delete("view");
   }
+  if (FIGURES.includes(p.get("figure"))) {
+    figure = p.get("figure");
+    layout = figure === "panels" ? "graphs" : "table";
+  }
+  p.delete("figure");
   const count = p.get("count");
   p.delete("count");
   if (count === "local" || count === "global") p.set("view", count);
   const parsed = parseQuery(p.toString());
+  fresh = parsed.fresh;
   state.config = parsed.config;
   state.ui = parsed.ui;
   state.notices = parsed.notices;
   document.body.dataset.layout = layout;
+  if (figure) {
+    document.body.dataset.figure = figure;
+    if (figure === "panels" && !state.ui.show) state.ui.show = [...FIGURE_SETS];
+  }
 }
 
 function post(...messages) {
@@ -93,8 +113,32 @@ function resolveUi() {
   }
   if (ui.basis && !ids.includes(ui.basis)) ui.basis = null;
   const model = state.data.model;
-  if (!ui.circuit || !(model.circuits || []).some((c) => c.id === ui.circuit)) ui.circuit = defaultCircuit(model);
+  if (!ui.circuit || !(model.circuits || []).some((c) => c.id === ui.circuit)) {
+    // A figure is new with this version: without a circuit it shows the clearest attribute one.
+    const story = (figure || fresh) && ui.model === "planted" ? clearestCircuit(state.data.table, "attribute") : null;
+    ui.circuit = story || defaultCircuit(model);
+  }
   if (ui.input !== "dataset" && !(model.examples || []).some((e) => e.id === ui.input)) ui.input = UI_DEFAULTS.input;
+}
+
+/** The svg height of a mini panel at this frame's width (COMPACT_PANEL; embed.py mirrors it). */
+function compactPanelHeight() {
+  const w = document.documentElement.clientWidth;
+  return w >= COMPACT_PANEL.breakpoint ? COMPACT_PANEL.wide : COMPACT_PANEL.narrow;
+}
+
+/** A figure's one-line title: what is drawn and under which count. */
+function renderFigureLine() {
+  const line = $("figure-line");
+  if (!figure) {
+    line.hidden = true;
+    return;
+  }
+  const c = ((state.data.model && state.data.model.circuits) || []).find((x) => x.id === state.ui.circuit);
+  const count = state.ui.view === "global" ? "global count (mean over the dataset)" : "local count (one input, median)";
+  line.textContent = figure === "panels" || figure === "geometry"
+    ? `${c ? `${c.family} circuit “${c.label}”` : "circuit"} · ${count}`
+    : `Edges per circuit family and node set · ${count}`;
 }
 
 function setReady(on) {
@@ -136,11 +180,14 @@ async function refresh({ graphsOnly = false } = {}) {
       resolveUi();
     }
     updateChrome();
-    if (layout !== "graphs") {
-      table.render($("table-wrap"));
-      chart.render($("chart"));
+    renderFigureLine();
+    if (figure === "geometry") geometry.render($("geometry"));
+    else if (layout !== "graphs") {
+      if (figure !== "bars") table.render($("table-wrap"));
+      if (figure !== "table") chart.render($("chart"));
       $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
     }
+    if (figure === "panels") panels.setFixedHeight(compactPanelHeight());
     if (layout !== "table") {
       const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input);
       if (gen !== generation) return;
@@ -210,15 +257,25 @@ function observe() {
     const w = document.documentElement.clientWidth;
     if (Math.abs(w - lastWidth) < 3 || document.body.dataset.ready !== "true") return;
     lastWidth = w;
-    if (layout !== "graphs") chart.render($("chart"));
+    if (figure === "geometry") geometry.render($("geometry"));
+    else if (layout !== "graphs") chart.render($("chart"));
+    if (figure === "panels") panels.setFixedHeight(compactPanelHeight());
     if (layout !== "table" && state.data.graphs.size) panels.render($("panels"));
   }).observe(document.body);
 }
 
 function boot() {
   readLink();
-  $("open-app").addEventListener("click", () => {
+  $("open-app").addEventListener("click", (ev) => {
     const href = $("open-app").href;
+    // In a frame allowed to open popups this opens the app; in an allow-scripts-only sandbox
+    // window.open returns null, and the host's script (share.js) opens the link for us.
+    ev.preventDefault();
+    const w = window.open(href, "_blank");
+    if (w) {
+      w.opener = null;
+      return;
+    }
     const wp = { message: "link", value: href };
     if (SECRET) wp.secret = SECRET;
     post(wp, { type: "basisgraph:link", href });

@@ -25,6 +25,12 @@ const MORE = "more";
 const ERROR = "error";
 
 let layout = null; // {slots: [...ids], index: Map, row, height}
+let fixedHeight = null; // px: every panel's svg height (embedded mini panels), or null to fit rows
+
+/** Fix the panels' drawing height (an embed's figure must know its height in advance). */
+export function setFixedHeight(h) {
+  fixedHeight = h;
+}
 let tooltip = null;
 
 // ---- numbers ----------------------------------------------------------------------------------
@@ -130,6 +136,10 @@ function sharedLayout(graphs) {
     .map((d) => d.id);
   // Blank rows keep the "+N" and error labels clear of the last node's.
   const slots = [...ids, "\u0000gap1", MORE, "\u0000gap2", ERROR];
+  if (fixedHeight) {
+    const row = (fixedHeight - M.top - M.bottom) / Math.max(1, slots.length - 1);
+    return { slots, index: new Map(slots.map((id, i) => [id, i])), row, height: fixedHeight };
+  }
   const row = Math.max(7, Math.min(18, 460 / slots.length));
   const height = M.top + M.bottom + row * (slots.length - 1);
   return { slots, index: new Map(slots.map((id, i) => [id, i])), row, height };
@@ -299,7 +309,7 @@ function drawPanel(panel, width, widthScale) {
     .attr("x", OUT_R)
     .attr("y", -OUT_R - 5)
     .attr("text-anchor", "end")
-    .text(truncate(c.label || String(c.id || "circuit"), Math.floor((width - xs) / 6.5)));
+    .text(truncate(c.label || String(c.id || "circuit"), Math.floor((xo + OUT_R - xs - 4) / 7.5)));
   out
     .append("text")
     .attr("class", "out-value")
@@ -351,7 +361,7 @@ function prunePanel(panel, tau) {
   const scale = panel.geom.widthScale;
   const inactive = panel.graph.active === false || panel.graph.edge_count === null;
   panel.badge.dataset.edges = String(value);
-  panel.badge.textContent = inactive ? "not active" : `${plural(value, "edge")} (${state.ui.view})`;
+  panel.badge.textContent = inactive ? "not active" : plural(value, "edge");
   panel.badge.title = inactive
     ? "The circuit does not fire on this input"
     : `${state.ui.view} edges needed to cover τ = ${tau.toFixed(2)} of |attribution|`;
@@ -359,7 +369,7 @@ function prunePanel(panel, tau) {
   const t = state.data.table;
   const med = t && fam ? countOf(t, panel.basis.id, fam, state.ui.view) : null;
   panel.median.dataset.value = JSON.stringify(med);
-  panel.median.textContent = med === null ? "" : `Median of the ${fam} circuits here: ${formatCount(med)} (the table's cell)`;
+  panel.median.textContent = med === null ? "" : `${state.ui.view === "global" ? "Global" : "Local"} count; median of the ${fam} circuits: ${formatCount(med)} (the table's cell)`;
   panel.art.classList.toggle("inactive", inactive);
 
   panel.svg
