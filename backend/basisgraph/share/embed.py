@@ -44,10 +44,10 @@ EMBED_HEIGHTS = {"table": 520, "graphs": 820, "both": 1280}
 # follow frontend/css/embed.css: the table compacts at <= 480 px (app.css), the mini panels
 # stack below 520 px (embed.js COMPACT_PANEL), bars and geometry have fixed drawing heights.
 FIGURE_HEIGHTS: dict[str, tuple[tuple[int, int], ...]] = {
-    "table": ((481, 306), (0, 211)),
+    "table": ((481, 308), (0, 211)),
     "bars": ((0, 363),),
     "panels": ((520, 394), (0, 863)),
-    "geometry": ((0, 459),),
+    "geometry": ((0, 456),),
 }
 MAX_OEMBED = 10_000
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
