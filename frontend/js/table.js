@@ -7,7 +7,6 @@ import { formatCount, plural } from "./format.js";
 import { shownBases, state, update } from "./state.js";
 import { medianCircuit, steps } from "./story.js";
 
-export { formatCount };
 
 /**
  * The circuit a cell (basis, family) opens: the family's circuit whose count under the current

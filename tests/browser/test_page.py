@@ -78,7 +78,11 @@ def test_page_loads_without_console_errors(open_app, page, server_url: str, scre
     assert hosts == {urllib.parse.urlparse(server_url).netloc}, "the page fetched from another host"
     assert page.locator("#counts-table td[data-basis]").count() > 0
     assert page.locator(".panel").count() == len(api(server_url, "table")["bases"])
-    assert query_of(page) == {"v": "1"}, "a default page's link carries only the version"
+    # A bare visit opens on the story (global count, the clearest attribute circuit) and writes
+    # those choices into its link, so the link reopens the same view.
+    q = query_of(page)
+    assert q.pop("circuit").startswith("attribute:")
+    assert q == {"v": "1", "view": "global"}, "a default page's link carries the version and the story's view"
     page.screenshot(path=str(screenshot_dir / "page-default.png"), full_page=True)
 
 
@@ -114,7 +118,9 @@ def test_a_control_changes_the_url_and_the_numbers(open_app, page, server_url: s
     page.press("#f-animals", "Enter")
     page.wait_for_function("() => location.search.includes('animals=200')")
     wait_ready(page)
-    assert query_of(page) == {"v": "1", "animals": "200"}
+    q = query_of(page)
+    q.pop("circuit", None)  # the story's circuit of the new model
+    assert q == {"v": "1", "animals": "200", "view": "global"}
     expected = api(server_url, "table", animals=200)
     assert_table_matches(page, expected)
     assert table_cells(page) != before
@@ -208,7 +214,7 @@ def test_coverage_slider_prunes_every_panel_live(open_app, page) -> None:
 
 
 def test_bunny_preset_draws_every_edge(open_app, page, server_url: str, screenshot_dir: Path) -> None:
-    open_app("preset=bunny&coverage=1")
+    open_app("v=1&preset=bunny&coverage=1")
     model = api(server_url, "model", preset="bunny")
     circuit = model["circuits"][0]["id"]
     page.screenshot(path=str(screenshot_dir / "page-bunny-all-edges.png"), full_page=True)
