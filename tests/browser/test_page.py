@@ -214,7 +214,7 @@ def test_coverage_slider_prunes_every_panel_live(open_app, page) -> None:
 
 
 def test_bunny_preset_draws_every_edge(open_app, page, server_url: str, screenshot_dir: Path) -> None:
-    open_app("v=1&preset=bunny&coverage=1")
+    open_app("v=1&view=global&preset=bunny&coverage=1")  # the dataset graph counts globally
     model = api(server_url, "model", preset="bunny")
     circuit = model["circuits"][0]["id"]
     page.screenshot(path=str(screenshot_dir / "page-bunny-all-edges.png"), full_page=True)
