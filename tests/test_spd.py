@@ -11,7 +11,7 @@ from basisgraph.cli.main import main
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.study import get_study
 from basisgraph.decomposition.mlp import TrainConfig, cache_key, get_trained
-from basisgraph.decomposition.readout import readout, spd_edges, trained_table
+from basisgraph.decomposition.readout import readout
 from basisgraph.decomposition.spd import (
     Decomposition,
     NotCachedError,
@@ -24,6 +24,7 @@ from basisgraph.decomposition.spd import (
     stochastic_masks,
     upper_leaky_hard_sigmoid,
 )
+from basisgraph.decomposition.table import spd_edges, trained_table
 
 TINY = Config(animals=6, attributes=3, samples=200, circuits=2)
 TINY_TRAIN = TrainConfig(steps=60, batch=128, train_samples=800, heldout_samples=400)

@@ -16,10 +16,10 @@ import hashlib
 import json
 import threading
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import uvicorn
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
@@ -30,10 +30,12 @@ from pydantic import ValidationError
 
 import basisgraph
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, describe_range, explain
+from basisgraph.core import counts, graphs, sweep
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
-from basisgraph.share import embed
+from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
 from basisgraph.web.routes import sae as sae_api
+from basisgraph.web.routes import share as embed
 from basisgraph.web.routes import trained as trained_api
 
 __all__ = ["API_PREFIX", "TIMEOUT_S", "clear_cache", "create_app", "create_served_app", "frontend_dir",
@@ -43,13 +45,6 @@ API_PREFIX = "/api/v1"
 TIMEOUT_S = 10.0  # no request may run longer than this
 MAX_HEAD = 1 << 20  # bytes of request line + headers uvicorn accepts (long links)
 CACHE_CONTROL = "public, max-age=3600"
-_REPO = Path(__file__).resolve().parents[3]
-# Where each vendored browser file lives in a checkout after `npm ci` (the wheel copies them).
-_NODE_FILES = {
-    "d3.min.js": "node_modules/d3/dist/d3.min.js",
-    "swagger-ui-bundle.js": "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
-    "swagger-ui.css": "node_modules/swagger-ui-dist/swagger-ui.css",
-}
 # Ranges of the non-Config query parameters, for 422 bodies.
 _PARAM_ALLOWED = {
     "basis": "a node-set id listed by /api/v1/model",
@@ -64,18 +59,6 @@ _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_pre
 # that computation instead of starting a second one.
 _INFLIGHT: dict[tuple[Any, ...], concurrent.futures.Future] = {}
 _INFLIGHT_LOCK = threading.RLock()  # re-entrant: a done-callback can run inside _submit
-
-
-def frontend_dir() -> Path:
-    """The static page: inside the installed package (wheel) if present, else the checkout's."""
-    packaged = Path(basisgraph.__file__).parent / "frontend"
-    return packaged if packaged.is_dir() else _REPO / "frontend"
-
-
-def vendor_file(name: str) -> Path:
-    """A vendored browser file (D3, Swagger UI): the wheel's copy, else node_modules."""
-    packaged = frontend_dir() / "vendor" / name
-    return packaged if packaged.is_file() else _REPO / _NODE_FILES[name]
 
 
 def _jsonable(obj: Any) -> Any:
@@ -93,9 +76,6 @@ def _encode(obj: Any) -> bytes:
 
 
 def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
-    # Imported here so health, docs and the static page still work while a core module is broken.
-    from basisgraph.core import counts, graphs, sweep
-
     if endpoint.startswith("sae_"):
         return sae_api.compute(endpoint, config, params)
     if endpoint.startswith("trained_"):
@@ -248,7 +228,7 @@ def _add_page_routes(app: FastAPI) -> None:
 
     @app.get("/vendor/{name}", include_in_schema=False)
     def vendor(name: str) -> Response:
-        path = vendor_file(name) if name in _NODE_FILES else None
+        path = vendor_file(name) if name in VENDOR_FILES else None
         if path is None or not path.is_file():
             return PlainTextResponse(f"{name} is not installed; run `npm ci`", status_code=404)
         return FileResponse(path, headers={"Cache-Control": CACHE_CONTROL})
@@ -364,7 +344,5 @@ def create_served_app() -> FastAPI:
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the app with uvicorn until interrupted (`basisgraph serve`)."""
-    import uvicorn
-
     # h11 buffers at most 16 kB of request head by default; long shared links must still arrive.
     uvicorn.run(create_served_app(), host=host, port=port, log_level="info", h11_max_incomplete_event_size=MAX_HEAD)
