@@ -141,7 +141,7 @@ def test_a_link_with_circuit_and_node_lands_on_the_node(new_page: Callable[..., 
     assert "highlighted" in node.get_attribute("class").split()
     box = node.bounding_box()
     assert page.evaluate("scrollY") > 0
-    assert 0 <= box["y"] and box["y"] + box["height"] <= 900, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
     page.screenshot(path=str(screenshot_dir / "story-link-lands.png"))
     # A circuit alone scrolls the graphs into view.
     page.goto(f"{server_url}/?v=1&circuit=attribute%3Acute")
