@@ -158,9 +158,8 @@ async function fetchTable(config) {
   // Asked first (always 200), so an SAE this server has not trained costs no 404.
   const p = configParams(config, { omit: ["coverage", "alpha"] });
   for (const [k, v] of saeParams(spec)) p.set(k, v);
-  const r = await fetch(new URL(`../../api/v1/sae/jobs?${p}`, import.meta.url), { credentials: "omit", cache: "no-store" })
-    .catch(() => null);
-  const st = r && r.ok ? (await r.json()).status : null;
+  const r = await api.tryCall(`sae/jobs?${p}`);
+  const st = r.ok && r.body ? r.body.status : null;
   if (st === "done") return api.fetchSaeTable(config, spec);
   state.notices.push({ field: "sae", message: `The learned dictionary ${spec} is not trained on this server; showing the planted node sets.` });
   state.ui.sae = null;

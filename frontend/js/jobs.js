@@ -1,32 +1,8 @@
-// Background jobs on the server (SAE training, the trained model's build): the request helper
-// and the polling loop that sae.js and trained.js share. Job answers are never cached here:
-// their point is to change.
+// Background jobs on the server (SAE training, the trained model's build): the polling loop
+// that sae.js and trained.js share. Requests go through api.js's one client, uncached.
 
-import { describeError } from "./api.js";
-
-const API = new URL("../../api/v1/", import.meta.url);
+import { call, describeError } from "./api.js";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** {status, ok, body} of one request to `path` under /api/v1 (body null when not JSON). */
-export async function call(path, method = "GET") {
-  const r = await fetch(new URL(path, API), { method, credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
-  let body = null;
-  try {
-    body = await r.json();
-  } catch (_) {
-    body = null;
-  }
-  return { status: r.status, ok: r.ok, body };
-}
-
-/** {status, ok, body} like `call`, with a network failure as status 0 and a detail to show. */
-export async function tryCall(path, method = "GET") {
-  try {
-    return await call(path, method);
-  } catch (_) {
-    return { ok: false, status: 0, body: { detail: "the server could not be reached" } };
-  }
-}
 
 /**
  * Poll `job` at `path(job)` every `every` ms until it is done or failed, calling onUpdate(job)

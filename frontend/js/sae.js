@@ -12,11 +12,11 @@
 
 import d3 from "./d3.js";
 import { plural } from "./format.js";
-import { ApiError, describeError, fetchSaeTable, fetchTable as fetchPlainTable } from "./api.js";
+import { ApiError, describeError, fetchSaeTable, fetchTable as fetchPlainTable, tryCall } from "./api.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
-import { poll, tryCall } from "./jobs.js";
+import { poll } from "./jobs.js";
 import {
   SAE_DEFAULTS,
   SAE_KINDS,

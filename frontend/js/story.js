@@ -133,10 +133,10 @@ export function steps(table, view) {
         `${hi.family} circuits ${edges(hi.value)}` +
         (hi.value > lo.value ? ` (${formatCount(hi.value / Math.max(lo.value, 1e-9))}× as many).` : ".");
     }
-    out.push({
-      id: basis, title: TITLES[basis], basis, family: hi.family, cells, text,
-      circuit: medianCircuit(table, basis, hi.family, view),
-    });
+    const circuit = medianCircuit(table, basis, hi.family, view);
+    const c = (table.circuits || []).find((x) => x.id === circuit);
+    if (c) text += ` The graphs show “${c.label}”, the ${hi.family} circuit nearest that median.`;
+    out.push({ id: basis, title: TITLES[basis], basis, family: hi.family, cells, text, circuit });
   }
   return out;
 }

@@ -12,10 +12,10 @@
 // - Once built, the section lists what SPD found: the fit, the read directions recovered, the
 //   importance L0 and the faithfulness, all from the table's `readout` block.
 
-import { ApiError, describeError, fetchTrainedTable } from "./api.js";
+import { ApiError, describeError, fetchTrainedTable, tryCall } from "./api.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
-import { poll, tryCall } from "./jobs.js";
+import { poll } from "./jobs.js";
 import { configParams, state, subscribe, update } from "./state.js";
 
 const POLL_MS = 500;

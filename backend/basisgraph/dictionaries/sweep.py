@@ -101,7 +101,7 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
             "best": {v: _best(points, v) for v in ("local", "global")}}
 
 
-EV_FLOOR = 0.9  # the verdict's reconstruction floor: variance explained by an SAE it may pick
+EV_FLOOR = 0.5  # the verdict's reconstruction floor: variance explained by an SAE it may pick
 
 
 def _best(points: list[dict], view: str) -> dict | None:
