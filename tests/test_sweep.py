@@ -72,7 +72,7 @@ def test_api_sweep_matches_function():
     assert body == expected
 
 
-def _point(key: str, ev: float, animal: float, attribute: float) -> dict:
+def _sae_point(key: str, ev: float, animal: float, attribute: float) -> dict:
     cells = [{"family": f, "local_edges_median": v, "global_edges_median": v, "own_share_median": None,
               "error_share_median": 0.0} for f, v in (("animal", animal), ("attribute", attribute))]
     return {"key": key, "id": key, "sparsity_name": "l1", "sparsity": 1.0,
@@ -80,7 +80,7 @@ def _point(key: str, ev: float, animal: float, attribute: float) -> dict:
 
 
 def test_sae_verdict_ignores_saes_below_the_reconstruction_floor() -> None:
-    degenerate = _point("relu:8", EV_FLOOR / 5, 1, 1)  # explains little: its edges look few
-    real = _point("relu:64", 0.97, 3, 40)
+    degenerate = _sae_point("relu:8", EV_FLOOR / 5, 1, 1)  # explains little: its edges look few
+    real = _sae_point("relu:64", 0.97, 3, 40)
     assert _best([degenerate, real], "local")["key"] == "relu:64"
     assert _best([degenerate], "global") is None
