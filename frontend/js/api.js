@@ -14,6 +14,7 @@ const cache = new Map();
 
 // How many nodes a panel draws individually; the API folds the rest into one "+N more" node.
 export const TOP = 30;
+export const MAX_TOP = 2000; // the API's most (basisgraph.core.graphs.MAX_TOP)
 
 export class ApiError extends Error {
   constructor(status, field, message) {
@@ -129,8 +130,8 @@ export function fetchSaeTable(config, sae) {
 }
 
 /** Every shown node set's panel for one circuit and input, as a Map from node-set id. */
-export async function fetchPanels(config, bases, circuit, input) {
-  const graphs = await Promise.all(bases.map((b) => fetchGraph(config, b.id, circuit, input)));
+export async function fetchPanels(config, bases, circuit, input, top = TOP) {
+  const graphs = await Promise.all(bases.map((b) => fetchGraph(config, b.id, circuit, input, top)));
   return new Map(bases.map((b, i) => [b.id, graphs[i]]));
 }
 

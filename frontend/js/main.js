@@ -11,6 +11,7 @@ import * as chart from "./chart.js";
 import * as controls from "./controls.js";
 import { inlineQuery } from "./datasource.js";
 import * as explain from "./explain.js";
+import * as nodedetail from "./nodedetail.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as sae from "./sae.js";
@@ -168,8 +169,16 @@ function resolveUi() {
 
 // ---- loading and rendering --------------------------------------------------------------------
 
+/** The node search box and the highlighted node's detail pane (nodedetail.js). */
+function renderNodeTools() {
+  nodedetail.renderSearch($("node-search"), $("node-options"));
+  nodedetail.renderDetail($("node-detail"), panels.isCounted);
+}
+
 function renderHeadline() {
   controls.sync();
+  // Many columns (the trained model's view): the table takes the full width, the bars go below.
+  $("counts").classList.toggle("wide-table", shownBases().length > 6);
   table.render($("table-wrap"));
   chart.render($("chart"));
   $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
@@ -219,10 +228,11 @@ async function refresh({ reveal = null } = {}) {
     resolveUi();
     if (replaceTimer === null) writeUrl("replace"); // the canonical form of what is shown
     renderHeadline();
-    const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input);
+    const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input, state.ui.top || api.TOP);
     if (gen !== generation) return;
     state.data.graphs = graphs;
     panels.render($("panels"));
+    renderNodeTools();
     retries = 0;
     dropTransientNotices();
     setBusy(false);
@@ -295,6 +305,8 @@ function onChange({ config, ui, how, source }) {
   }
   for (const [k, v] of Object.entries(config)) if (k !== "preset") state.config[k] = v;
   Object.assign(state.ui, ui);
+  // "+N more" was expanded for one circuit and input; another one starts folded again.
+  if (!("top" in ui) && (state.ui.circuit !== before.ui.circuit || state.ui.input !== before.ui.input)) state.ui.top = null;
   const cfg = changedKeys(state.config, before.config);
   const uis = changedKeys(state.ui, before.ui);
   if (!cfg.length && !uis.length) return;
@@ -305,11 +317,13 @@ function onChange({ config, ui, how, source }) {
   if (!cfg.length && uis.every((k) => k === "node" || k === "step")) {
     if (uis.includes("step")) renderHeadline();
     panels.highlight();
+    nodedetail.renderDetail($("node-detail"), panels.isCounted);
     return;
   }
   if (how === "live" || how === "replace") {
     if (cfg.length === 1 && cfg[0] === "coverage") {
       panels.prune(); // live: no fetch, from each panel's coverage curve
+      nodedetail.renderDetail($("node-detail"), panels.isCounted);
       $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
     }
     scheduleRefresh();

@@ -67,6 +67,7 @@ export const UI_DEFAULTS = Object.freeze({
   node: null, // highlighted node id
   sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
   step: null, // the story step whose cells are marked (story.js); not part of links
+  top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
 // A bare visit (no `v` in the query) opens on the story's choices: the global count, which is
 // the one that shows the argument (over a dataset every dictionary has a family it tangles),
