@@ -169,3 +169,46 @@ def test_axe_finds_no_serious_violation(path: str, new_page: Callable[..., Any],
     page.goto(f"{server_url}{path}")
     page.wait_for_selector(READY, state="attached")
     assert run_axe(page) == []
+
+
+def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
+    page = new_page(1280, 900)
+    page.goto(f"{server_url}/?v=1&view=global&circuit=attribute%3Acute")
+    page.wait_for_selector(READY, state="attached")
+    # Search: a label finds its node, which is highlighted in every panel that has it.
+    page.fill("#node-search", "bunny")
+    page.press("#node-search", "Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('node') === 'animal:bunny'")
+    page.wait_for_selector(READY, state="attached")
+    assert page.locator('g.node.highlighted[data-id="animal:bunny"]').count() == 2  # animal and half
+    rows = page.eval_on_selector_all(
+        "#node-detail tbody tr", "trs => trs.map(tr => [...tr.children].map(c => c.textContent))")
+    by_set = {r[0]: r for r in rows}
+    for basis in ("animal", "half"):
+        graph = api(server_url, "graph", basis=basis, circuit="attribute:cute", input="dataset", top=30)
+        node = next(n for n in graph["nodes"] if n["id"] == "animal:bunny")
+        assert float(by_set[basis][1]) == pytest.approx(node["weight"], abs=5e-5)
+        assert by_set[basis][3] == str(node["rank"] + 1)
+    assert by_set["attribute"][1] == "not a node of this set"
+    page.screenshot(path=str(screenshot_dir / "story-node-detail.png"))
+    # "+N more" lists four times as many nodes.
+    animal = page.locator('.panel[data-basis="animal"]')
+    before = animal.locator("g.node").count()
+    animal.locator("g.node.kind-more").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('.panel[data-basis=\"animal\"] g.node').length > n", arg=before)
+    page.wait_for_selector(READY, state="attached")
+    graph = api(server_url, "graph", basis="animal", circuit="attribute:cute", input="dataset", top=120)
+    more = next(n for n in graph["nodes"] if n["kind"] == "more")
+    assert f"+{more['count']}" in animal.locator("g.node.kind-more text").text_content()
+    # Ctrl + wheel zooms one panel's drawing; a double click resets it.
+    page.evaluate("window.scrollTo(0, document.querySelector('.panel[data-basis=\"animal\"] svg').getBoundingClientRect().top + scrollY - 10)")
+    box = animal.locator("svg").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 80)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -400)
+    page.keyboard.up("Control")
+    page.wait_for_function("() => (document.querySelector('.panel[data-basis=\"animal\"] g.zoom').getAttribute('transform') || '').includes('scale')")
+    page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + 80)
+    page.wait_for_function("() => /scale\\(1\\)$/.test(document.querySelector('.panel[data-basis=\"animal\"] g.zoom').getAttribute('transform'))")
+    assert page.console_errors == []
