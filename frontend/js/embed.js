@@ -17,16 +17,13 @@
 
 import * as api from "./api.js";
 import * as chart from "./chart.js";
+import * as controller from "./controller.js";
 import * as explain from "./explain.js";
 import * as geometry from "./geometry.js";
-import { clearestCircuit } from "./story.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as table from "./table.js";
-import {
-  FIELDS, UI_DEFAULTS, configParams, defaultCircuit, parseQuery, presetDefaults, saeParams, shownBases, state, subscribe,
-  toQuery,
-} from "./state.js";
+import { configParams, parseQuery, saeParams, set, state, subscribe, toQuery } from "./state.js";
 
 const LAYOUTS = ["table", "graphs", "both"];
 export const FIGURES = ["table", "bars", "panels", "geometry"];
@@ -60,14 +57,10 @@ function readLink() {
   if (count === "local" || count === "global") p.set("view", count);
   const parsed = parseQuery(p.toString());
   fresh = parsed.fresh;
-  state.config = parsed.config;
-  state.ui = parsed.ui;
-  state.notices = parsed.notices;
+  const ui = figure === "panels" && !parsed.ui.show ? { ...parsed.ui, show: [...FIGURE_SETS] } : parsed.ui;
+  set({ config: parsed.config, ui, notices: parsed.notices }, { replace: true });
   document.body.dataset.layout = layout;
-  if (figure) {
-    document.body.dataset.figure = figure;
-    if (figure === "panels" && !state.ui.show) state.ui.show = [...FIGURE_SETS];
-  }
+  if (figure) document.body.dataset.figure = figure;
 }
 
 function post(...messages) {
@@ -99,26 +92,9 @@ function updateChrome() {
 
 function renderNotices() {
   notices.render($("notices"), (i) => {
-    state.notices.splice(i, 1);
+    controller.dropNotice(i);
     renderNotices();
   });
-}
-
-function resolveUi() {
-  const ids = state.data.table.bases.map((b) => b.id);
-  const ui = state.ui;
-  if (ui.show) {
-    const keep = ids.filter((id) => ui.show.includes(id));
-    ui.show = keep.length && keep.length < ids.length ? keep : null;
-  }
-  if (ui.basis && !ids.includes(ui.basis)) ui.basis = null;
-  const model = state.data.model;
-  if (!ui.circuit || !(model.circuits || []).some((c) => c.id === ui.circuit)) {
-    // A figure is new with this version: without a circuit it shows the clearest attribute one.
-    const story = (figure || fresh) && ui.model === "planted" ? clearestCircuit(state.data.table, "attribute") : null;
-    ui.circuit = story || defaultCircuit(model);
-  }
-  if (ui.input !== "dataset" && !(model.examples || []).some((e) => e.id === ui.input)) ui.input = UI_DEFAULTS.input;
 }
 
 /** The svg height of a mini panel at this frame's width (COMPACT_PANEL; embed.py mirrors it). */
@@ -161,8 +137,8 @@ async function fetchTable(config) {
   const r = await api.tryCall(`sae/jobs?${p}`);
   const st = r.ok && r.body ? r.body.status : null;
   if (st === "done") return api.fetchSaeTable(config, spec);
-  state.notices.push({ field: "sae", message: `The learned dictionary ${spec} is not trained on this server; showing the planted node sets.` });
-  state.ui.sae = null;
+  controller.addNotice({ field: "sae", message: `The learned dictionary ${spec} is not trained on this server; showing the planted node sets.` });
+  set({ ui: { sae: null } });
   return api.fetchTable(config);
 }
 
@@ -172,11 +148,11 @@ async function refresh({ graphsOnly = false } = {}) {
   const config = { ...state.config };
   try {
     if (!graphsOnly) {
-      const [tbl, model] = await Promise.all([fetchTable(config), api.fetchModel(config)]);
+      const { table: tbl, model } = await controller.loadStudy(config, fetchTable);
       if (gen !== generation) return;
-      state.data.table = tbl;
-      state.data.model = model;
-      resolveUi();
+      set({ data: { table: tbl, model } });
+      // A figure is new with this version: without a circuit it shows the clearest attribute one.
+      controller.resolveUi({ story: Boolean(figure) || fresh });
     }
     updateChrome();
     renderFigureLine();
@@ -188,9 +164,9 @@ async function refresh({ graphsOnly = false } = {}) {
     }
     if (figure === "panels") panels.setFixedHeight(compactPanelHeight());
     if (layout !== "table") {
-      const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input);
+      const graphs = await controller.loadPanels(config);
       if (gen !== generation) return;
-      state.data.graphs = graphs;
+      set({ data: { graphs } });
       panels.render($("panels"));
     }
     retries = 0;
@@ -203,37 +179,25 @@ async function refresh({ graphsOnly = false } = {}) {
 }
 
 function onError(err) {
-  // The same fallbacks as the page: a value the API rejects goes back to its default, visibly.
-  if (err instanceof api.ApiError && err.status === 422 && retries < 3) {
-    retries += 1;
-    const field = err.field && FIELDS[err.field] ? err.field : null;
-    state.notices.push({ field: err.field, message: `The API rejected ${err.field || "this configuration"} (${err.message}); using the default.` });
-    if (field) state.config[field] = presetDefaults(state.config.preset)[field];
-    else if (err.field in UI_DEFAULTS) state.ui[err.field] = UI_DEFAULTS[err.field];
-    else state.config = presetDefaults(state.config.preset);
-    refresh();
-    return;
-  }
-  if (err instanceof api.ApiError && err.status === 503 && retries < 5) {
-    retries += 1;
-    setTimeout(() => refresh(), 2500);
-    return;
-  }
-  state.notices.push({ level: "error", message: `Could not load the data: ${err.message}` });
+  // The same fallbacks as the page (controller.js).
+  const wait = controller.recover(err, retries);
   renderNotices();
-  setReady(true);
-  postHeight();
+  if (wait === null) {
+    setReady(true);
+    postHeight();
+    return;
+  }
+  retries += 1;
+  setTimeout(() => refresh(), wait);
 }
 
 // Clicks in the views ask for changes; the embed applies them without touching the URL.
 function onChange({ config, ui }) {
-  const before = { ...state.ui };
-  Object.assign(state.config, config);
-  Object.assign(state.ui, ui);
+  const { cfg, uis: keys } = controller.applyChange({ config, ui });
   updateChrome();
-  if (Object.keys(config).length) return refresh();
-  const keys = Object.keys(ui).filter((k) => before[k] !== state.ui[k]);
-  if (keys.every((k) => k === "node")) {
+  if (cfg.length) return refresh();
+  if (!keys.length) return;
+  if (keys.every((k) => k === "node" || k === "step")) {
     if (layout !== "table") panels.highlight();
     return;
   }

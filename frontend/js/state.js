@@ -283,6 +283,19 @@ export function toQuery(s = state) {
   return p.toString();
 }
 
+// ---- the one writer ---------------------------------------------------------------------------
+
+/**
+ * Every change to `state` goes through here (views ask with update(); the controller applies
+ * with set()). config, ui and data are merged key by key unless `replace`; notices replace.
+ */
+export function set({ config, ui, data, notices } = {}, { replace = false } = {}) {
+  if (config) state.config = replace ? { ...config } : { ...state.config, ...config };
+  if (ui) state.ui = replace ? { ...UI_DEFAULTS, ...ui } : { ...state.ui, ...ui };
+  if (data) state.data = replace ? { ...data } : { ...state.data, ...data };
+  if (notices) state.notices = [...notices];
+}
+
 // ---- change requests -------------------------------------------------------------------------
 
 const listeners = new Set();
