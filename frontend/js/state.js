@@ -69,10 +69,10 @@ export const UI_DEFAULTS = Object.freeze({
   step: null, // the story step whose cells are marked (story.js); not part of links
   top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
-// A bare visit (no `v` in the query) opens on the story's choices: the global count, which is
-// the one that shows the argument (over a dataset every dictionary has a family it tangles),
-// and the clearest attribute circuit (story.js). Links with `v` keep their v=1 meanings, so
-// old links open exactly as before; toQuery writes `view=global` explicitly.
+// A bare visit (no query at all) opens on the story's choices: the global count, which is the
+// one that shows the argument (over a dataset every dictionary has a family it tangles), and
+// the clearest attribute circuit (story.js). Every link, with or without `v`, keeps its v=1
+// meaning, so old links open exactly as before; toQuery writes `view=global` explicitly.
 export const FRESH_VIEW = "global";
 const MAX_SAMPLES_X_DIMS = 20000000;
 const ID_RE = /^[A-Za-z0-9_.:+\- ]{1,128}$/;
@@ -212,7 +212,7 @@ export function parseQuery(search) {
 
   const ui = { ...UI_DEFAULTS };
   // Bare visits get the story's count; `fresh` lets the controller pick the story's circuit.
-  const fresh = !p.has("v");
+  const fresh = [...p.keys()].length === 0;
   if (fresh) ui.view = FRESH_VIEW;
   if (p.has("model")) {
     const raw = p.get("model");

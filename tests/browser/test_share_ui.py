@@ -26,9 +26,6 @@ def api(server_url: str, endpoint: str, **params: Any) -> Any:
 
 
 def open_page(page: Any, server_url: str, query: str) -> Any:
-    """Open a link; without `v` it is read as a v=1 link (a bare visit would get the story's view)."""
-    if not query.startswith("v=") and "&v=" not in query:
-        query = f"v=1&{query}"
     page.goto(f"{server_url}/?{query}")
     page.wait_for_selector(READY, state="attached")
     return page
@@ -142,8 +139,6 @@ def test_hostile_link_renders_inert(new_page: Callable[..., Any], server_url: st
             "#counts-table td[data-basis]", "tds => tds.map(td => [td.dataset.basis, td.dataset.family, td.dataset.local])"))
     og = page.get_attribute('meta[property="og:title"]', "content")
     assert og == "basisgraph: edge counts for 1,000 animals in 20 attributes"
-    q = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
-    q.pop("circuit", None)  # a bare visit opens on the story's circuit and count
-    assert q == {"v": ["1"], "attributes": ["20"], "view": ["global"]}
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query) == {"v": ["1"], "attributes": ["20"]}
     page.screenshot(path=str(screenshot_dir / "hostile-link.png"))
     assert page.console_errors == []
