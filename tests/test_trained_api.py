@@ -320,7 +320,7 @@ def test_bad_graph_parameter_is_422_naming_it(client, built, params, field) -> N
 
 def test_built_table_params_only_for_a_built_model(client, built) -> None:
     # The server warms the default trained table at startup only when that model is built.
-    assert trained_api.built_table_params(CFG) == trained_graphs.cache_state(CFG, SETTINGS)
+    assert trained_api.built_table_params(CFG) == (*trained_graphs.cache_state(CFG, SETTINGS), SETTINGS)
     assert trained_api.built_table_params(CFG.model_copy(update={"seed": 99})) is None
 
 

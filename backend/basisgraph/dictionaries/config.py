@@ -129,6 +129,9 @@ class NotTrained(ConfigError):
                  "train-sae, or POST /api/v1/sae/jobs)"):
         super().__init__("sae", value, allowed)
 
+    def __reduce__(self):
+        return (NotTrained, (self.value, self.allowed))
+
 
 __all__.append("NotTrained")
 

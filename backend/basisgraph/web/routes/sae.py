@@ -34,6 +34,7 @@ from basisgraph.core.graphs import panel
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig, cache_key
 from basisgraph.dictionaries.sweep import cached_saes, sae_sweep
 from basisgraph.jobs import sae as sae_jobs
+from basisgraph.web.bodies import answer
 
 __all__ = ["install", "compute", "SAE_PARAMETERS"]
 
@@ -93,14 +94,12 @@ def sae_from_basis(cfg: Config, basis: str, query: Any) -> SAEConfig:
     return sae_jobs.sae_from_query(cfg, values)
 
 
-def graph(request: Request, config: Config, basis: str, params: tuple, respond: Callable,
-          timeout_s: float) -> Response:
+async def graph(request: Request, config: Config, basis: str, params: tuple) -> Response:
     """GET /api/v1/graph for an SAE node set (params: circuit, input, top)."""
     scfg = sae_from_basis(config, basis, request.query_params)
     if not _trained(config, scfg):
         return _not_trained(config, scfg)
-    return respond(request, "sae_graph", config, (basis, *params, scfg.model_dump_json(), _root()),
-                   timeout_s)
+    return await answer(request, "sae_graph", config, (basis, *params, scfg.model_dump_json(), _root()))
 
 
 def compute(endpoint: str, config: Config, params: tuple) -> Any:

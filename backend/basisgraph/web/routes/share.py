@@ -27,7 +27,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basisgraph.config import Config
-from basisgraph.share import htmlexport
 from basisgraph.share.links import Link, link_query, read_link
 from basisgraph.share.preview import render_preview
 from basisgraph.web.routes import trained as trained_api
@@ -321,12 +320,10 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
     def export(request: Request, config: Config = config_param) -> Response:
         """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
         link = read_link(request.query_params.multi_items())
-        try:
-            table = json.loads(body("table", config)[0])
-            model = json.loads(body("model", config)[0])
+        try:  # computed like any body: admitted by the cost model, under a deadline, cached
+            page = body("export", config, (json.dumps(link.ui, sort_keys=True),))[0].decode()
         except concurrent.futures.TimeoutError:
             return busy()
-        page = htmlexport.export_html(config, link.ui, table=table, model=model)
         name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"
         return Response(page, media_type="text/html; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

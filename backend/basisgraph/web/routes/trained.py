@@ -40,7 +40,7 @@ def built_table_params(cfg: Config) -> tuple | None:
     """The response-cache params of `cfg`'s trained table if its model is built, else None."""
     try:
         if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
-            return cache_state(cfg, trained_jobs.SETTINGS)
+            return (*cache_state(cfg, trained_jobs.SETTINGS), trained_jobs.SETTINGS)
     except Exception:  # a warm-up must never stop the server from starting
         return None
     return None
@@ -61,8 +61,9 @@ def _not_built(cfg: Config) -> JSONResponse | None:
 
 
 def compute(endpoint: str, config: Config, params: tuple) -> Any:
-    """The core call behind one cached trained-model response (on the API's compute threads)."""
-    settings = trained_jobs.SETTINGS
+    """The core call behind one cached trained-model response. The settings travel in the
+    params (last), so a worker process computes what the server that asked would show."""
+    settings = params[-1]
     if endpoint == "trained_table":
         return view_table(config, settings)
     if endpoint == "trained_graph":
@@ -112,7 +113,7 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
         missing = _not_built(config)
         if missing is not None:
             return missing
-        return respond(request, "trained_table", config, cache_state(config, trained_jobs.SETTINGS), timeout_s)
+        return respond(request, "trained_table", config, (*cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS), timeout_s)
 
     @app.get(f"{PREFIX}/trained/graph", tags=["trained"], openapi_extra=extra)
     def graph(
@@ -127,5 +128,5 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
         missing = _not_built(config)
         if missing is not None:
             return missing
-        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, trained_jobs.SETTINGS)),
+        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS),
                        timeout_s)
