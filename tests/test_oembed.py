@@ -175,7 +175,7 @@ def test_page_head_carries_discovery_for_its_state(client: TestClient) -> None:
     ("geometry", 390, 456)])
 def test_a_figure_gets_its_height_at_the_requested_width(client: TestClient, figure: str, maxwidth: int,
                                                           height: int) -> None:
-    body = oembed(client, f"{HOST}/embed?v=1&view=global&figure={figure}", maxwidth=maxwidth).json()
+    body = oembed(client, f"{HOST}/embed?v=1&count=global&figure={figure}", maxwidth=maxwidth).json()
     assert (body["width"], body["height"]) == (maxwidth, height)
     src = iframe_of(body)["src"]
     q = parse_qs(urlsplit(src).query)

@@ -32,7 +32,7 @@ def oembed(server_url: str, url: str, maxwidth: int) -> dict:
 def test_figure_fits_the_height_oembed_reports(
     query: str, width: int, new_page: Callable[..., Any], server_url: str, screenshot_dir: Path
 ) -> None:
-    body = oembed(server_url, f"{server_url}/embed?v=1&view=global&{query}", width)
+    body = oembed(server_url, f"{server_url}/embed?v=1&count=global&{query}", width)
     src = body["html"].split('src="')[1].split('"')[0].replace("&amp;", "&")
     assert "figure=" in src and body["width"] == width
     page = new_page(width, 600)
