@@ -50,6 +50,13 @@ export function render(root) {
     .attr("aria-label", `${view} edge counts on a log scale, grouped by circuit family`);
   svg.selectAll("*").remove();
 
+  drawAxes(svg, y, width, view);
+  drawBars(svg, data, families, { x0, x1, y, floor, view, marks });
+  drawFamilyLabels(svg, families, x0);
+}
+
+/** Decade grid lines, the log axis (room for a "10,000" tick) and its title. */
+function drawAxes(svg, y, width, view) {
   const decades = [];
   for (let p = 1; p <= y.domain()[1]; p *= 10) decades.push(p);
   const grid = svg.append("g").attr("class", "grid");
@@ -72,7 +79,10 @@ export function render(root) {
     .attr("x", 4)
     .attr("y", 12)
     .text(`${view} edges (log scale)`);
+}
 
+/** One group per family, one bar per node set; a click selects like the table cell. */
+function drawBars(svg, data, families, { x0, x1, y, floor, view, marks }) {
   const groups = svg
     .append("g")
     .selectAll("g.family")
@@ -113,6 +123,10 @@ export function render(root) {
       .text((d) => formatCount(d.value));
   }
 
+}
+
+/** Family names under the groups, on a band in the family's hue. */
+function drawFamilyLabels(svg, families, x0) {
   const axis = svg.append("g").attr("class", "axis x");
   const label = axis
     .selectAll("g")
