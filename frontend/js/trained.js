@@ -196,7 +196,12 @@ function renderResult() {
     ...layers,
     `Output error as a fraction of output variance: ${sci(fa.unmasked)} with every subcomponent on, ${sci(fa.importance_masked)} masked by importance, ${sci(fa.stochastic)} with stochastic masks.`,
   ]) notes.append(el("li", { text: line }));
-  els.result.append(el("div", { className: "table-scroll" }, table), notes);
+  // A region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
+  const scroll = el("div", { className: "table-scroll" }, table);
+  scroll.tabIndex = 0;
+  scroll.setAttribute("role", "region");
+  scroll.setAttribute("aria-label", "Read directions recovered (scrolls sideways)");
+  els.result.append(scroll, notes);
 }
 
 function renderToggle() {

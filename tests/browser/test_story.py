@@ -212,3 +212,26 @@ def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], ser
     page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + 80)
     page.wait_for_function("() => /scale\\(1\\)$/.test(document.querySelector('.panel[data-basis=\"animal\"] g.zoom').getAttribute('transform'))")
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("size", [(1280, 900), (390, 844)])
+def test_the_built_trained_view_is_readable_and_passes_axe(
+    size: tuple[int, int], new_page: Callable[..., Any], tiny_trained_url: str, run_job: Any, screenshot_dir: Path
+) -> None:
+    tiny = "animals=40&attributes=6&samples=400&circuits=4"
+    run_job(tiny_trained_url, f"trained/jobs?{tiny}")
+    page = new_page(*size, bypass_csp=True)
+    page.goto(f"{tiny_trained_url}/?v=1&{tiny}&model=trained&view=global")
+    page.wait_for_selector(READY, state="attached")
+    assert page.locator('#counts td[data-basis="spd"]').count() == 3
+    # Every column keeps its own hue, and the table fits the page (it scrolls inside its box).
+    hues = page.eval_on_selector_all("#counts-table thead th[data-basis]", "ths => ths.map(th => th.style.getPropertyValue('--hue'))")
+    assert len(hues) == len(set(hues)) >= 8
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    if size[0] >= 1280:
+        right = page.evaluate("Math.max(...[...document.querySelectorAll('#counts-table th')].map(e => e.getBoundingClientRect().right))")
+        assert right <= size[0], "every column is on screen at 1280 px"
+    page.screenshot(path=str(screenshot_dir / f"story-trained-{size[0]}.png"), full_page=True)
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci`")
+    assert run_axe(page) == []
