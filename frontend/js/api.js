@@ -38,12 +38,13 @@ export function describeError(status, body) {
 
 /**
  * {status, ok, body} of one request to `path` under /api/v1 (body null when not JSON).
- * `fresh` bypasses the HTTP cache (jobs); a network failure rejects.
+ * `fresh` bypasses the HTTP cache (jobs); a network failure rejects. A POST sends "{}" as JSON.
  */
 export async function call(path, { method = "GET", fresh = true } = {}) {
-  const r = await fetch(new URL(path, BASE), {
-    method, credentials: "omit", headers: { Accept: "application/json" }, ...(fresh ? { cache: "no-store" } : {}),
-  });
+  const init = { method, credentials: "omit", headers: { Accept: "application/json" }, ...(fresh ? { cache: "no-store" } : {}) };
+  // A POST starts a job: the server takes only a JSON body (so no other site's form can start one).
+  if (method === "POST") Object.assign(init, { body: "{}", headers: { ...init.headers, "Content-Type": "application/json" } });
+  const r = await fetch(new URL(path, BASE), init);
   let body = null;
   try {
     body = await r.json();
