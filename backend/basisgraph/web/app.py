@@ -71,7 +71,7 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     if endpoint == "model":
         return graphs.model_info(config)
     if endpoint == "export":  # the one-file page: HTML, not JSON
-        return htmlexport.export_html(config, json.loads(params[0]))
+        return htmlexport.export_html(config, json.loads(params[0]), settings=params[1])
     return graphs.panel(config, *params)
 
 
