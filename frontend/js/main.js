@@ -11,6 +11,7 @@ import * as controller from "./controller.js";
 import * as controls from "./controls.js";
 import { inlineQuery } from "./datasource.js";
 import * as explain from "./explain.js";
+import * as geometry from "./geometry.js";
 import * as nodedetail from "./nodedetail.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
@@ -191,6 +192,7 @@ async function refresh({ reveal = null } = {}) {
     set({ data: { graphs } });
     panels.render($("panels"));
     renderNodeTools();
+    geometry.render($("geometry"));
     retries = 0;
     dropTransientNotices();
     setBusy(false);

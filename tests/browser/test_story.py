@@ -235,3 +235,31 @@ def test_the_built_trained_view_is_readable_and_passes_axe(
     if not AXE.is_file():
         pytest.fail(f"axe-core is missing at {AXE}: run `npm ci`")
     assert run_axe(page) == []
+
+
+def test_geometry_draws_the_models_plane_and_the_circuits_read_direction(
+    new_page: Callable[..., Any], server_url: str, screenshot_dir: Path
+) -> None:
+    page = new_page(1280, 900)
+    page.goto(f"{server_url}/?v=1&view=global&preset=bunny&circuit=composite%3Abunny%2Bcute")
+    page.wait_for_selector(READY, state="attached")
+    model = api(server_url, "model", preset="bunny")
+    table = api(server_url, "table", preset="bunny")
+    geo = model["geometry"]
+    assert page.locator("#geometry svg.geometry g.animals > g").count() == len(geo["animals"])
+    assert page.locator("#geometry svg.geometry g.attrs > g").count() == min(2, len(geo["attributes"]))
+    # The read direction is bunny + w·cute in the plane: its angle matches the API's numbers.
+    circuit = next(c for c in model["circuits"] if c["id"] == "composite:bunny+cute")
+    at = {f"attribute:{n}": ([1, 0] if j == 0 else [0, 1]) for j, n in enumerate(geo["attributes"][:2])}
+    at.update({f"animal:{n}": geo["cosines"][i][:2] for i, n in enumerate(geo["animals"])})
+    x = sum(r["weight"] * at[r["node"]][0] for r in circuit["reads"])
+    y = sum(r["weight"] * at[r["node"]][1] for r in circuit["reads"])
+    line = page.eval_on_selector("#geometry line.read", "l => ['x1','y1','x2','y2'].map(k => +l.getAttribute(k))")
+    dx, dy = line[2] - line[0], -(line[3] - line[1])
+    assert abs(dx * y - dy * x) <= 1e-3 * (abs(dx) + abs(dy)) * (abs(x) + abs(y)) + 1e-6 and dx * x + dy * y > 0
+    stats = next(c for c in table["circuits"] if c["id"] == circuit["id"])["stats"]
+    caption = page.text_content("#geometry figcaption")
+    assert f"{fmt(stats['animal']['global_edges'])} global edge" in caption
+    assert f"{fmt(stats['attribute']['global_edges'])} with attribute nodes" in caption
+    page.locator("#geometry-card").screenshot(path=str(screenshot_dir / "story-geometry.png"))
+    assert page.console_errors == []
