@@ -9,7 +9,6 @@ predicts to be too big is a 422 before any work; bad input never reaches the cor
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -29,15 +28,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import basisgraph
 from basisgraph.config import Config
 from basisgraph.core import counts, graphs, sweep
-from basisgraph.core.cost import Budget, admit
-from basisgraph.core.deadline import DeadlineExceeded
+from basisgraph.core.cost import Budget
 from basisgraph.core.seeds import table_across_seeds
 from basisgraph.jobs.budget import cache_usage
 from basisgraph.share import htmlexport
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
 from basisgraph.web.bodies import SHORT
-from basisgraph.web.compute import Body, Busy, Computer, encode
-from basisgraph.web.deps import add_error_handlers, config_from_query, config_parameters
+from basisgraph.web.compute import Body, Computer, encode
+from basisgraph.web.deps import add_error_handlers
 from basisgraph.web.routes import jobs as jobs_api
 from basisgraph.web.routes import sae as sae_api
 from basisgraph.web.routes import share as embed
@@ -162,38 +160,6 @@ def _add_page_routes(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=frontend_dir(), check_dir=False), name="static")
 
 
-def _legacy_future(computer: Computer, budget: Budget) -> Callable[[str, Config, tuple[Any, ...]], concurrent.futures.Future]:
-    """For the page routes (previews, export): a Future of (body, etag, ms), done at once on a hit.
-    A miss is admitted by the cost model first (ConfigError: 422); when the server is busy the
-    Future fails with TimeoutError, which those routes answer with 503."""
-
-    def cached(endpoint: str, config: Config, params: tuple[Any, ...] = ()) -> concurrent.futures.Future:
-        key = (endpoint, config.key(), params)
-        out: concurrent.futures.Future = concurrent.futures.Future()
-        hit = computer.cached(key)
-        if hit is not None:
-            out.set_result((hit.data, hit.etag, hit.compute_ms))
-            return out
-
-        def relay(f: concurrent.futures.Future) -> None:
-            if isinstance(f.exception(), DeadlineExceeded):
-                out.set_exception(concurrent.futures.TimeoutError())
-            elif f.exception() is not None:
-                out.set_exception(f.exception())
-            else:
-                b = f.result()
-                out.set_result((b.data, b.etag, b.compute_ms))
-
-        admit(config, budget, 2 if endpoint == "export" else 1)  # the export also draws panels
-        try:
-            computer.submit(key).add_done_callback(relay)
-        except Busy:
-            out.set_exception(concurrent.futures.TimeoutError())
-        return out
-
-    return cached
-
-
 def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: float = LIMIT_S,
                budget: Budget | None = None, disk_usage: Callable[[], dict] | None = None,
                processes: int = 0) -> FastAPI:
@@ -232,10 +198,9 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
     app.include_router(jobs_api.router)  # SAE and trained-model jobs: one registry
     app.include_router(sae_api.router)
     app.include_router(trained_api.router)
-    params = config_parameters()
-    # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
-    embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
-                  cached=_legacy_future(computer, app.state.budget), openapi_extra={"parameters": params})
+    # The page and /embed (heads templated per link), /oembed, preview images, HTML export.
+    app.include_router(embed.router)
+    app.add_middleware(embed.SecurityHeaders)
     _add_page_routes(app)
     app.add_middleware(HeadAsGet)
     return app

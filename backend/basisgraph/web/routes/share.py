@@ -10,29 +10,32 @@ HTML-escaped, so a hostile link can only ever produce a default page, never mark
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import hashlib
 import html
 import json
 import re
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basisgraph.config import Config
+from basisgraph.core.cost import admit
 from basisgraph.jobs import trained as trained_jobs
+from basisgraph.share.assets import frontend_dir
 from basisgraph.share.links import Link, link_query, read_link
 from basisgraph.share.preview import render_preview
+from basisgraph.web.bodies import ERRORS, unavailable
+from basisgraph.web.compute import Body, Busy, TimedOut
+from basisgraph.web.deps import ConfigDep, client_of, config_parameters
 from basisgraph.web.routes import trained as trained_api
 
-__all__ = ["SecurityHeaders", "install", "oembed_html", "page_head", "csp_with_script_hashes",
+__all__ = ["SecurityHeaders", "router", "oembed_html", "page_head", "csp_with_script_hashes",
            "figure_height", "fallback_html", "FIGURE_HEIGHTS"]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -259,76 +262,83 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
 # ---- routes -------------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[[Request], Config],
-            cached: Callable[[str, Config, tuple[Any, ...]], concurrent.futures.Future], timeout_s: float,
-            openapi_extra: dict[str, Any] | None = None) -> None:
-    """Add the page, /embed, /oembed, the preview image and the HTML export to `app`.
+router = APIRouter()
+_CONFIG_PARAMS = {"parameters": config_parameters()}
 
-    `config_dep` reads a Config from the query (422 when invalid); `cached(endpoint, config,
-    params)` is the API's shared computation (a Future of (body, etag, compute ms)), so a preview or an export
-    reuses a table the page already asked for.
-    """
-    config_param = Depends(config_dep)  # a default, not an annotation: this module's annotations are strings
-    app.add_middleware(SecurityHeaders)
 
-    def body(endpoint: str, config: Config, params: tuple[Any, ...] = ()) -> tuple[bytes, str]:
-        return cached(endpoint, config, params).result(timeout=timeout_s)[:2]
+def _computed(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
+              repeats: float = 1) -> Body:
+    """A computed body, as the JSON routes get theirs: cached, or admitted and computed."""
+    computer = request.app.state.computer
+    key = (endpoint, config.key(), params)
+    hit = computer.cached(key)
+    if hit is not None:
+        return hit
+    admit(config, request.app.state.budget, repeats)  # ConfigError -> 422, before any work
+    return computer.get_sync(key, client_of(request))
 
-    def busy() -> JSONResponse:
-        return JSONResponse({"detail": f"computing this took longer than {timeout_s:g} s; retry shortly"},
-                            status_code=503, headers={"Retry-After": "5"})
 
-    @app.get("/", include_in_schema=False)
-    def index(request: Request) -> Response:
-        return render_page(request, frontend() / "index.html")
+@router.get("/", include_in_schema=False)
+def index(request: Request) -> Response:
+    """The page, its head templated for the link."""
+    return render_page(request, frontend_dir() / "index.html")
 
-    @app.get("/embed", include_in_schema=False)
-    def embed_page(request: Request) -> Response:
-        return render_page(request, frontend() / "embed.html")
 
-    @app.get("/oembed", tags=["share"])
-    def oembed(
-        request: Request,
-        url: Annotated[str, Query(max_length=8192, description="a basisgraph page or /embed URL on this host")],
-        maxwidth: Annotated[int | None, Query(ge=1, le=MAX_OEMBED, description="largest width, px")] = None,
-        maxheight: Annotated[int | None, Query(ge=1, le=MAX_OEMBED, description="largest height, px")] = None,
-        format: Annotated[str, Query(max_length=16, description="json (xml is not implemented: 501)")] = "json",
-    ) -> Response:
-        """oEmbed 1.0 (rich): the iframe for a page or embed URL, sized within the maxima."""
-        return _oembed(request, url, maxwidth, maxheight, format)
+@router.get("/embed", include_in_schema=False)
+def embed_page(request: Request) -> Response:
+    """The embed, its head templated for the link."""
+    return render_page(request, frontend_dir() / "embed.html")
 
-    @app.get("/api/v1/preview.png", tags=["share"], response_class=Response, openapi_extra=openapi_extra)
-    def preview(request: Request, config: Config = config_param,
-                view: Annotated[Literal["local", "global"], Query(description="which count")] = "local",
-                model: Annotated[Literal["planted", "trained"],
-                                 Query(description="the trained MLP's chart, when it is built")] = "planted",
-                ) -> Response:
-        """The edge-count chart as a 1200x630 PNG (the pages' og:image). For model=trained it is
-        the trained MLP's table if that is built here, else the planted one."""
-        built = trained_api.built_table_params(config) if model == "trained" else None
-        try:
-            table_body, etag = (body("trained_table", config, built) if built is not None
-                                else body("table", config))
-        except concurrent.futures.TimeoutError:
-            return busy()
-        png, png_etag = _preview_png(table_body, etag, view)
-        headers = {"ETag": png_etag, "Cache-Control": "public, max-age=3600"}
-        if png_etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return Response(png, media_type="image/png", headers=headers)
 
-    @app.get("/api/v1/export.html", tags=["share"], response_class=Response, openapi_extra=openapi_extra)
-    def export(request: Request, config: Config = config_param) -> Response:
-        """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
-        link = read_link(request.query_params.multi_items())
-        try:  # computed like any body: admitted by the cost model, under a deadline, cached
-            # The trained model's settings travel with the request: a worker shows what this server would.
-            page = body("export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS))[0].decode()
-        except concurrent.futures.TimeoutError:
-            return busy()
-        name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"
-        return Response(page, media_type="text/html; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+@router.get("/oembed", tags=["share"])
+def oembed(
+    request: Request,
+    url: Annotated[str, Query(max_length=8192, description="a basisgraph page or /embed URL on this host")],
+    maxwidth: Annotated[int | None, Query(ge=1, le=MAX_OEMBED, description="largest width, px")] = None,
+    maxheight: Annotated[int | None, Query(ge=1, le=MAX_OEMBED, description="largest height, px")] = None,
+    format: Annotated[str, Query(max_length=16, description="json (xml is not implemented: 501)")] = "json",
+) -> Response:
+    """oEmbed 1.0 (rich): the iframe for a page or embed URL, sized within the maxima."""
+    return _oembed(request, url, maxwidth, maxheight, format)
+
+
+@router.get("/api/v1/preview.png", tags=["share"], response_class=Response, openapi_extra=_CONFIG_PARAMS,
+            responses=ERRORS)
+def preview(request: Request, config: ConfigDep,
+            view: Annotated[Literal["local", "global"], Query(description="which count")] = "local",
+            model: Annotated[Literal["planted", "trained"],
+                             Query(description="the trained MLP's chart, when it is built")] = "planted",
+            ) -> Response:
+    """The edge-count chart as a 1200x630 PNG (the pages' og:image). For model=trained it is
+    the trained MLP's table if that is built here, else the planted one."""
+    built = trained_api.built_table_params(config) if model == "trained" else None
+    try:
+        table = (_computed(request, "trained_table", config, built) if built is not None
+                 else _computed(request, "table", config))
+    except (Busy, TimedOut) as exc:
+        return unavailable(exc)
+    png, png_etag = _preview_png(table.data, table.etag, view)
+    headers = {"ETag": png_etag, "Cache-Control": "public, max-age=3600"}
+    if png_etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(png, media_type="image/png", headers=headers)
+
+
+@router.get("/api/v1/export.html", tags=["share"], response_class=Response, openapi_extra=_CONFIG_PARAMS,
+            responses=ERRORS)
+def export(request: Request, config: ConfigDep) -> Response:
+    """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
+    link = read_link(request.query_params.multi_items())
+    # Computed like any body (admitted, under a deadline, cached); it also draws panels. The
+    # trained model's settings travel with it, so a worker shows what this server would.
+    try:
+        page = _computed(request, "export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS),
+                         repeats=2).data.decode()
+    except (Busy, TimedOut) as exc:
+        return unavailable(exc)
+    name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"
+    return Response(page, media_type="text/html; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @lru_cache(maxsize=32)
