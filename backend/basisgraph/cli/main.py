@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", default=None, help="SPD steps (default 10000)")
     d.add_argument("--json", action="store_true", help="print the table and read-out as JSON")
     _add_config_flags(d)
+    from basisgraph.cli.tms import add_tms_parser
+
+    add_tms_parser(sub)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -170,6 +173,10 @@ def _run(args: argparse.Namespace) -> int:
         from basisgraph.decomposition.readout import run_decompose_command
 
         run_decompose_command(_config(args), args.steps, args.json)
+    elif args.command == "tms":
+        from basisgraph.cli.tms import run_tms_cli
+
+        run_tms_cli(args)
     elif args.command == "bench":
         from basisgraph.cli.bench import run_bench
 
