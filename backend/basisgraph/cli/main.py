@@ -66,11 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub, _add_config_flags)
     add_sweep_parser(sub, _add_config_flags)
-    d = sub.add_parser("decompose", help="train an MLP on the circuits, decompose it with SPD (cached) "
-                       "and print the trained-model table with the spd node set")
-    d.add_argument("--steps", default=None, help="SPD steps (default 10000)")
-    d.add_argument("--json", action="store_true", help="print the table and read-out as JSON")
-    _add_config_flags(d)
+    from basisgraph.cli.decompose import add_decompose_parser
+
+    add_decompose_parser(sub, _add_config_flags)
     from basisgraph.cli.tms import add_tms_parser
 
     add_tms_parser(sub)
@@ -170,9 +168,9 @@ def _run(args: argparse.Namespace) -> int:
         run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
                       args.sweep_seed, args.sweep_json)
     elif args.command == "decompose":
-        from basisgraph.decomposition.readout import run_decompose_command
+        from basisgraph.cli.decompose import run_decompose_command
 
-        run_decompose_command(_config(args), args.steps, args.json)
+        run_decompose_command(_config(args), args.steps, args.json, args.target, args.init)
     elif args.command == "tms":
         from basisgraph.cli.tms import run_tms_cli
 

@@ -33,7 +33,6 @@ from basisgraph.decomposition.spd import SPDRun
 from basisgraph.decomposition.table import (  # re-exported: the table used to live here
     default_saes,
     format_trained_table,
-    run_decompose_command,
     spd_edges,
     trained_table,
 )
@@ -45,7 +44,6 @@ __all__ = [
     "trained_table",
     "default_saes",
     "format_trained_table",
-    "run_decompose_command",
     "spd_edges",
     "RECOVERY_COS",
     "IMPORTANT",

@@ -23,10 +23,7 @@ as the planted table, and the same local / global / union rules.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
-import torch
 
 from basisgraph.config import Config
 from basisgraph.core.counts import FAMILIES, cover_counts, round_sig
@@ -38,7 +35,6 @@ __all__ = [
     "trained_table",
     "default_saes",
     "format_trained_table",
-    "run_decompose_command",
     "spd_edges",
     "trained_edges",
     "EXTRA_LABELS",
@@ -266,22 +262,3 @@ def format_trained_table(t: dict) -> str:
     lines += ["", f"train {sec['train']} s{' (cached)' if ro['cached']['train'] else ''}, "
               f"decompose {sec['decompose']} s{' (cached)' if ro['cached']['decompose'] else ''}"]
     return "\n".join(lines)
-
-
-def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool = False) -> dict:
-    """`basisgraph decompose`: train and decompose (or load both), then print the table."""
-    import json
-
-    from basisgraph.config import ConfigError
-
-    scfg = SPDConfig()
-    if steps is not None:
-        try:
-            value = int(steps)
-        except ValueError:
-            raise ConfigError("steps", steps, "an integer from 1 to 10000000") from None
-        scfg = SPDConfig(**{**asdict(scfg), "steps": value})
-    torch.set_num_threads(1)  # tiny matrices: one thread is as fast and leaves the other core free
-    t = trained_table(cfg, TrainConfig(), scfg, train=True, progress=True, sae_cfgs=default_saes(cfg))
-    print(json.dumps(t, indent=1) if as_json else format_trained_table(t))
-    return t
