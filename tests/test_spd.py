@@ -163,6 +163,11 @@ def test_readout_and_table_on_a_tiny_model(tmp_path, monkeypatch):
     ids = [b["id"] for b in t["bases"]]
     assert ids[-3:] == ["mixed", "hidden", "spd"] and "animal" in ids
     assert len(t["cells"]) == 3 * len(ids)
+    strict = t["readout"]["recovery_strict"]["families"]
+    for fam, f in strict.items():  # the stricter tests never count more than |cos| alone
+        assert f["recovered_and_causal"] <= f["recovered"]
+        if fam != "composite":
+            assert f["recovered"] == ro["recovery"][fam]["recovered"]
 
 
 def test_cli_bad_flags_exit_2(capsys):
@@ -172,6 +177,9 @@ def test_cli_bad_flags_exit_2(capsys):
     assert main(["decompose", "--steps", "lots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "steps" in err[0]
+    assert main(["decompose", "--target", "tangled"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "target" in err[0]
 
 
 @pytest.mark.parametrize("init", ["neurons", "neurons+data"])

@@ -6,7 +6,7 @@ Steps:
 2. Train and decompose (or load both from the cache), drawing progress bars on stderr, and
    train the default SAEs.
 3. Print the trained-model table (decomposition/table.py) and the stricter recovery report
-   (decomposition/recovery.py): composites beyond the animal direction, ablation checks.
+   (decomposition/recovery.py, in the table's read-out as `recovery_strict`): composites beyond the animal direction, ablation checks.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from basisgraph.config import Config, ConfigError
 from basisgraph.core.study import get_study
 from basisgraph.decomposition.mlp import TARGETS
 from basisgraph.decomposition.readout import readout
-from basisgraph.decomposition.recovery import recovery_report
 from basisgraph.decomposition.spd import INITS, SPDConfig, decompose
 from basisgraph.decomposition.table import default_saes, format_trained_table, trained_table
 
@@ -69,9 +68,6 @@ def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool =
     ro = readout(run, study)
     t = trained_table(cfg, tcfg, scfg, train=True, progress=True, run=run, ro=ro,
                       sae_cfgs=default_saes(cfg))
-    rep = recovery_report(run, study, ro)
-    if as_json:
-        print(json.dumps({**t, "recovery": rep}, indent=1))
-    else:
-        print(format_trained_table(t) + "\n\n" + format_recovery(rep))
-    return {**t, "recovery": rep}
+    rep = t["readout"]["recovery_strict"]
+    print(json.dumps(t, indent=1) if as_json else format_trained_table(t) + "\n\n" + format_recovery(rep))
+    return t

@@ -176,9 +176,9 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     already (trained_graphs.TrainedView) passes the run, its read-out `ro` and the SAE node
     sets (`sae_sets`, id -> NodeSet) instead of having them loaded and computed again.
     """
-    from basisgraph.decomposition.readout import (
-        readout,  # here, not at the top: spd_readout re-exports this module
-    )
+    # Here, not at the top: readout re-exports this module, and recovery imports readout.
+    from basisgraph.decomposition.readout import readout
+    from basisgraph.decomposition.recovery import recovery_report
 
     study = get_study(cfg)
     run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress, on_progress=on_progress)
@@ -215,6 +215,8 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
                                         "seconds", "cached", "train", "spd", "labels")}
     summary["recovery_per_circuit"] = ro["circuits"]
+    # The stricter tests: composites beyond the animal direction, and ablation of what is recovered.
+    summary["recovery_strict"] = recovery_report(run, study, ro)
     return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
