@@ -16,7 +16,11 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: setup run test lint bench chromium clean
 
+# Debian's python3 needs its python3-venv package for `-m venv`; install it when it is missing.
 $(PYTHON):
+	@$(BASE_PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends python3-venv; }
 	$(BASE_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 

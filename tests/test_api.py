@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import inspect
 import json
 import re
 import time
@@ -11,11 +10,11 @@ import time
 import jsonschema
 import numpy as np
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 import basisgraph.web.app as api
 from basisgraph.config import Config, ConfigError
+from basisgraph.web.compute import Computer, encode
 
 BUNNY = "preset=bunny"
 SMALL = "animals=200&attributes=20&samples=300"
@@ -61,7 +60,7 @@ def bunny_model(client) -> dict:
 
 def _roundtrip(obj: object) -> object:
     """What a Python result looks like after JSON (tuples become lists, and so on)."""
-    return json.loads(json.dumps(obj, default=api._jsonable))
+    return json.loads(encode(obj))
 
 
 def _field_error(resp) -> dict:
@@ -75,7 +74,7 @@ def _field_error(resp) -> dict:
 def test_health(client) -> None:
     resp = client.get("/api/v1/health")
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ok"}
+    assert resp.json()["status"] == "ok"
 
 
 @pytest.mark.parametrize(
@@ -162,18 +161,35 @@ def test_graph_matches_python(client, bunny_model, input_id) -> None:
 
 
 def test_etag_and_304(client) -> None:
-    first = client.get(f"/api/v1/table?{BUNNY}")
+    first = client.get(f"/api/v1/table?{BUNNY}", headers={"Accept-Encoding": "identity"})
     etag = first.headers["etag"]
     assert etag.startswith('"') and len(etag) == 66
     assert first.headers["cache-control"] == "public, max-age=3600"
-    again = client.get(f"/api/v1/table?{BUNNY}", headers={"If-None-Match": etag})
+    again = client.get(f"/api/v1/table?{BUNNY}", headers={"If-None-Match": etag, "Accept-Encoding": "identity"})
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
     for sent in (f'"other", W/{etag}', "*"):
         assert client.get(f"/api/v1/table?{BUNNY}", headers={"If-None-Match": sent}).status_code == 304
-    stale = client.get(f"/api/v1/table?{BUNNY}", headers={"If-None-Match": '"stale"'})
+    stale = client.get(f"/api/v1/table?{BUNNY}", headers={"If-None-Match": '"stale"', "Accept-Encoding": "identity"})
     assert stale.status_code == 200 and stale.content == first.content
+
+
+def test_versioned_answers_are_immutable_and_gzip_has_its_own_etag(client) -> None:
+    plain = client.get(f"/api/v1/table?{BUNNY}&v=1", headers={"Accept-Encoding": "identity"})
+    zipped = client.get(f"/api/v1/table?{BUNNY}&v=1", headers={"Accept-Encoding": "gzip"})
+    assert plain.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["etag"] != plain.headers["etag"]
+    assert zipped.json() == plain.json() and "accept-encoding" in zipped.headers["vary"].lower()
+    assert client.get(f"/api/v1/table?{BUNNY}&v=99").status_code == 422
+
+
+def test_head_answers_every_get_route(client) -> None:
+    for url in (f"/api/v1/table?{BUNNY}", "/api/v1/health", "/api/v1/config", "/vendor/d3.min.js",
+                f"/api/v1/graph?{BUNNY}&basis=animal&circuit=animal:bunny"):
+        head, get = client.head(url), client.get(url)
+        assert head.status_code == get.status_code == 200, url
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
 
 
 def test_gzip(client) -> None:
@@ -201,10 +217,10 @@ def test_bytes_are_deterministic(client) -> None:
 
 def test_cache_is_keyed_on_normalised_config(client) -> None:
     client.get(f"/api/v1/table?{BUNNY}")
-    hits = api._cached.cache_info().hits
+    entries = client.app.state.computer.stats()["response_cache"]["entries"]
     # Same config spelled differently: explicit defaults, other order, another float spelling.
     client.get("/api/v1/table?coverage=0.9&preset=bunny&animals=4&alpha=0.50")
-    assert api._cached.cache_info().hits == hits + 1
+    assert client.app.state.computer.stats()["response_cache"]["entries"] == entries
 
 
 def test_json_encoding_is_compact_ordered_and_numpy_safe(client, monkeypatch) -> None:
@@ -255,21 +271,16 @@ def test_concurrent_identical_requests_compute_once(monkeypatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(api, "_compute", lambda endpoint, *a: calls.append(endpoint) or time.sleep(0.2) or {})
     api.clear_cache()
-    key = Config(seed=4245).key()
-    first, second = api._submit("table", key, ()), api._submit("table", key, ())
+    computer = Computer(api._body)
+    key = ("table", Config(seed=4245).key(), ())
+    first, second = computer.submit(key), computer.submit(key)
     assert first is second
     assert first.result(timeout=5) == second.result(timeout=5)
     assert calls == ["table"]
-    assert api._submit("table", key, ()).result(timeout=5) == first.result()  # now from the LRU cache
+    assert computer.cached(key) == first.result()  # now from the response cache
     assert calls == ["table"]
+    computer.shutdown()
     api.clear_cache()
-
-
-def test_handlers_run_off_the_event_loop() -> None:
-    routes = [r for r in api.create_app().routes if isinstance(r, APIRoute)]
-    assert routes
-    for route in routes:
-        assert not inspect.iscoroutinefunction(route.endpoint), route.path
 
 
 def test_openapi_documents_config_keys(client) -> None:

@@ -18,6 +18,7 @@ from basisgraph.core.bases import reconstruction
 from basisgraph.core.counts import circuit_stats
 from basisgraph.core.study import get_study
 from basisgraph.dictionaries import sae as sae_mod
+from basisgraph.dictionaries.codes import reconstruct
 from basisgraph.dictionaries.metrics import match_counts, mcc, sae_metrics
 from basisgraph.dictionaries.sae import (
     SAEConfig,
@@ -171,7 +172,7 @@ def test_node_set_edges_complete(relu):
     g = coefficients(relu, study.data.acts)  # (samples, 68)
     recon = reconstruction(study.model, ns, study.data)
     assert np.allclose(recon, g @ atoms)
-    assert np.allclose(recon, sae_mod.reconstruct(relu, study.data.acts))
+    assert np.allclose(recon, reconstruct(relu, study.data.acts))
     checked = 0
     for k, c in enumerate(study.model.circuits):
         rows = np.flatnonzero(study.pre[:, k] > 0)[:20]

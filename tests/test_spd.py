@@ -11,7 +11,7 @@ from basisgraph.cli.main import main
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.study import get_study
 from basisgraph.decomposition.mlp import TrainConfig, cache_key, get_trained
-from basisgraph.decomposition.readout import readout, spd_edges, trained_table
+from basisgraph.decomposition.readout import readout
 from basisgraph.decomposition.spd import (
     Decomposition,
     NotCachedError,
@@ -24,6 +24,7 @@ from basisgraph.decomposition.spd import (
     stochastic_masks,
     upper_leaky_hard_sigmoid,
 )
+from basisgraph.decomposition.table import spd_edges, trained_table
 
 TINY = Config(animals=6, attributes=3, samples=200, circuits=2)
 TINY_TRAIN = TrainConfig(steps=60, batch=128, train_samples=800, heldout_samples=400)
@@ -168,6 +169,15 @@ def test_readout_and_table_on_a_tiny_model(tmp_path, monkeypatch):
         assert f["recovered_and_causal"] <= f["recovered"]
         if fam != "composite":
             assert f["recovered"] == ro["recovery"][fam]["recovered"]
+
+
+def test_decompose_choices_match_the_modules():
+    from basisgraph.cli.commands import DECOMPOSE_TARGETS, SPD_INITS
+    from basisgraph.decomposition.mlp import TARGETS
+    from basisgraph.decomposition.spd import INITS
+
+    assert set(DECOMPOSE_TARGETS) == set(TARGETS) and set(SPD_INITS) == set(INITS)
+    assert TARGETS["aligned"] == TrainConfig()  # the default keeps every old cache and link
 
 
 def test_cli_bad_flags_exit_2(capsys):

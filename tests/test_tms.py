@@ -92,6 +92,12 @@ def test_reproduced_checks_every_tolerance():
     assert not reproduced({**good, "layers": [{"feature_cos_mean": 1.0, "alive": 4}]})
 
 
+def test_cli_model_choices_are_the_presets():
+    from basisgraph.cli.tms import TMS_MODELS
+
+    assert set(TMS_MODELS) == set(PRESETS)
+
+
 def test_cli_rejects_bad_seeds(capsys):
     assert main(["tms", "--seeds", "a,b"]) == 2
     assert "seeds" in capsys.readouterr().err

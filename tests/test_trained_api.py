@@ -2,7 +2,7 @@
 
 One tiny model (6 animals, 3 attributes, 2 circuits per family, a 50-step SAE) is built once per
 module through POST /api/v1/trained/jobs, in the spawned training worker, into a temporary cache
-directory (BASISGRAPH_CACHE). The tiny settings replace trained_api.SETTINGS and reach the
+directory (BASISGRAPH_CACHE). The tiny settings replace trained_jobs.SETTINGS and reach the
 worker through the job's arguments.
 """
 
@@ -22,8 +22,8 @@ from basisgraph.config import Config
 from basisgraph.decomposition import panels as trained_graphs
 from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.panels import Settings, trained_panel
-from basisgraph.decomposition.readout import trained_table
 from basisgraph.decomposition.spd import SPDConfig
+from basisgraph.decomposition.table import trained_table
 from basisgraph.dictionaries.config import SAEConfig
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.web.routes import trained as trained_api
@@ -45,7 +45,7 @@ def cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("trained-api-cache")
     mp.setenv("BASISGRAPH_CACHE", str(root))
-    mp.setattr(trained_api, "SETTINGS", SETTINGS)
+    mp.setattr(trained_jobs, "SETTINGS", SETTINGS)
     trained_graphs.clear_cache()
     try:
         yield root
@@ -320,7 +320,7 @@ def test_bad_graph_parameter_is_422_naming_it(client, built, params, field) -> N
 
 def test_built_table_params_only_for_a_built_model(client, built) -> None:
     # The server warms the default trained table at startup only when that model is built.
-    assert trained_api.built_table_params(CFG) == trained_graphs.cache_state(CFG, SETTINGS)
+    assert trained_api.built_table_params(CFG) == (*trained_graphs.cache_state(CFG, SETTINGS), SETTINGS)
     assert trained_api.built_table_params(CFG.model_copy(update={"seed": 99})) is None
 
 

@@ -18,8 +18,8 @@ from basisgraph.core.graphs import MAX_TOP
 from basisgraph.decomposition import panels as trained_graphs
 from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.panels import Settings, trained_node_sets, trained_panel, trained_view
-from basisgraph.decomposition.readout import spd_edges, trained_table
 from basisgraph.decomposition.spd import NotCachedError, SPDConfig
+from basisgraph.decomposition.table import spd_edges, trained_table
 from basisgraph.dictionaries.config import SAEConfig
 
 CFG = Config(animals=6, attributes=3, samples=200, circuits=2)

@@ -37,6 +37,9 @@ class ConfigError(ValueError):
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         super().__init__(f"{field}: {shown} is not allowed; expected {allowed}")
 
+    def __reduce__(self):  # crosses process boundaries (web workers) with its fields intact
+        return (ConfigError, (self.field, self.value, self.allowed))
+
 
 class Config(BaseModel):
     """One study. Frozen, hashable and normalised, so it can key caches and links."""

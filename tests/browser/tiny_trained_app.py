@@ -1,6 +1,6 @@
 """The served app with tiny trained-model settings, for the browser tests of the trained view.
 
-Everything is the real app (`api.create_served_app`); only `trained_api.SETTINGS` is swapped for
+Everything is the real app (`api.create_served_app`); only `trained_jobs.SETTINGS` is swapped for
 a few dozen optimiser steps, so a build from the page takes seconds instead of minutes. The job
 worker receives these settings with each job, so the spawned process uses them too.
 """
@@ -13,8 +13,8 @@ from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.panels import Settings
 from basisgraph.decomposition.spd import SPDConfig
 from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.jobs import trained as trained_jobs
 from basisgraph.web import app as api
-from basisgraph.web.routes import trained as trained_api
 
 TINY_SETTINGS = Settings(
     TrainConfig(steps=300, batch=128, train_samples=2000, heldout_samples=500),
@@ -25,5 +25,5 @@ TINY_SETTINGS = Settings(
 
 def create() -> FastAPI:
     """uvicorn factory: tiny_trained_app:create (with --app-dir tests/browser)."""
-    trained_api.SETTINGS = TINY_SETTINGS
+    trained_jobs.SETTINGS = TINY_SETTINGS
     return api.create_served_app()

@@ -12,7 +12,23 @@ import os
 import sys
 from typing import NoReturn
 
+from basisgraph.cli.commands import (
+    DECOMPOSE_TARGETS,
+    SPD_INITS,
+    add_sweep_parser,
+    add_train_parser,
+    run_decompose_command,
+    run_sweep_cli,
+    run_train_args,
+)
+from basisgraph.cli.tms import add_tms_parser, run_tms_cli
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_config
+from basisgraph.core.counts import table
+from basisgraph.core.graphs import panel
+from basisgraph.jobs import trained as trained_jobs
+from basisgraph.share.graphfiles import write_panel
+from basisgraph.share.htmlexport import export_html
+from basisgraph.web.app import serve
 
 __all__ = ["main", "format_table", "build_parser"]
 
@@ -62,15 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default="planted", choices=["planted", "trained"],
                    help="the planted model, or the trained MLP (built by `basisgraph decompose`)")
     _add_config_flags(e)
-    from basisgraph.dictionaries.config import add_sweep_parser, add_train_parser
-
     add_train_parser(sub, _add_config_flags)
     add_sweep_parser(sub, _add_config_flags)
-    from basisgraph.cli.decompose import add_decompose_parser
-
-    add_decompose_parser(sub, _add_config_flags)
-    from basisgraph.cli.tms import add_tms_parser
-
+    d = sub.add_parser("decompose", help="train an MLP on the circuits, decompose it with SPD (cached) "
+                       "and print the trained-model table with the spd node set")
+    d.add_argument("--steps", default=None, help="SPD steps (default 3000)")
+    d.add_argument("--target", default="aligned", choices=list(DECOMPOSE_TARGETS),
+                   help="how the MLP is trained: aligned (default) or superposed (no unit is one circuit's reader)")
+    d.add_argument("--init", default=None, choices=list(SPD_INITS),
+                   help="SPD start (default neurons+data; the paper: random)")
+    d.add_argument("--json", action="store_true", help="print the table, read-out and recovery as JSON")
+    _add_config_flags(d)
     add_tms_parser(sub)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
@@ -122,14 +140,9 @@ def _int(name: str, text: str, lo: int, hi: int) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "table":
-        from basisgraph.core.counts import table
-
         t = table(_config(args))
         print(json.dumps(t, indent=1) if args.json else format_table(t))
     elif args.command == "graph":
-        from basisgraph.core.graphs import panel
-        from basisgraph.share.graphfiles import write_panel
-
         p = panel(_config(args), args.basis, args.circuit, args.input or "dataset",
                   _int("top", args.top, 1, 2000))
         text = write_panel(p, args.format)
@@ -139,15 +152,10 @@ def _run(args: argparse.Namespace) -> int:
             with open(args.output, "w", encoding="utf-8") as fh:
                 fh.write(text)
     elif args.command == "export":
-        from basisgraph.share.htmlexport import export_html
-
         cfg = _config(args)
         if args.model == "trained":
-            from basisgraph.jobs import trained as trained_jobs
-            from basisgraph.web.routes import trained as trained_api
-
             trained_jobs.check_size(cfg)
-            if not trained_jobs.is_cached(cfg, trained_api.SETTINGS):
+            if not trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
                 raise ConfigError("model", "trained", "planted, or trained once `basisgraph decompose` "
                                   "with the same configuration has built it")
         page = export_html(cfg, {"circuit": args.circuit, "input": args.input, "view": args.view,
@@ -155,25 +163,21 @@ def _run(args: argparse.Namespace) -> int:
         with open(args.html, "w", encoding="utf-8") as fh:
             fh.write(page)
     elif args.command == "serve":
-        from basisgraph.web.app import serve
-
         serve(args.host, _int("port", args.port, 1, 65535))
     elif args.command == "train-sae":
-        from basisgraph.dictionaries.sae import run_train_args
+        cfg = _config(args)
+        scfg = run_train_args(cfg, args)
+        if args.table:
+            from basisgraph.dictionaries.table import sae_table  # loads torch
 
-        run_train_args(_config(args), args)
+            print()
+            print(format_table(sae_table(cfg, [scfg])))
     elif args.command == "sae-sweep":
-        from basisgraph.dictionaries.sweep import run_sweep_cli
-
         run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
                       args.sweep_seed, args.sweep_json)
     elif args.command == "decompose":
-        from basisgraph.cli.decompose import run_decompose_command
-
         run_decompose_command(_config(args), args.steps, args.json, args.target, args.init)
     elif args.command == "tms":
-        from basisgraph.cli.tms import run_tms_cli
-
         run_tms_cli(args)
     elif args.command == "bench":
         from basisgraph.cli.bench import run_bench

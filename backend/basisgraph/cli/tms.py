@@ -13,19 +13,19 @@ import json
 import sys
 from dataclasses import replace
 
-import torch
-
 from basisgraph.config import ConfigError
-from basisgraph.decomposition.mlp import ProgressBar
-from basisgraph.decomposition.tms import PRESETS, TOLERANCE, reproduce, reproduced
 
-__all__ = ["add_tms_parser", "run_tms_cli", "format_tms"]
+__all__ = ["add_tms_parser", "run_tms_cli", "format_tms", "TMS_MODELS"]
+
+# The presets of decomposition/tms.py, spelled here so the parser needs no torch
+# (tests/test_tms.py checks them against tms.PRESETS).
+TMS_MODELS = ("5-2", "5-2-fast", "40-10")
 
 
 def add_tms_parser(sub) -> None:
     """Register the `tms` subcommand on an argparse subparsers object."""
     t = sub.add_parser("tms", help="reproduce the SPD paper's toy model of superposition result")
-    t.add_argument("--model", default="5-2", choices=list(PRESETS), help="TMS size and settings")
+    t.add_argument("--model", default="5-2", choices=list(TMS_MODELS), help="TMS size and settings")
     t.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (target and SPD), at most 10")
     t.add_argument("--steps", default=None, help="SPD steps (default: the preset's)")
     t.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -43,6 +43,8 @@ def _seeds(text: str) -> list[int]:
 
 def format_tms(model: str, results: list[dict]) -> str:
     """One line per seed and the paper's numbers."""
+    from basisgraph.decomposition.tms import TOLERANCE, reproduced  # loads torch
+
     paper = results[0]["paper"]
     shown = {k: "n/a" if v is None else f"{v[0]:.3f} ± {v[1]:.3f}" for k, v in paper.items()}
     lines = [f"SPD on TMS {model} from random init (paper: MMCS {shown['mmcs']}, ML2R {shown['ml2r']}; "
@@ -64,6 +66,11 @@ def format_tms(model: str, results: list[dict]) -> str:
 
 def run_tms_cli(args: argparse.Namespace) -> list[dict]:
     """Run the `tms` subcommand: one reproduction per seed, progress on stderr."""
+    import torch
+
+    from basisgraph.decomposition.mlp import ProgressBar
+    from basisgraph.decomposition.tms import PRESETS, reproduce
+
     torch.set_num_threads(1)  # tiny matrices: one thread is as fast and leaves the other core free
     tcfg, scfg = PRESETS[args.model]
     if args.steps is not None:

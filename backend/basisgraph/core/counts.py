@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from basisgraph.config import Config
+from basisgraph.core import deadline
 from basisgraph.core.attribution import edge_chunks, project_all
 from basisgraph.core.bases import NodeSet, basis_ids, reconstruction
 from basisgraph.core.cover import cover_long
@@ -128,6 +129,7 @@ def circuit_stats(study: Study, basis: str, k: int, signed: bool = True) -> Circ
     own = ns.index(circuit.own) if circuit.own else None
     locals_, owns, errs = [], [], []
     buf = None  # |edges| of full-layout chunks, reused
+    deadline.check()
     for ch in edge_chunks(study.model, ns, study.enc, circuit, rows, study.recipes[circuit.id],
                           reuse=True):
         if ch.cols is None:
@@ -235,8 +237,14 @@ def _all_stats(study: Study, bases: list[str]) -> dict[str, list[CircuitStats]]:
         project_all(atoms, reads)  # one pass over large atoms for every circuit
     workers = min(THREADS, os.cpu_count() or 1)
     if workers > 1 and study.config.animals >= THREADED_ANIMALS:
+        limit = deadline.current()  # the pool's threads stop at the caller's deadline too
+
+        def one(job: tuple[str, int]) -> CircuitStats:
+            with deadline.until(limit):
+                return circuit_stats(study, *job, signed=False)
+
         with ThreadPoolExecutor(workers) as pool:
-            done = list(pool.map(lambda job: circuit_stats(study, *job, signed=False), jobs))
+            done = list(pool.map(one, jobs))
     else:
         done = [circuit_stats(study, b, k, signed=False) for b, k in jobs]
     out: dict[str, list[CircuitStats]] = {b: [] for b in bases}

@@ -7,18 +7,20 @@ cache is keyed by the frozen Config, so the CLI, the API and notebooks share the
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.attribution import Encoding, encode, pre_activations
 from basisgraph.core.bases import NodeSet, basis_ids, build_node_sets, get_node_set
+from basisgraph.core.memo import ByteLRU
 from basisgraph.core.mixed import mixed_recipe, mixed_scores
 from basisgraph.core.model import Circuit, Data, PlantedModel, build_model, make_examples, sample_data
 
-__all__ = ["Study", "get_study", "build_study", "clear_cache"]
+__all__ = ["Study", "get_study", "build_study", "cache_stats", "clear_cache"]
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,24 @@ def get_study(cfg: Config) -> Study:
     return shared if shared.config == cfg else replace(shared, config=cfg)
 
 
-@lru_cache(maxsize=8)
+# Built studies, bounded in bytes (not entries): one study of the largest allowed size holds
+# over a GB, so a count of entries says nothing about memory. BASISGRAPH_STUDY_BYTES sets it.
+_STUDIES: ByteLRU[Study] = ByteLRU(int(os.environ.get("BASISGRAPH_STUDY_BYTES", 1 << 30)))
+
+
 def _cached_study(cfg: Config) -> Study:
-    return build_study(cfg)
+    study = _STUDIES.get(cfg)
+    if study is None:
+        study = build_study(cfg)
+        _STUDIES.put(cfg, study)
+    return study
+
+
+def cache_stats() -> dict[str, int]:
+    """Entries, bytes and budget of the study cache."""
+    return _STUDIES.stats()
 
 
 def clear_cache() -> None:
     """Forget every built study (benchmarks time cold builds with this)."""
-    _cached_study.cache_clear()
+    _STUDIES.clear()

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from basisgraph.cache import NotCachedError, cache_dir
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.model import PlantedModel, build_model, sample_data
 from basisgraph.decomposition.circuits import CircuitModule
@@ -163,16 +164,6 @@ class TrainedModel:
     fit: dict  # see fit_report
     seconds: float  # training wall time (0 when loaded from the cache)
     cached: bool  # True when loaded from disk
-
-
-class NotCachedError(RuntimeError):
-    """The requested trained artefact is not on disk and training was not allowed."""
-
-
-def cache_dir() -> Path:
-    """$BASISGRAPH_CACHE, else ~/.cache/basisgraph (created on first write)."""
-    env = os.environ.get("BASISGRAPH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "basisgraph"
 
 
 def cache_key(kind: str, *parts: object) -> str:

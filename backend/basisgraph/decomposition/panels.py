@@ -25,10 +25,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.counts import VERSION, round_sig
 from basisgraph.core.graphs import MAX_TOP, fold_nodes
 from basisgraph.core.study import Study, get_study
+from basisgraph.dictionaries.config import cache_key
 
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
            "clear_cache", "model_config", "cache_state"]
@@ -45,8 +47,8 @@ class Settings:
     def resolve(self, cfg: Config) -> Settings:
         """The same settings with every None replaced by its default for `cfg`."""
         from basisgraph.decomposition.mlp import TrainConfig
-        from basisgraph.decomposition.readout import default_saes
         from basisgraph.decomposition.spd import SPDConfig
+        from basisgraph.decomposition.table import default_saes
 
         return Settings(self.train or TrainConfig(), self.spd or SPDConfig(),
                         tuple(default_saes(cfg)) if self.saes is None else tuple(self.saes))
@@ -77,12 +79,8 @@ def model_config(cfg: Config) -> Config:
 def cache_state(cfg: Config, settings: Settings) -> tuple[str, tuple[str, ...]]:
     """The cache directory and the keys of the compared SAEs cached in it: a view is only
     reused while these are the same, so an SAE trained later joins the panels."""
-    from basisgraph.decomposition.mlp import cache_dir
-    from basisgraph.dictionaries.sae import cache_key
-    from basisgraph.jobs.sae import cached_doc
-
     keys = (cache_key(cfg, s.resolve(cfg)) for s in settings.resolve(cfg).saes)
-    return str(cache_dir()), tuple(k for k in keys if cached_doc(k) is not None)
+    return str(cache_dir()), tuple(k for k in keys if sae_doc(k) is not None)
 
 
 def trained_view(cfg: Config, settings: Settings = Settings()) -> TrainedView:
@@ -155,6 +153,17 @@ def _edges(view: TrainedView, study: Study, g_in: np.ndarray, basis: str, k: int
     from basisgraph.decomposition.table import trained_edges
 
     return trained_edges(view.run, study, view.node_sets, view.groups, g_in, basis, k, rows)
+
+
+def view_table(cfg: Config, settings: Settings = Settings()) -> dict:
+    """The trained table counted on the panels' view (its run, read-out and SAEs), so that the
+    table and the panels never load or read out the model twice. Never trains."""
+    from basisgraph.decomposition.table import trained_table
+
+    view = trained_view(cfg, settings)
+    s = settings.resolve(cfg)
+    sae_sets = {b: ns for b, ns in view.node_sets.items() if b not in view.study.node_sets}
+    return trained_table(cfg, s.train, s.spd, run=view.run, ro=view.readout, sae_sets=sae_sets)
 
 
 def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",

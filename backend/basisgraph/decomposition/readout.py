@@ -19,10 +19,12 @@ Read-out (`readout`):
    the model masked by g, and with stochastic masks, as fractions of the target's variance.
 
 The edge counts on the trained model (the `spd` node set beside the others, `trained_table`) are
-in spd_table.py; this module re-exports them.
+in table.py.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -30,21 +32,11 @@ import torch
 from basisgraph.core.counts import FAMILIES, round_sig
 from basisgraph.core.study import Study, get_study
 from basisgraph.decomposition.spd import SPDRun
-from basisgraph.decomposition.table import (  # re-exported: the table used to live here
-    default_saes,
-    format_trained_table,
-    spd_edges,
-    trained_table,
-)
 
 __all__ = [
     "Readout",
     "readout",
     "importances",
-    "trained_table",
-    "default_saes",
-    "format_trained_table",
-    "spd_edges",
     "RECOVERY_COS",
     "IMPORTANT",
 ]
@@ -173,8 +165,6 @@ def readout(run: SPDRun, study: Study | None = None) -> Readout:
 
 
 def _asdict(obj) -> dict:
-    from dataclasses import asdict
-
     return asdict(obj)
 
 

@@ -29,6 +29,8 @@ from basisgraph.config import Config
 from basisgraph.core.counts import FAMILIES, cover_counts, round_sig
 from basisgraph.core.study import Study, get_study
 from basisgraph.decomposition.mlp import TrainConfig
+from basisgraph.decomposition.readout import readout
+from basisgraph.decomposition.recovery import recovery_report
 from basisgraph.decomposition.spd import SPDConfig, SPDRun, decompose
 
 __all__ = [
@@ -176,10 +178,6 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     already (trained_graphs.TrainedView) passes the run, its read-out `ro` and the SAE node
     sets (`sae_sets`, id -> NodeSet) instead of having them loaded and computed again.
     """
-    # Here, not at the top: readout re-exports this module, and recovery imports readout.
-    from basisgraph.decomposition.readout import readout
-    from basisgraph.decomposition.recovery import recovery_report
-
     study = get_study(cfg)
     run = run or decompose(cfg, tcfg, scfg, train=train, progress=progress, on_progress=on_progress)
     ro = ro if ro is not None else readout(run, study)

@@ -7,14 +7,15 @@ ConfigError that names the first bad field, like `config.parse_config`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from basisgraph.config import Config, ConfigError
 
-__all__ = ["SAEConfig", "SAE_FIELD_HELP", "parse_sae_config", "add_train_parser"]
+__all__ = ["SAEConfig", "SAE_FIELD_HELP", "SAE_VERSION", "parse_sae_config", "cache_key"]
 
 Kind = Literal["relu", "topk", "batchtopk", "matryoshka"]
 
@@ -121,25 +122,6 @@ def parse_sae_config(values: dict[str, Any]) -> SAEConfig:
         raise ConfigError(name, known.get(name), allowed) from None
 
 
-def add_train_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
-    """Register `train-sae` on the CLI's subparsers (flags are strings, checked by SAEConfig)."""
-    t = sub.add_parser("train-sae", help="train (or load from the cache) one SAE on the planted "
-                       "activations; progress on stderr, then the metrics")
-    for name in SAEConfig.model_fields:
-        if name == "decoder_bias":
-            continue
-        flag = {"seed": "--sae-seed", "samples": "--train-samples"}.get(name, "--" + name)
-        t.add_argument(flag, dest=f"sae_{name}", default=None, metavar="X",
-                       help=f"{SAE_FIELD_HELP[name]} (default {SAEConfig.model_fields[name].default})")
-    t.add_argument("--decoder-bias", dest="sae_decoder_bias", action="store_const", const=True,
-                   default=None, help=SAE_FIELD_HELP["decoder_bias"])
-    t.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    t.add_argument("--no-cache", action="store_true", help="train even if cached; store nothing")
-    t.add_argument("--table", action="store_true", help="then print the table with the SAE appended")
-    add_config_flags(t)
-
-
-
 class NotTrained(ConfigError):
     """The SAE a request names is not in the cache (web requests never train). Field `sae`."""
 
@@ -147,29 +129,25 @@ class NotTrained(ConfigError):
                  "train-sae, or POST /api/v1/sae/jobs)"):
         super().__init__("sae", value, allowed)
 
+    def __reduce__(self):
+        return (NotTrained, (self.value, self.allowed))
+
 
 __all__.append("NotTrained")
 
 
-def add_sweep_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
-    """Register `sae-sweep` on the CLI's subparsers."""
-    t = sub.add_parser("sae-sweep", help="train a width x sparsity grid of SAEs (progress on "
-                       "stderr; cached ones load at once), then print their edge counts per family")
-    t.add_argument("--kind", dest="sweep_kind", default="relu", metavar="X",
-                   help=SAE_FIELD_HELP["kind"] + " (default relu)")
-    t.add_argument("--widths", default=None, metavar="W,W",
-                   help="comma-separated widths (default: attributes, 2 x attributes, "
-                        "animals + attributes)")
-    t.add_argument("--sparsities", default=None, metavar="S,S",
-                   help="comma-separated L1 coefficients (relu, matryoshka; default 0.3,1,3) or k "
-                        "values (topk, batchtopk; default 1,4,16)")
-    t.add_argument("--steps", dest="sweep_steps", default=None, metavar="X",
-                   help="optimiser steps per SAE (default 3000)")
-    t.add_argument("--sae-seed", dest="sweep_seed", default=None, metavar="X",
-                   help="seed of every SAE (default 0)")
-    t.add_argument("--json", dest="sweep_json", default=None, metavar="FILE",
-                   help="also write the sweep's JSON (as GET /api/v1/sae/sweep) to FILE")
-    add_config_flags(t)
 
 
-__all__.append("add_sweep_parser")
+SAE_VERSION = 1  # part of the cache key: bump when training or metrics change
+
+
+def cache_key(cfg: Config, scfg: SAEConfig) -> str:
+    """sha256 of the study Config and the resolved SAEConfig.
+
+    Study fields that cannot change the weights or the metrics (coverage, alpha, samples: the
+    SAE draws its own data) are left out, so changing them never retrains.
+    """
+    study = cfg.model_dump(mode="json", exclude={"coverage", "alpha", "samples"})
+    text = json.dumps({"version": SAE_VERSION, "study": study,
+                       "sae": scfg.resolve(cfg).model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

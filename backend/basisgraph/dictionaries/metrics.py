@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from basisgraph.dictionaries.codes import latents
+
 __all__ = ["MATCH_COS", "mcc", "match_counts", "sae_metrics", "MAX_ASSIGN"]
 
 MATCH_COS = 0.9  # a latent "is" a true feature above this |cosine|
@@ -61,8 +63,6 @@ def match_counts(decoder: np.ndarray, truth: np.ndarray, live: np.ndarray | None
 
 def sae_metrics(trained, model, acts: np.ndarray) -> dict:
     """Every metric of `trained` (a sae.TrainedSAE) on activations `acts` (n, d_model)."""
-    from basisgraph.dictionaries.sae import latents
-
     t = trained
     n, width = len(acts), t.sae.width
     fired = np.zeros(width, bool)

@@ -36,25 +36,24 @@ g(x) = f(s·a)·||W_dec_j|| / s, so that g·D = x̂/s − b_dec/s, and the error
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from basisgraph.config import Config, ConfigError
+from basisgraph.cache import cache_dir
+from basisgraph.config import Config
 from basisgraph.core.bases import Block, NodeSet
 from basisgraph.core.model import Data, PlantedModel, build_model, sample_data
-from basisgraph.dictionaries.config import SAE_FIELD_HELP, SAEConfig, parse_sae_config
+from basisgraph.dictionaries.codes import TrainedSAE, coefficients, latents
+from basisgraph.dictionaries.config import SAE_FIELD_HELP, SAE_VERSION, SAEConfig, cache_key, parse_sae_config
+from basisgraph.dictionaries.metrics import sae_metrics
 
 __all__ = [
     "SAEConfig",
@@ -69,11 +68,9 @@ __all__ = [
     "latents",
     "coefficients",
     "sae_node_set",
-    "run_train_cli",
     "SAE_VERSION",
 ]
 
-SAE_VERSION = 1  # part of the cache key: bump when training or metrics change
 TRAIN_OFFSET, EVAL_OFFSET = 101, 102  # sample_data seed offsets (the study's dataset uses 2)
 L1_WARMUP = 0.05  # fraction of steps over which the L1 coefficient ramps up from 0
 LR_DECAY = 0.2  # fraction of steps, at the end, over which the learning rate decays to 0
@@ -86,24 +83,6 @@ CACHE_ELEMS = 20_000_000  # largest (samples x width) coefficient array a node s
 # Cache
 
 
-def cache_dir() -> Path:
-    """Root of the on-disk cache: $BASISGRAPH_CACHE or ~/.cache/basisgraph."""
-    root = os.environ.get("BASISGRAPH_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "basisgraph"
-
-
-def cache_key(cfg: Config, scfg: SAEConfig) -> str:
-    """sha256 of the study Config and the resolved SAEConfig.
-
-    Study fields that cannot change the weights or the metrics (coverage, alpha, samples: the
-    SAE draws its own data) are left out, so changing them never retrains.
-    """
-    study = cfg.model_dump(mode="json", exclude={"coverage", "alpha", "samples"})
-    text = json.dumps({"version": SAE_VERSION, "study": study,
-                       "sae": scfg.resolve(cfg).model_dump(mode="json")}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _paths(key: str) -> tuple[Path, Path]:
     d = cache_dir() / "sae"
     return d / f"{key}.pt", d / f"{key}.json"
@@ -111,66 +90,6 @@ def _paths(key: str) -> tuple[Path, Path]:
 
 # --------------------------------------------------------------------------------------------
 # Trained SAE
-
-
-@dataclass(frozen=True)
-class TrainedSAE:
-    """Weights (float64 numpy, normalised units) and metrics of one trained SAE."""
-
-    config: Config  # the study it was trained on
-    sae: SAEConfig  # resolved (width filled in)
-    scale: float  # s: x = s * a
-    w_enc: np.ndarray  # (d_model, width)
-    b_enc: np.ndarray  # (width,)
-    w_dec: np.ndarray  # (width, d_model)
-    b_dec: np.ndarray  # (d_model,) zeros unless decoder_bias
-    threshold: float | None  # batchtopk inference threshold on the pre-activation
-    metrics: dict = field(default_factory=dict)  # sae_metrics.sae_metrics(...) plus timings
-    cached: bool = False  # True when loaded from disk rather than trained now
-
-    @property
-    def id(self) -> str:
-        """Node-set id, e.g. "sae:relu:1050"."""
-        return f"sae:{self.sae.kind}:{self.sae.width}"
-
-    @property
-    def dec_norms(self) -> np.ndarray:
-        """(width,) decoder row norms (never zero)."""
-        return np.maximum(np.linalg.norm(self.w_dec, axis=1), 1e-12)
-
-
-def latents(t: TrainedSAE, acts: np.ndarray) -> np.ndarray:
-    """Latent activations f of the normalised input.  (n, d_model) -> (n, width)"""
-    x = acts * t.scale - t.b_dec  # (n, d_model)
-    pre = x @ t.w_enc + t.b_enc  # (n, width)
-    kind = t.sae.kind
-    if kind in ("relu", "matryoshka"):
-        return np.maximum(pre, 0.0)
-    if kind == "batchtopk":
-        return np.where(pre > (t.threshold or 0.0), pre, 0.0)
-    k = t.sae.k  # topk: each row keeps its k largest
-    pos = np.maximum(pre, 0.0)
-    idx = np.argpartition(-pos, k - 1, axis=1)[:, :k]  # (n, k)
-    out = np.zeros_like(pos)
-    rows = np.arange(len(pos))[:, None]
-    out[rows, idx] = pos[rows, idx]
-    return out
-
-
-def coefficients(t: TrainedSAE, acts: np.ndarray) -> np.ndarray:
-    """Node-set coefficients g(x) in activation units, for unit atoms.  (n, d_model) -> (n, width)
-
-    g·(W_dec / ||W_dec||) = f·W_dec / s = (x̂ − b_dec) / s.
-    """
-    return latents(t, acts) * (t.dec_norms / t.scale)
-
-
-def reconstruct(t: TrainedSAE, acts: np.ndarray) -> np.ndarray:
-    """x̂ / s in activation units, including b_dec.  (n, d_model) -> (n, d_model)"""
-    return (latents(t, acts) @ t.w_dec + t.b_dec) / t.scale
-
-
-__all__.append("reconstruct")
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,8 +235,6 @@ def _train(cfg: Config, scfg: SAEConfig, model: PlantedModel,
     train_s = time.perf_counter() - t0
     t = TrainedSAE(cfg, scfg, scale, out["w_enc"], out["b_enc"], out["w_dec"],
                    out.get("b_dec", np.zeros(d)), threshold)
-    from basisgraph.dictionaries.metrics import sae_metrics
-
     evald = sample_data(model, samples=scfg.samples, seed_offset=EVAL_OFFSET)
     metrics = sae_metrics(t, model, evald.acts)
     metrics["train_s"] = round(train_s, 2)
@@ -433,66 +350,3 @@ def sae_node_set(study, trained: TrainedSAE) -> NodeSet:
 
 # --------------------------------------------------------------------------------------------
 # CLI
-
-
-def _bar(step: int, steps: int, loss: float, t0: float) -> None:
-    frac = step / steps
-    n = int(30 * frac)
-    sys.stderr.write(f"\rtraining [{'#' * n}{'.' * (30 - n)}] {100 * frac:5.1f}%  "
-                     f"step {step}/{steps}  loss {loss:.4g}  {time.perf_counter() - t0:.0f}s")
-    if step == steps:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
-def format_metrics(t: TrainedSAE) -> str:
-    """Metrics as aligned text lines."""
-    m = t.metrics
-    keys = ["l0", "explained_variance", "dead_fraction", "shrinkage", "norm_ratio",
-            "mcc_animals", "mcc_attributes", "match_animals", "match_attributes",
-            "animals_recovered", "attributes_recovered", "train_s"]
-    lines = [f"{t.id}  ({'from cache' if t.cached else 'trained'}; key {cache_key(t.config, t.sae)[:12]})"]
-    for k in keys:
-        v = m.get(k)
-        lines.append(f"  {k:<22} {v if not isinstance(v, float) else f'{v:.4g}'}")
-    return "\n".join(lines)
-
-
-__all__.append("format_metrics")
-
-
-def run_train_cli(cfg: Config, values: dict[str, Any], as_json: bool = False,
-                  use_cache: bool = True, show_table: bool = False) -> None:
-    """`basisgraph train-sae`: train with a stderr progress bar, then print the metrics."""
-    scfg = parse_sae_config(values).resolve(cfg)
-    t0 = time.perf_counter()
-    t = train_sae(cfg, scfg, progress=lambda s, n, loss: _bar(s, n, loss, t0), use_cache=use_cache)
-    if as_json:
-        print(json.dumps({"id": t.id, "key": cache_key(cfg, scfg), "cached": t.cached,
-                          "config": cfg.model_dump(mode="json"),
-                          "sae": t.sae.model_dump(mode="json"),
-                          "metrics": {k: v for k, v in t.metrics.items() if k != "loss_curve"}},
-                         indent=1))
-    else:
-        print(format_metrics(t))
-    if show_table:
-        from basisgraph.cli.main import format_table
-        from basisgraph.dictionaries.table import sae_table
-
-        print()
-        print(format_table(sae_table(cfg, [scfg])))
-
-
-def run_train_args(cfg: Config, args: Any) -> None:
-    """Dispatch of `basisgraph train-sae` from parsed arguments."""
-    values = {name: getattr(args, f"sae_{name}", None) for name in SAEConfig.model_fields}
-    try:
-        parse_sae_config(values)
-    except ConfigError as exc:  # name the flag: the study has a seed and samples of its own
-        flag = {"seed": "sae_seed", "samples": "train_samples"}.get(exc.field, exc.field)
-        raise ConfigError(flag, exc.value, exc.allowed) from None
-    run_train_cli(cfg, values, as_json=args.json, use_cache=not args.no_cache,
-                  show_table=args.table)
-
-
-__all__ += ["run_train_args"]

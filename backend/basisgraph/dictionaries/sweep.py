@@ -18,17 +18,15 @@ columns) are the references.
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
+from basisgraph.cache import cache_dir
 from basisgraph.config import Config, ConfigError
-from basisgraph.core.counts import FAMILIES, VERSION
-from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.core.counts import FAMILIES, VERSION, table
+from basisgraph.dictionaries.config import SAEConfig, cache_key
 
-__all__ = ["cached_saes", "sae_sweep", "sae_cells", "format_sweep", "run_sweep_cli", "METRIC_KEYS"]
+__all__ = ["cached_saes", "sae_sweep", "sae_cells", "format_sweep", "sparsity", "MAX_GRID", "METRIC_KEYS"]
 
 METRIC_KEYS = ("l0", "explained_variance", "dead_fraction", "shrinkage", "mcc_animals",
                "mcc_attributes", "match_animals", "match_attributes", "animals_recovered",
@@ -38,8 +36,6 @@ MAX_GRID = 36  # SAEs one `sae-sweep` run may train
 
 def cached_saes(cfg: Config) -> list[tuple[str, SAEConfig]]:
     """(cache key, resolved SAEConfig) of every cached SAE trained on `cfg`'s model, sorted."""
-    from basisgraph.dictionaries.sae import cache_dir, cache_key
-
     out = []
     for js in sorted((cache_dir() / "sae").glob("*.json")):
         try:
@@ -54,17 +50,16 @@ def cached_saes(cfg: Config) -> list[tuple[str, SAEConfig]]:
 
 
 def _order(s: SAEConfig) -> tuple:
-    return (s.kind, s.width, _sparsity(s)[1], s.steps, s.seed, s.aux, s.lr, s.batch, s.samples,
+    return (s.kind, s.width, sparsity(s)[1], s.steps, s.seed, s.aux, s.lr, s.batch, s.samples,
             s.decoder_bias)
 
 
-def _sparsity(s: SAEConfig) -> tuple[str, float]:
+def sparsity(s: SAEConfig) -> tuple[str, float]:
     return ("l1", s.l1) if s.uses_l1 else ("k", float(s.k))
 
 
 @lru_cache(maxsize=128)
 def _cells(cfg: Config, scfg: SAEConfig, root: str) -> tuple[tuple[dict, ...], dict]:
-    from basisgraph.core.counts import table
     from basisgraph.dictionaries.table import cached_node_set
 
     hit = cached_node_set(cfg, scfg)
@@ -78,8 +73,6 @@ def _cells(cfg: Config, scfg: SAEConfig, root: str) -> tuple[tuple[dict, ...], d
 
 def sae_cells(cfg: Config, scfg: SAEConfig) -> tuple[list[dict], dict]:
     """Family cells (as in the table) and metrics of a cached SAE on `cfg` (alpha is ignored)."""
-    from basisgraph.dictionaries.sae import cache_dir
-
     cfg = cfg.model_copy(update={"alpha": 0.5})  # alpha does not change an SAE's counts
     cells, metrics = _cells(cfg, scfg.resolve(cfg), str(cache_dir()))
     return [dict(c) for c in cells], metrics
@@ -94,7 +87,7 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
     points = []
     for key, scfg in entries:
         cells, metrics = sae_cells(cfg, scfg)
-        name, value = _sparsity(scfg)
+        name, value = sparsity(scfg)
         points.append({
             "key": key, "id": f"sae:{scfg.kind}:{scfg.width}", "kind": scfg.kind,
             "width": scfg.width, "sparsity_name": name, "sparsity": value, "steps": scfg.steps,
@@ -161,64 +154,3 @@ def format_sweep(sw: dict) -> str:
                          f"explained variance {b['explained_variance']}, error share "
                          f"{b['error_share_animal']} / {b['error_share_attribute']} (never counted)")
     return "\n".join(lines)
-
-
-def _list(name: str, text: str | None, default: list, cast) -> list:
-    if text is None:
-        return default
-    try:
-        vals = [cast(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(name, text, "a comma-separated list of numbers") from None
-    if not vals:
-        raise ConfigError(name, text, "a comma-separated list of numbers")
-    return vals
-
-
-def run_sweep_cli(cfg: Config, kind: str, widths: str | None, sparsities: str | None,
-                  steps: str | None, seed: str | None, out: str | None) -> None:
-    """`basisgraph sae-sweep`: train a width x sparsity grid (progress on stderr), then print it."""
-    from basisgraph.dictionaries.config import parse_sae_config
-    from basisgraph.dictionaries.sae import train_sae
-
-    d, n = cfg.attributes, cfg.animals
-    ws = _list("widths", widths, [d, 2 * d, n + d], int)
-    uses_l1 = kind in ("relu", "matryoshka")
-    sp = _list("sparsities", sparsities, [0.3, 1.0, 3.0] if uses_l1 else [1, 4, 16],
-               float if uses_l1 else int)
-    grid = [(w, s) for w in ws for s in sp]
-    if len(grid) > MAX_GRID:
-        raise ConfigError("widths", widths, f"a grid of at most {MAX_GRID} SAEs (widths x sparsities)")
-    scfgs = []
-    for w, s in grid:
-        values = {"kind": kind, "width": w, "steps": steps, "seed": seed,
-                  ("l1" if uses_l1 else "k"): s}
-        try:
-            scfgs.append(parse_sae_config(values).resolve(cfg))
-        except ConfigError as exc:
-            flag = {"seed": "sae_seed", "l1": "sparsities", "k": "sparsities", "width": "widths"}
-            raise ConfigError(flag.get(exc.field, exc.field), exc.value, exc.allowed) from None
-    keys = []
-    t0 = time.perf_counter()
-    for i, scfg in enumerate(scfgs, 1):
-        label = f"[{i}/{len(scfgs)}] sae:{scfg.kind}:{scfg.width} {_sparsity(scfg)[0]}={_sparsity(scfg)[1]:g}"
-        t = train_sae(cfg, scfg, progress=lambda s, total, loss, label=label: _bar(label, s, total, loss, t0))
-        if t.cached:
-            sys.stderr.write(f"{label}: from the cache\n")
-        from basisgraph.dictionaries.sae import cache_key
-
-        keys.append(cache_key(cfg, scfg))
-    sys.stderr.write("counting edges…\n")
-    sw = sae_sweep(cfg, keys)
-    print(format_sweep(sw))
-    if out:
-        Path(out).write_text(json.dumps(sw, indent=1), encoding="utf-8")
-
-
-def _bar(label: str, step: int, steps: int, loss: float, t0: float) -> None:
-    n = int(24 * step / steps)
-    sys.stderr.write(f"\r{label} [{'#' * n}{'.' * (24 - n)}] {100 * step / steps:5.1f}%  "
-                     f"loss {loss:.4g}  {time.perf_counter() - t0:.0f}s")
-    if step == steps:
-        sys.stderr.write("\n")
-    sys.stderr.flush()

@@ -32,12 +32,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
-from basisgraph.dictionaries.config import SAEConfig, parse_sae_config
+from basisgraph.dictionaries.config import SAEConfig, cache_key, parse_sae_config
 
 __all__ = ["MAX_STEPS", "MAX_WIDTH", "WIDTH_FACTOR", "MAX_PENDING", "QUERY_KEYS", "JobsBusy",
-           "sae_from_query", "sae_from_spec", "sae_query", "submit", "lookup", "status", "shutdown", "cached_doc",
+           "sae_from_query", "sae_from_spec", "sae_query", "submit", "lookup", "status", "shutdown",
            "run_in_worker", "failure_message", "write_progress", "init_worker"]
 
 MAX_STEPS = 20_000  # optimiser steps a job may ask for
@@ -213,27 +215,11 @@ def failure_message(exc: BaseException) -> str:
 
 
 def _root() -> str:
-    from basisgraph.dictionaries.sae import cache_dir
-
     return str(cache_dir())
 
 
 def _progress_path(root: str, key: str) -> Path:
     return Path(root) / "sae" / "jobs" / f"{key}.json"
-
-
-def cached_doc(key: str, root: str | None = None) -> dict | None:
-    """The cache's JSON entry of a trained SAE (configs and metrics), or None."""
-    if not all(c in "0123456789abcdef" for c in key) or len(key) != 64:
-        return None
-    root = root or _root()
-    js, pt = Path(root) / "sae" / f"{key}.json", Path(root) / "sae" / f"{key}.pt"
-    if not (js.exists() and pt.exists()):
-        return None
-    try:
-        return json.loads(js.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _unfinished() -> list[_Job]:
@@ -245,15 +231,13 @@ def submit(cfg: Config, scfg: SAEConfig) -> dict:
 
     Returns the job's status (see `status`). Raises JobsBusy when MAX_PENDING jobs wait.
     """
-    from basisgraph.dictionaries.sae import cache_key
-
     scfg = scfg.resolve(cfg)
     key, root = cache_key(cfg, scfg), _root()
     with _LOCK:
         job = _JOBS.get((root, key))
         if job is not None and job.future is not None and not job.future.done():
             return _status(job)
-        if cached_doc(key, root) is not None:
+        if sae_doc(key, root) is not None:
             job = _JOBS[(root, key)] = _Job(key, root, cfg, scfg, None, time.time(), 1.0)
             return _status(job)
         if len(_unfinished()) > MAX_PENDING:
@@ -267,11 +251,9 @@ def submit(cfg: Config, scfg: SAEConfig) -> dict:
 def lookup(cfg: Config, scfg: SAEConfig) -> dict:
     """The status of the SAE (cfg, scfg) without starting anything: its job's if one was
     submitted here, "done" if it is cached, else "untrained"."""
-    from basisgraph.dictionaries.sae import cache_key
-
     scfg = scfg.resolve(cfg)
     key, root = cache_key(cfg, scfg), _root()
-    doc = cached_doc(key, root)  # first: it may have been trained elsewhere since a failed job
+    doc = sae_doc(key, root)  # first: it may have been trained elsewhere since a failed job
     if doc is not None:
         return _describe(key, cfg, scfg, "done", 1.0, scfg.steps,
                          metrics=_public_metrics(doc.get("metrics", {})))
@@ -292,7 +274,7 @@ def status(key: str) -> dict | None:
         job = _JOBS.get((root, key))
         if job is not None:
             return _status(job)
-    doc = cached_doc(key, root)
+    doc = sae_doc(key, root)
     if doc is None:
         return None
     cfg = Config.model_validate(doc["config"])
@@ -304,7 +286,7 @@ def _status(job: _Job) -> dict:
     """Status of a registered job; called with _LOCK held."""
     fut = job.future
     if fut is None:
-        doc = cached_doc(job.key, job.root) or {}
+        doc = sae_doc(job.key, job.root) or {}
         return _describe(job.key, job.config, job.sae, "done", 1.0, job.sae.steps,
                          metrics=_public_metrics(doc.get("metrics", {})))
     if fut.done():
@@ -337,8 +319,6 @@ def _status(job: _Job) -> dict:
 
 def _describe(key: str, cfg: Config, scfg: SAEConfig, state: str, progress: float, step: int,
               **extra: Any) -> dict:
-    from urllib.parse import urlencode
-
     query = urlencode({**{k: str(v) for k, v in cfg.overrides().items()}, **sae_query(scfg)})
     out = {"id": key, "status": state, "progress": round(min(max(progress, 0.0), 1.0), 4),
            "step": step, "steps": scfg.steps, "basis": f"sae:{scfg.kind}:{scfg.width}",

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from basisgraph.cache import cache_dir
 from basisgraph.config import Config, ConfigError
 from basisgraph.decomposition.panels import Settings, model_config
+from basisgraph.dictionaries.config import SAEConfig
 from basisgraph.jobs.sae import MAX_PENDING, JobsBusy, failure_message, run_in_worker, write_progress
 
 __all__ = ["MAX_ANIMALS", "MAX_DIMS", "MAX_CIRCUITS", "check_size", "job_key", "is_cached",
@@ -43,6 +45,9 @@ MAX_CIRCUITS = 20  # circuits per family (the MLP outputs 3 x this)
 _WEIGHTS = {"sae": 1.0, "mlp": 1.5, "spd": 1.0}
 _DONE_AT = 0.97  # the read-out after the last step takes the rest of the bar
 DEFAULT = Settings()  # the defaults of `basisgraph decompose`
+# What the web app and the HTML export build and show: the defaults (tests swap in tiny ones).
+# Resolved per configuration, since the compared SAEs depend on its sizes.
+SETTINGS = DEFAULT
 
 
 def check_size(cfg: Config) -> None:
@@ -90,9 +95,8 @@ def _job(cfg_json: str, settings_json: str, cache_root: str, progress_path: str)
     import torch
 
     from basisgraph.decomposition.mlp import TrainConfig
-    from basisgraph.decomposition.readout import trained_table
     from basisgraph.decomposition.spd import SPDConfig
-    from basisgraph.dictionaries.config import SAEConfig
+    from basisgraph.decomposition.table import trained_table
     from basisgraph.dictionaries.sae import train_sae
 
     torch.set_num_threads(1)  # small matrices: one thread is as fast, and the server keeps a core
@@ -142,8 +146,6 @@ _JOBS: dict[tuple[str, str], _Job] = {}  # (cache root, key) -> job
 
 
 def _root() -> str:
-    from basisgraph.decomposition.mlp import cache_dir
-
     return str(cache_dir())
 
 

@@ -21,8 +21,12 @@ from typing import Any
 
 import basisgraph
 from basisgraph.config import Config, ConfigError
+from basisgraph.core import counts, graphs
+from basisgraph.decomposition.panels import trained_panel, view_table
+from basisgraph.jobs import trained as trained_jobs
+from basisgraph.jobs.sae import sae_from_spec
+from basisgraph.share.assets import frontend_dir, vendor_file
 from basisgraph.share.links import link_query
-from basisgraph.web.app import frontend_dir, vendor_file
 
 __all__ = ["bundle", "collect", "build_html", "export_html", "script_safe", "json_for_html"]
 
@@ -129,7 +133,6 @@ def _learned(config: Config, ui: dict[str, Any]) -> tuple[dict | None, dict[str,
     """The link's learned dictionary (ui["sae"]), when this machine has it trained: (the table
     with it as a column, {id: node set}); else (None, {}). Never trains."""
     from basisgraph.dictionaries.table import cached_node_set, sae_table
-    from basisgraph.jobs.sae import sae_from_spec
 
     if not ui.get("sae"):
         return None, {}
@@ -145,14 +148,11 @@ def _learned(config: Config, ui: dict[str, Any]) -> tuple[dict | None, dict[str,
 
 def _trained(config: Config) -> tuple[dict, Callable[..., dict]] | None:
     """The trained model's table and panel function when it is built here, else None."""
-    from basisgraph.decomposition.panels import trained_panel
-    from basisgraph.jobs import trained as trained_jobs
-    from basisgraph.web.routes import trained as trained_api
-
-    if not trained_jobs.is_cached(config, trained_api.SETTINGS):
+    settings = trained_jobs.SETTINGS
+    if not trained_jobs.is_cached(config, settings):
         return None
-    return (trained_api.compute("trained_table", config, ()),
-            lambda cfg, basis, *args: trained_panel(cfg, basis, *args, settings=trained_api.SETTINGS))
+    return (view_table(config, settings),
+            lambda cfg, basis, *args: trained_panel(cfg, basis, *args, settings=settings))
 
 
 def collect(config: Config, ui: dict[str, Any], *, table: dict | None = None, model: dict | None = None,
@@ -161,8 +161,6 @@ def collect(config: Config, ui: dict[str, Any], *, table: dict | None = None, mo
     dictionary the link names (ui["sae"]) is carried as a column and panels when it is trained
     here, and the trained model (ui["model"] == "trained") when it is built here; either is
     dropped from the link otherwise."""
-    from basisgraph.core import counts, graphs
-
     trained = _trained(config) if ui.get("model") == "trained" else None
     with_sae, extra = _learned(config, ui) if trained is None else (None, {})
     if trained is not None:

@@ -25,12 +25,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
-from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig
+from basisgraph.core.graphs import panel
+from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig, cache_key
+from basisgraph.dictionaries.sweep import cached_saes, sae_sweep
 from basisgraph.jobs import sae as sae_jobs
+from basisgraph.web.bodies import answer
 
 __all__ = ["install", "compute", "SAE_PARAMETERS"]
 
@@ -58,8 +62,6 @@ SAE_PARAMETERS: list[dict[str, Any]] = [
 
 
 def _root() -> str:
-    from basisgraph.dictionaries.sae import cache_dir
-
     return str(cache_dir())
 
 
@@ -74,9 +76,7 @@ def _not_trained(cfg: Config, scfg: SAEConfig) -> JSONResponse:
 
 
 def _trained(cfg: Config, scfg: SAEConfig) -> bool:
-    from basisgraph.dictionaries.sae import cache_key
-
-    return sae_jobs.cached_doc(cache_key(cfg, scfg)) is not None
+    return sae_doc(cache_key(cfg, scfg)) is not None
 
 
 def sae_from_basis(cfg: Config, basis: str, query: Any) -> SAEConfig:
@@ -94,14 +94,12 @@ def sae_from_basis(cfg: Config, basis: str, query: Any) -> SAEConfig:
     return sae_jobs.sae_from_query(cfg, values)
 
 
-def graph(request: Request, config: Config, basis: str, params: tuple, respond: Callable,
-          timeout_s: float) -> Response:
+async def graph(request: Request, config: Config, basis: str, params: tuple) -> Response:
     """GET /api/v1/graph for an SAE node set (params: circuit, input, top)."""
     scfg = sae_from_basis(config, basis, request.query_params)
     if not _trained(config, scfg):
         return _not_trained(config, scfg)
-    return respond(request, "sae_graph", config, (basis, *params, scfg.model_dump_json(), _root()),
-                   timeout_s)
+    return await answer(request, "sae_graph", config, (basis, *params, scfg.model_dump_json(), _root()))
 
 
 def compute(endpoint: str, config: Config, params: tuple) -> Any:
@@ -111,7 +109,6 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
 
         return sae_table(config, [SAEConfig.model_validate_json(params[0])], train=False)
     if endpoint == "sae_graph":
-        from basisgraph.core.graphs import panel
         from basisgraph.dictionaries.table import cached_node_set
 
         basis, circuit, input_, top, scfg_json, _ = params
@@ -120,8 +117,6 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
             raise NotTrained(basis)
         return panel(config, basis, circuit, input_, top, extra={basis: hit[1]})
     if endpoint == "sae_sweep":
-        from basisgraph.dictionaries.sweep import sae_sweep
-
         return sae_sweep(config, params[0])
     raise ValueError(f"unknown SAE endpoint {endpoint}")
 
@@ -130,8 +125,6 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
             config_parameters: list[dict[str, Any]]) -> None:
     """Add the SAE routes to `app`. `respond(request, endpoint, config, params, timeout_s)` is
     the API's cached responder; `config_parameters` document the config keys in OpenAPI."""
-    from fastapi import Depends
-
     dep = Depends(config_dep)
     with_sae = {"parameters": config_parameters + SAE_PARAMETERS}
 
@@ -181,8 +174,6 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
     @app.get(f"{PREFIX}/sae/sweep", tags=["sae"], openapi_extra={"parameters": config_parameters})
     def sweep(request: Request, config: Config = dep) -> Response:
         """Width x sparsity against edge counts per family, for the cached SAEs of this config."""
-        from basisgraph.dictionaries.sweep import cached_saes
-
         keys = tuple(k for k, _ in cached_saes(config))
         resp = respond(request, "sae_sweep", config, (keys, _root()), timeout_s)
         resp.headers["Cache-Control"] = "no-cache"  # a new SAE changes the answer: revalidate

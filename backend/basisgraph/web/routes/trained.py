@@ -22,27 +22,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from basisgraph.cache import NotCachedError
 from basisgraph.config import Config
-from basisgraph.decomposition.panels import Settings, cache_state
+from basisgraph.decomposition.panels import cache_state, trained_panel, view_table
 from basisgraph.jobs import trained as trained_jobs
 
-__all__ = ["install", "compute", "built_table_params", "SETTINGS"]
+__all__ = ["install", "compute", "built_table_params"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
-# What the web app builds and shows: the defaults of `basisgraph decompose` (tests swap in tiny
-# ones). Resolved per configuration, since the compared SAEs depend on its sizes.
-SETTINGS = Settings()
 
 
 def built_table_params(cfg: Config) -> tuple | None:
     """The response-cache params of `cfg`'s trained table if its model is built, else None."""
     try:
-        if trained_jobs.is_cached(cfg, SETTINGS):
-            return cache_state(cfg, SETTINGS)
+        if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
+            return (*cache_state(cfg, trained_jobs.SETTINGS), trained_jobs.SETTINGS)
     except Exception:  # a warm-up must never stop the server from starting
         return None
     return None
@@ -51,9 +49,9 @@ def built_table_params(cfg: Config) -> tuple | None:
 def _not_built(cfg: Config) -> JSONResponse | None:
     """404 naming `model` when the trained model of `cfg` is not cached, else None."""
     trained_jobs.check_size(cfg)
-    if trained_jobs.is_cached(cfg, SETTINGS):
+    if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
         return None
-    st = trained_jobs.lookup(cfg, SETTINGS)
+    st = trained_jobs.lookup(cfg, trained_jobs.SETTINGS)
     train = f"{PREFIX}/trained/jobs" + (f"?{st['query']}" if st["query"] else "")
     return JSONResponse(
         {"detail": "model: the trained MLP of this configuration has not been trained and "
@@ -63,31 +61,20 @@ def _not_built(cfg: Config) -> JSONResponse | None:
 
 
 def compute(endpoint: str, config: Config, params: tuple) -> Any:
-    """The core call behind one cached trained-model response (on the API's compute threads)."""
-    s = SETTINGS.resolve(config)
+    """The core call behind one cached trained-model response. The settings travel in the
+    params (last), so a worker process computes what the server that asked would show."""
+    settings = params[-1]
     if endpoint == "trained_table":
-        from basisgraph.decomposition.panels import trained_view
-        from basisgraph.decomposition.readout import trained_table
-
-        # The panels' view holds the run, its read-out and the SAEs: the table counts on them.
-        view = trained_view(config, SETTINGS)
-        sae_sets = {b: ns for b, ns in view.node_sets.items() if b not in view.study.node_sets}
-        return trained_table(config, s.train, s.spd, run=view.run, ro=view.readout, sae_sets=sae_sets)
+        return view_table(config, settings)
     if endpoint == "trained_graph":
-        from basisgraph.decomposition.panels import trained_panel
-
         basis, circuit, input_, top = params[:4]
-        return trained_panel(config, basis, circuit, input_, top, s)
+        return trained_panel(config, basis, circuit, input_, top, settings.resolve(config))
     raise ValueError(f"unknown trained-model endpoint {endpoint}")
 
 
 def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: float,
             config_parameters: list[dict[str, Any]]) -> None:
     """Add the trained-model routes to `app` (see the module docstring)."""
-    from fastapi import Depends
-
-    from basisgraph.decomposition.spd import NotCachedError
-
     dep = Depends(config_dep)
     extra = {"parameters": config_parameters}
 
@@ -100,14 +87,14 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
     @app.post(f"{PREFIX}/trained/jobs", tags=["trained"], status_code=202, openapi_extra=extra)
     def start_job(request: Request, config: Config = dep) -> JSONResponse:
         """Build the trained model in the background: 202 with the job, 200 if already cached."""
-        st = trained_jobs.submit(config, SETTINGS)
+        st = trained_jobs.submit(config, trained_jobs.SETTINGS)
         code = 200 if st["status"] == "done" else 202
         return JSONResponse(st, status_code=code, headers={**NO_STORE, "Location": st["poll"]})
 
     @app.get(f"{PREFIX}/trained/jobs", tags=["trained"], openapi_extra=extra)
     def find_job(request: Request, config: Config = dep) -> JSONResponse:
         """The trained model's status without starting anything: done, its job's, or untrained."""
-        return JSONResponse(trained_jobs.lookup(config, SETTINGS), headers=NO_STORE)
+        return JSONResponse(trained_jobs.lookup(config, trained_jobs.SETTINGS), headers=NO_STORE)
 
     @app.get(f"{PREFIX}/trained/jobs/{{job_id}}", tags=["trained"])
     def job(job_id: str) -> JSONResponse:
@@ -126,7 +113,7 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
         missing = _not_built(config)
         if missing is not None:
             return missing
-        return respond(request, "trained_table", config, cache_state(config, SETTINGS), timeout_s)
+        return respond(request, "trained_table", config, (*cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS), timeout_s)
 
     @app.get(f"{PREFIX}/trained/graph", tags=["trained"], openapi_extra=extra)
     def graph(
@@ -141,5 +128,5 @@ def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: floa
         missing = _not_built(config)
         if missing is not None:
             return missing
-        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, SETTINGS)),
+        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS),
                        timeout_s)

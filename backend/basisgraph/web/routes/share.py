@@ -28,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basisgraph.config import Config
 from basisgraph.share.links import Link, link_query, read_link
+from basisgraph.share.preview import render_preview
+from basisgraph.web.routes import trained as trained_api
 
 __all__ = ["SecurityHeaders", "install", "oembed_html", "page_head", "csp_with_script_hashes"]
 
@@ -265,8 +267,6 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
                 ) -> Response:
         """The edge-count chart as a 1200x630 PNG (the pages' og:image). For model=trained it is
         the trained MLP's table if that is built here, else the planted one."""
-        from basisgraph.web.routes import trained as trained_api
-
         built = trained_api.built_table_params(config) if model == "trained" else None
         try:
             table_body, etag = (body("trained_table", config, built) if built is not None
@@ -282,15 +282,11 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
     @app.get("/api/v1/export.html", tags=["share"], response_class=Response, openapi_extra=openapi_extra)
     def export(request: Request, config: Config = config_param) -> Response:
         """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
-        from basisgraph.share import htmlexport
-
         link = read_link(request.query_params.multi_items())
-        try:
-            table = json.loads(body("table", config)[0])
-            model = json.loads(body("model", config)[0])
+        try:  # computed like any body: admitted by the cost model, under a deadline, cached
+            page = body("export", config, (json.dumps(link.ui, sort_keys=True),))[0].decode()
         except concurrent.futures.TimeoutError:
             return busy()
-        page = htmlexport.export_html(config, link.ui, table=table, model=model)
         name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"
         return Response(page, media_type="text/html; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
@@ -298,7 +294,5 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
 
 @lru_cache(maxsize=32)
 def _preview_png(table_body: bytes, etag: str, view: str) -> tuple[bytes, str]:
-    from basisgraph.share.preview import render_preview
-
     png = render_preview(json.loads(table_body), view)
     return png, '"' + hashlib.sha256(png).hexdigest()[:32] + '"'

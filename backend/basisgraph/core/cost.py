@@ -1,0 +1,117 @@
+"""A cost model: the time and memory one configuration's study and table will take, predicted
+from its sizes before any work, so the web layer can refuse what would not fit.
+
+Steps:
+1. Count the work in two terms. Edge work: samples x (animals + d_model) x circuits, the edges a
+   table sorts and sums. Dense work: (animals + samples + calibration inputs) x d_model^2, the
+   decompositions and projections of the build.
+2. Turn them into seconds with throughputs measured on this project's 2-core machine (see
+   `basisgraph bench` and README: the defaults take about 0.3 s).
+3. Count the bytes of the arrays a study holds (directions, encoders, activations, dense
+   overlay rows), times a headroom factor for temporaries, plus the interpreter's base.
+4. `admit` compares both with a budget. Over budget, it names the size field that is furthest
+   over and the largest value of that field that fits with every other value kept.
+
+The model is deliberately pessimistic (it over-predicts large N about fourfold, because most
+circuits fire on few inputs); tests/test_cost.py checks it never under-predicts the measured
+peak memory of a few configurations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from basisgraph.config import Config, ConfigError, describe_range
+
+__all__ = ["Cost", "Budget", "predict", "admit", "SIZE_FIELDS"]
+
+EDGE_RATE = 4e8  # edge entries per second (sorting, summing) on the reference machine
+DENSE_RATE = 8e8  # multiply-adds per second of the build's dense linear algebra (SVDs included)
+CALIBRATION = 8000  # inputs drawn to calibrate the animal readers' biases (model.py)
+BASE_BYTES = 110 << 20  # interpreter, numpy, the package and the allocator's kept temporaries
+SIZE_FIELDS = ("animals", "attributes", "random_dims", "samples", "circuits", "active")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Predicted cost of building one study and counting its table."""
+
+    seconds: float  # on the reference machine, one thread of work
+    bytes: int  # peak resident memory of the computation
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an interactive request may cost."""
+
+    seconds: float = 3.0  # predicted compute time on a quiet machine; a loaded one is 2-4x slower
+    bytes: int = 1 << 30  # predicted peak memory
+
+
+def _circuits(cfg: Config) -> int:
+    # Circuits per family are capped by the animals and attributes available (model.py).
+    return min(cfg.circuits, cfg.animals) * 2 + min(cfg.circuits, cfg.attributes)
+
+
+def predict(cfg: Config, repeats: int = 1) -> Cost:
+    """The cost of `cfg`'s study and table, `repeats` times (e.g. one per seed)."""
+    n, d, s = cfg.animals, cfg.d_model, cfg.samples
+    overlay_rows = s * min(1.0, cfg.overlay + 0.05)  # inputs whose coefficients are dense
+    edge_work = s * (n + d) * _circuits(cfg) * max(1, cfg.active) ** 0.5
+    dense_work = (n + s + CALIBRATION) * d * d
+    seconds = edge_work / EDGE_RATE + dense_work / DENSE_RATE
+    floats = 5 * n * d + 4 * overlay_rows * n + 8 * s * d + (n + d) * d  # dense overlay rows: cached twice
+    return Cost(round(seconds * repeats, 3), int(BASE_BYTES + 8 * floats))
+
+
+def _fits(cfg: Config, budget: Budget, repeats: int) -> bool:
+    cost = predict(cfg, repeats)
+    return cost.seconds <= budget.seconds and cost.bytes <= budget.bytes
+
+
+def _largest(cfg: Config, field: str, budget: Budget, repeats: int) -> int | None:
+    """The largest value of `field` that fits the budget with every other field kept, or None."""
+    lo = int(Config.model_fields[field].metadata[0].ge)
+    hi = getattr(cfg, field)
+
+    def ok(v: int) -> bool:
+        try:
+            trial = cfg.model_copy(update={field: v})
+        except ValueError:
+            return False
+        return _fits(trial, budget, repeats)
+
+    if not ok(lo):
+        return None
+    while lo < hi - 1:  # invariant: ok(lo), not ok(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def admit(cfg: Config, budget: Budget = Budget(), repeats: int = 1) -> Cost:
+    """The predicted cost when it fits `budget`; else ConfigError naming the field to lower.
+
+    The field named is the size field raised furthest above its preset's value (the one that
+    made the request big), with the largest value of it that fits; when no raised field can be
+    lowered enough, it is the field whose fitting value is closest to the one asked for."""
+    cost = predict(cfg, repeats)
+    if cost.seconds <= budget.seconds and cost.bytes <= budget.bytes:
+        return cost
+    base = Config(preset=cfg.preset)
+    options: list[tuple[float, float, str, int]] = []  # (raised ratio, kept ratio, field, largest)
+    for field in SIZE_FIELDS:
+        value = getattr(cfg, field)
+        largest = _largest(cfg, field, budget, repeats)
+        if largest is None or largest >= value:
+            continue
+        raised = value / max(getattr(base, field), 1)
+        options.append((raised if raised > 1 else 0.0, largest / value, field, largest))
+    why = (f"(predicted {cost.seconds:.1f} s and {cost.bytes / 2**30:.2f} GB; a request may take "
+           f"{budget.seconds:g} s and {budget.bytes / 2**30:.2f} GB)")
+    if not options:
+        raise ConfigError("animals", cfg.animals, f"a smaller configuration {why}")
+    _, _, field, largest = max(options)
+    lo = describe_range(field).split(" from ")[1].split(" to ")[0]
+    raise ConfigError(field, getattr(cfg, field),
+                      f"an integer from {lo} to {largest} with the other values as given {why}")
