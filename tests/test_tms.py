@@ -1,4 +1,4 @@
-"""SPD on the toy model of superposition (decomposition/tms.py, cli/tms.py)."""
+"""SPD on the toy model of superposition (decomposition/tms.py, tms_eval.py, cli/tms.py)."""
 
 import pytest
 import torch
@@ -11,12 +11,10 @@ from basisgraph.decomposition.tms import (
     TMSConfig,
     TMSSPDConfig,
     TMSTarget,
-    reproduce,
-    reproduced,
     sparse_features,
-    tms_scores,
     tms_spd_losses,
 )
+from basisgraph.decomposition.tms_eval import reproduce, reproduced, tms_scores
 
 
 def _target() -> TMSTarget:

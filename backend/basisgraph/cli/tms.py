@@ -1,7 +1,7 @@
 """`basisgraph tms`: reproduce the SPD paper's toy-model-of-superposition result and print it.
 
 Steps: for each seed, train the TMS target and decompose it from random initialisation
-(decomposition/tms.py, `reproduce`), then print one line per seed (MMCS, ML2R, alive
+(decomposition/tms.py; `reproduce` in tms_eval.py), then print one line per seed (MMCS, ML2R, alive
 subcomponents, feature cosines, seconds) beside the paper's numbers, and whether each run
 meets the stated tolerance.
 """
@@ -43,7 +43,7 @@ def _seeds(text: str) -> list[int]:
 
 def format_tms(model: str, results: list[dict]) -> str:
     """One line per seed and the paper's numbers."""
-    from basisgraph.decomposition.tms import TOLERANCE, reproduced  # loads torch
+    from basisgraph.decomposition.tms_eval import TOLERANCE, reproduced  # loads torch
 
     paper = results[0]["paper"]
     shown = {k: "n/a" if v is None else f"{v[0]:.3f} ± {v[1]:.3f}" for k, v in paper.items()}
@@ -69,7 +69,8 @@ def run_tms_cli(args: argparse.Namespace) -> list[dict]:
     import torch
 
     from basisgraph.decomposition.mlp import ProgressBar
-    from basisgraph.decomposition.tms import PRESETS, reproduce
+    from basisgraph.decomposition.tms import PRESETS
+    from basisgraph.decomposition.tms_eval import reproduce
 
     torch.set_num_threads(1)  # tiny matrices: one thread is as fast and leaves the other core free
     tcfg, scfg = PRESETS[args.model]
