@@ -69,6 +69,10 @@ lint: setup
 test: setup chromium redis-server lint
 	$(PYTHON) -m pytest
 
+# The inner loop: everything but the browser and the slow tests (under a minute on 2 cores).
+test-fast: setup lint
+	$(PYTHON) -m pytest -q -m "not slow and not browser"
+
 # The core's timing report (table vs naive loop, N = 100000), then any pytest-benchmark tests.
 bench: setup
 	$(PYTHON) -m basisgraph.cli bench

@@ -93,7 +93,7 @@ def test_health(client) -> None:
         ("active=4&animals=3", "active", "at most animals (3)"),
         ("preset=bunny&active=5", "active", "at most animals (4)"),
         ("samples=20000&attributes=1024", "samples", "20000000"),
-        ("preset=nope", "preset", "post, bunny, wide"),
+        ("preset=nope", "preset", "post, bunny, wide, small"),
     ],
 )
 @pytest.mark.parametrize("endpoint", ["table", "model"])
@@ -123,9 +123,21 @@ def test_graph_requires_basis_and_circuit(client) -> None:
 
 def test_unknown_keys_are_ignored(client) -> None:
     plain = client.get(f"/api/v1/table?{BUNNY}")
-    extra = client.get(f"/api/v1/table?{BUNNY}&v=1&utm_source=x&basis=half")
+    extra = client.get(f"/api/v1/table?{BUNNY}&v=2&utm_source=x&basis=half")
     assert plain.status_code == extra.status_code == 200
     assert plain.content == extra.content
+
+
+def test_link_version_picks_the_defaults(client) -> None:
+    # v=1 fills the keys it predates with version 1's values; today's query spells them out.
+    old = client.get(f"/api/v1/table?{BUNNY}&v=1")
+    spelled = client.get(f"/api/v1/table?{BUNNY}&residual=minnorm&overlay_sampling=topup")
+    assert old.status_code == spelled.status_code == 200
+    assert old.json()["cells"] == spelled.json()["cells"]
+    assert "residual" not in old.json()["config"]  # a version-1 body, unchanged
+    assert client.get(f"/api/v1/table?{BUNNY}").json()["config"]["residual"] == "sparse"
+    bad = client.get("/api/v1/table?residual=dense")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "residual"]
 
 
 def test_table_matches_contract_and_python(client) -> None:
@@ -311,3 +323,16 @@ def test_static_files(client) -> None:
         assert index.status_code == 200 and "<html" in index.text.lower()
     else:
         assert index.status_code == 404 and "not built yet" in index.text
+
+
+def test_table_across_seeds(client) -> None:
+    from basisgraph.core.seeds import table_across_seeds
+
+    r = client.get(f"/api/v1/table?{BUNNY}&seeds=3")
+    assert r.status_code == 200
+    assert r.json() == _roundtrip(table_across_seeds(Config(preset="bunny"), 3))
+    assert all("across_seeds" in c for c in r.json()["cells"])
+    assert "across_seeds" not in client.get(f"/api/v1/table?{BUNNY}&seeds=1").json()["cells"][0]
+    bad = client.get(f"/api/v1/table?{BUNNY}&seeds=10")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "seeds"
+    assert bad.json()["detail"][0]["allowed"] == "an integer from 1 to 9"

@@ -1,8 +1,8 @@
 """Attribution edges: completeness, torch autograd, interventions and the two layouts.
 
 Edges e_m(x) = g_m(x) (grad_a y . D_m) are checked against coefficients g built densely here
-(planted animals plus numpy's own minimum-norm least squares, coordinates by solving), never
-with the library's encoder.
+(planted animals plus numpy's own minimum-norm least squares, or a plain one-axis-at-a-time
+OMP for the sparse completion; coordinates by solving), never with the library's encoder.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from basisgraph.core.study import get_study
 from basisgraph.decomposition.circuits import CircuitModule
 
 SMALL = parse_config({"animals": 60, "attributes": 8, "samples": 200, "alpha": 0.3})
-SMALL_K2 = parse_config({"animals": 60, "attributes": 8, "samples": 200, "active": 2, "overlay": 0.5})
+SMALL_K2 = parse_config({"animals": 60, "attributes": 8, "samples": 200, "active": 2, "overlay": 0.5,
+                         "residual": "minnorm"})
 WIDE_SMALL = parse_config({"preset": "wide", "animals": 150, "samples": 300})
 STUDIES = [SMALL, SMALL_K2, WIDE_SMALL, Config(preset="bunny")]
 
@@ -39,13 +40,35 @@ def dense_coefficients(model: PlantedModel, data: Data) -> dict[str, tuple[np.nd
     np.add.at(planted, (np.arange(n)[:, None], data.animal_idx), data.animal_mag)
     F = model.animal_dirs
     res = data.acts - planted @ F
-    animal = planted + np.linalg.lstsq(F.T, res.T, rcond=None)[0].T  # min-norm completion
+    if cfg.residual == "sparse":
+        z = res @ model.axis_dirs.T  # (n, d) residual in feature coordinates
+        animal = planted + z @ naive_omp_codes(model.animal_feat)
+    elif cfg.residual == "error":
+        animal = planted
+    else:
+        animal = planted + np.linalg.lstsq(F.T, res.T, rcond=None)[0].T  # min-norm completion
     coords = np.linalg.solve(model.axis_dirs.T, data.acts.T).T
     out = {"neuron": (data.acts, np.eye(cfg.d_model)), "animal": (animal, F),
            "attribute": (coords, model.axis_dirs)}
     for sid, alpha in [("half", 0.5), (f"union:{cfg.alpha:g}", cfg.alpha)]:
         out[sid] = (np.hstack([alpha * animal, (1 - alpha) * coords]), np.vstack([F, model.axis_dirs]))
     return out
+
+
+def naive_omp_codes(feat: np.ndarray) -> np.ndarray:
+    """(d, animals): row j writes axis e_j over animals by textbook OMP, one axis at a time."""
+    n, d = feat.shape
+    codes = np.zeros((d, n))
+    for j in range(d):
+        target, picks, r = np.eye(d)[j], [], np.eye(d)[j]
+        while np.linalg.norm(r) > 1e-12 and len(picks) < min(n, d):
+            scores = np.abs(feat @ r)
+            scores[picks] = -1.0
+            picks.append(int(np.argmax(scores)))
+            w = np.linalg.lstsq(feat[picks].T, target, rcond=None)[0]
+            r = target - w @ feat[picks]
+        codes[j, picks] = w
+    return codes
 
 
 @pytest.fixture(scope="module", params=STUDIES, ids=_ids)
@@ -243,9 +266,10 @@ BUNNY = Circuit("animal:bunny", "animal", "bunny fact", np.array([0.6, 0.8]), 0.
                 (("animal:bunny", 1.0),), "animal:bunny")
 
 
-def hand_model() -> PlantedModel:
+def hand_model(residual: str = "minnorm") -> PlantedModel:
     f = np.array([[0.6, 0.8], [0.8, -0.6], [S, S]])
-    fields = {"config": Config(animals=3, attributes=2, samples=1, circuits=1), "rotation": np.eye(2),
+    cfg = Config(animals=3, attributes=2, samples=1, circuits=1, residual=residual)
+    fields = {"config": cfg, "rotation": np.eye(2),
               "animal_dirs": f, "animal_feat": f.copy(), "axis_dirs": np.eye(2), "circuits": (CUTE, BUNNY),
               "animal_names": ("bunny", "dolphin", "cat"), "axis_names": ("cute", "furry"),
               "pair_attr": np.array([0, -1, -1])}
@@ -278,10 +302,32 @@ def test_hand_edges(circuit, expected, mixed_error):
         assert error == pytest.approx(mixed_error if sid == "mixed" else 0.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("residual, circuit, animal, error", [
+    # a cute bunny: sparse completes cute as 0.6 bunny + 0.8 dolphin (bunny 1.6, dolphin 0.8);
+    # error keeps only the planted bunny and leaves r . cute in the error node
+    ("sparse", CUTE, [0.96, 0.64, 0.0], 0.0), ("sparse", BUNNY, [1.6, 0.0, 0.0], 0.0),
+    ("error", CUTE, [0.6, 0.0, 0.0], 1.0), ("error", BUNNY, [1.0, 0.0, 0.0], 0.6),
+])
+def test_hand_edges_per_residual_policy(residual, circuit, animal, error):
+    model = hand_model(residual)
+    enc = encode(model, hand_data([0], [1.0], 0))
+    ns = build_node_sets(model)["animal"]
+    for full in (True, False):
+        chunks = list(edge_chunks(model, ns, enc, circuit, np.array([0]), full=full))
+        for ch in chunks:  # a node appears once per row, so covering counts never split it
+            if ch.cols is not None:
+                used = ch.cols[0][ch.vals[0] != 0]
+                assert len(set(used.tolist())) == len(used)
+        _, vec = _stacked(chunks, ns.size)
+        np.testing.assert_allclose(vec[0], animal, atol=1e-12)
+        assert 1.6 - vec[0].sum() == pytest.approx(error, abs=1e-12)
+
+
+@pytest.mark.parametrize("residual", ["minnorm", "sparse", "error"])
 @pytest.mark.parametrize("overlay", [-1, 1])
-def test_duplicate_positions_add_up(overlay):
+def test_duplicate_positions_add_up(overlay, residual):
     """The same animal listed twice (0.5 + 0.5) gives the edges of one animal at 1.0, in both layouts."""
-    model = hand_model()
+    model = hand_model(residual)
     sets = build_node_sets(model)
     twice = encode(model, hand_data([2, 2], [0.5, 0.5], overlay))
     once = encode(model, hand_data([2], [1.0], overlay))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from basisgraph.config import Config, ConfigError, parse_config
+from basisgraph.core.attribution import _full, encode
 from basisgraph.core.bases import (
     basis_ids,
     build_node_sets,
@@ -32,8 +33,8 @@ S = 1 / np.sqrt(2)
 F2 = np.array([[0.6, 0.8], [0.8, -0.6], [S, S]])
 
 
-def hand_model(alpha: float = 0.5) -> PlantedModel:
-    cfg = Config(animals=3, attributes=2, samples=3, circuits=1, alpha=alpha)
+def hand_model(alpha: float = 0.5, residual: str = "minnorm") -> PlantedModel:
+    cfg = Config(animals=3, attributes=2, samples=3, circuits=1, alpha=alpha, residual=residual)
     # The rotation is the identity, so feature coordinates are neuron coordinates.
     fields = {"config": cfg, "rotation": np.eye(2), "animal_dirs": F2.copy(), "animal_feat": F2.copy(),
               "axis_dirs": np.eye(2), "circuits": (), "animal_names": ("bunny", "dolphin", "cat"),
@@ -68,8 +69,36 @@ def test_hand_min_norm_correction():
     np.testing.assert_allclose(residual(hand_model(), hand_data()), [[1, 0], [0, 0], [0, 1]], atol=1e-12)
 
 
-def test_hand_dictionaries_reconstruct():
-    model, data = hand_model(0.3), hand_data()
+def test_hand_sparse_completion():
+    # OMP for cute = (1, 0): dolphin leans most (0.8), then bunny; the two are orthonormal, so
+    # cute = 0.6 bunny + 0.8 dolphin. For furry = (0, 1): bunny first, then dolphin:
+    # furry = 0.8 bunny - 0.6 dolphin. The cat (s, s) is never needed.
+    model, data = hand_model(residual="sparse"), hand_data()
+    sets = build_node_sets(model)
+    codes = sets["animal"].blocks[0].codes
+    assert codes.sizes.tolist() == [2, 2]
+    got = [{int(c): round(float(w), 12) for c, w in zip(codes.cols[j], codes.weights[j]) if w} for j in (0, 1)]
+    assert got == [{1: 0.8, 0: 0.6}, {0: 0.8, 1: -0.6}]
+    enc = encode(model, data)
+    ns = sets["animal"]
+    vec = _full(ns, enc, np.array([1.0, 0.0]), np.arange(3)) / F2[:, 0]  # coefficients
+    np.testing.assert_allclose(vec, [[1.6, 0.8, 0.0], [0.0, 1.0, 0.0], [0.8, -0.6, 0.9]], atol=1e-12)
+    np.testing.assert_allclose(reconstruction(model, ns, data), data.acts, atol=1e-12)
+
+
+def test_hand_error_policy_leaves_the_overlay_unreconstructed():
+    model, data = hand_model(residual="error"), hand_data()
+    ns = build_node_sets(model)["animal"]
+    rec = reconstruction(model, ns, data)
+    np.testing.assert_allclose(data.acts - rec, [[1, 0], [0, 0], [0, 1]], atol=1e-12)
+    half = build_node_sets(model)["half"]  # half of the overlay is carried by the attributes
+    np.testing.assert_allclose(data.acts - reconstruction(model, half, data), [[0.5, 0], [0, 0], [0, 0.5]],
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("policy", ["minnorm", "sparse"])
+def test_hand_dictionaries_reconstruct(policy):
+    model, data = hand_model(0.3, policy), hand_data()
     sets = build_node_sets(model)
     assert list(sets) == ["neuron", "animal", "attribute", "half", "union:0.3", "mixed"]
     for sid, ns in sets.items():
@@ -187,8 +216,13 @@ def test_too_few_animals_is_reported_not_hidden():
     assert basis_summary(study, "attribute")["reconstruction_error_max"] <= 1e-10
 
 
-@pytest.mark.parametrize("cfg", [Config(), Config(preset="wide"), Config(preset="bunny")], ids=_ids)
+BUNNY_V1 = Config(preset="bunny", residual="minnorm", overlay_sampling="topup")
+
+
+@pytest.mark.parametrize("cfg", [Config(), Config(preset="wide"), BUNNY_V1], ids=_ids)
 def test_mixed_recipe_recovers_the_planted_recipe(cfg):
+    # Version 1 breaks the bunny preset's ties with the planted labels (features present when
+    # the circuit fires); the larger models have one exact fit per circuit.
     study = get_study(cfg)
     mixed = study.node_sets["mixed"]
     for c in study.model.circuits:
@@ -198,3 +232,17 @@ def test_mixed_recipe_recovers_the_planted_recipe(cfg):
         assert set(got) == set(want), c.id
         for node, w in want.items():
             assert got[node] == pytest.approx(w, abs=1e-6), (c.id, node)
+
+
+def test_version_2_recipes_use_no_planted_labels_and_report_ties():
+    # In two dimensions any two features span the plane, so each composite read direction has
+    # C(6, 2) = 15 exact two-feature fits; version 2 keeps the least total |weight| and says so.
+    study = get_study(Config(preset="bunny"))
+    for c in study.model.circuits:
+        nodes, weights = study.recipes[c.id]
+        plain = mixed_recipe(study.model, c.read)  # no presence function: geometry only
+        assert nodes.tolist() == plain[0].tolist() and np.allclose(weights, plain[1])
+        fits = study.recipe_fits[c.id]["exact_fits"]
+        assert fits == (15 if c.family == "composite" else 1), c.id
+    default = get_study(Config())
+    assert all(f["exact_fits"] == 1 for f in default.recipe_fits.values())

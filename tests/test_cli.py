@@ -96,7 +96,7 @@ BAD = [
     (["table", "--animals", "100001"], "animals", "from 2 to 100000"),
     (["table", "--animals", "abc"], "animals", "from 2 to 100000"),
     (["table", "--coverage", "0"], "coverage", "greater than 0.0"),
-    (["table", "--preset", "nope"], "preset", "post, bunny, wide"),
+    (["table", "--preset", "nope"], "preset", "post, bunny, wide, small"),
     (["table", "--samples", "20000", "--attributes", "1024"], "samples", "20000000"),
     (["graph", *BUNNY, "--basis", "nope", "--circuit", "animal:bunny"], "basis", "half"),
     (["graph", *BUNNY, "--basis", "half", "--circuit", "nope"], "circuit", "animal:bunny"),

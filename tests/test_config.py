@@ -23,8 +23,33 @@ RANGES = {
 }
 
 
+# field -> its allowed choices (the keys added with link version 2)
+CHOICES = {"residual": ("minnorm", "sparse", "error"), "overlay_sampling": ("topup", "stratified")}
+
+
 def test_every_numeric_field_has_a_range_here():
-    assert set(RANGES) == set(Config.model_fields) - {"preset"}
+    assert set(RANGES) == set(Config.model_fields) - {"preset"} - set(CHOICES)
+
+
+@pytest.mark.parametrize("field", sorted(CHOICES))
+def test_choice_fields_accept_each_choice_and_name_themselves_otherwise(field):
+    for value in CHOICES[field]:
+        assert getattr(parse_config({field: value}), field) == value
+    with pytest.raises(ConfigError) as info:
+        parse_config({field: "dense"})
+    assert info.value.field == field
+    assert describe_range(field) == "one of " + ", ".join(CHOICES[field])
+    assert str(info.value) == f"{field}: 'dense' is not allowed; expected {describe_range(field)}"
+
+
+def test_version_1_configs_leave_the_new_keys_out_of_json_bodies():
+    legacy = Config(residual="minnorm", overlay_sampling="topup")
+    assert "residual" not in legacy.as_json() and "overlay_sampling" not in legacy.as_json()
+    assert Config().as_json() == Config().model_dump()
+    assert Config(residual="minnorm").as_json()["overlay_sampling"] == "stratified"
+    # residual never changes what is trained; the version-1 draw keeps old cache keys
+    assert "residual" not in Config().training_json()
+    assert "overlay_sampling" not in legacy.training_json()
 
 
 @pytest.mark.parametrize("field", sorted(RANGES))
@@ -68,7 +93,7 @@ def test_describe_range_wording():
     assert describe_range("animals") == "an integer from 2 to 100000"
     assert describe_range("alpha") == "a number from 0.0 to 1.0"
     assert describe_range("coverage") == "a number greater than 0.0 to 1.0"
-    assert describe_range("preset") == "one of post, bunny, wide"
+    assert describe_range("preset") == "one of post, bunny, wide, small"
 
 
 def test_unknown_preset_names_preset():

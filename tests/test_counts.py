@@ -61,6 +61,8 @@ SEED_CONFIGS = [
     parse_config({"animals": 300, "attributes": 20}),
     parse_config({"animals": 2000, "attributes": 64, "samples": 2000}),
     Config(active=2),
+    Config(active=4),  # with the version-2 defaults (sparse completion, stratified overlays)
+    Config(active=8),
     Config(seed=1),
     Config(seed=7),
     Config(preset="wide"),
@@ -271,3 +273,17 @@ def test_coverage_changes_the_counts_not_the_build():
             assert b[key]["local_edges_median"] <= a[key]["local_edges_median"], key
             assert b[key]["global_edges_median"] <= a[key]["global_edges_median"], key
     assert b[("neuron", "animal")]["local_edges_median"] < a[("neuron", "animal")]["local_edges_median"]
+
+
+@pytest.mark.parametrize("residual", ["minnorm", "sparse", "error"])
+def test_table_agrees_with_a_naive_autograd_loop_under_each_residual_policy(residual):
+    from basisgraph.cli.bench import naive_counts
+
+    cfg = parse_config({"animals": 80, "attributes": 10, "samples": 150, "circuits": 4,
+                        "active": 2, "residual": residual})
+    study = get_study(cfg)
+    fast = {c["id"]: c["stats"] for c in table(cfg)["circuits"]}
+    for basis in ("animal", "half"):
+        for cid, (loc, glob) in naive_counts(study, basis).items():
+            assert (fast[cid][basis]["local_edges"], fast[cid][basis]["global_edges"]) == (loc, glob), \
+                (basis, cid)

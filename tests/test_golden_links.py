@@ -44,7 +44,7 @@ def test_fixture_covers_presets_overrides_and_versions() -> None:
     links = [g["link"] for g in GOLDEN]
     assert len(links) >= 5
     assert all(g["table"]["version"] == 1 and "timings" not in g["table"] for g in GOLDEN)
-    assert {read_link(x).config.preset for x in links} == set(PRESETS)
+    assert {read_link(x).config.preset for x in links} == set(LINK_DEFAULTS[1]["presets"])
     assert any("v=1" in x for x in links) and any("v=" not in x for x in links)
 
 
@@ -56,12 +56,16 @@ def test_golden_link_table_is_unchanged(golden: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("golden", GOLDEN, ids=IDS)
 def test_golden_link_through_the_api(golden: dict[str, Any]) -> None:
-    # The page sends the link's query to the API as is (unknown keys such as v are ignored).
+    # A versioned link's query works on the API as is (v picks the defaults), and so does the
+    # canonical query of its state, which the page sends (today's v plus explicit keys).
+    link = read_link(golden["link"])
+    queries = [link_query(link.config, link.ui)] + (["v=1&" + golden["link"]] if "v=" not in golden["link"]
+                                                    else [golden["link"]])
     with TestClient(create_app()) as client:
-        r = client.get(f"/api/v1/table?{golden['link']}")
-    assert r.status_code == 200
-    t = r.json()
-    assert_same(t, golden["table"])
+        for query in queries:
+            r = client.get(f"/api/v1/table?{query}")
+            assert r.status_code == 200
+            assert_same(r.json(), golden["table"])
 
 
 def test_newest_link_version_describes_todays_defaults() -> None:
@@ -76,6 +80,9 @@ def test_v1_links_fill_omitted_keys_from_version_1() -> None:
     v1 = LINK_DEFAULTS[1]["fields"]
     assert config_from_link("v=1").model_dump() == {"preset": "post", **v1}
     assert config_from_link("v=999&seed=2").seed == 2, "an unknown version reads as the newest"
+    assert config_from_link("seed=2") == Config(seed=2, residual="minnorm", overlay_sampling="topup")
+    assert config_from_link("") == Config() and read_link("view=global").config == Config(), \
+        "a bare visit is today's page"
 
 
 def test_canonical_query_round_trips() -> None:
@@ -83,4 +90,8 @@ def test_canonical_query_round_trips() -> None:
         link = read_link(g["link"])
         again = read_link(link_query(link.config, link.ui))
         assert again.config == link.config and again.ui == link.ui
-        assert link_query(link.config, link.ui).startswith(f"v={VERSION}")
+        assert link_query(link.config, link.ui).startswith("v=1"), "a version-1 state keeps v=1"
+    assert link_query(Config(seed=3)) == f"v={VERSION}&seed=3"
+    assert link_query(Config(residual="minnorm")) == f"v={VERSION}&residual=minnorm"
+    assert config_from_link(link_query(Config(residual="error", overlay_sampling="topup"))) == \
+        Config(residual="error", overlay_sampling="topup")

@@ -13,6 +13,7 @@ from basisgraph.core.study import get_study
 
 SMALL = parse_config({"animals": 300, "attributes": 20, "samples": 500, "coverage": 0.75})
 BUNNY = Config(preset="bunny")
+BUNNY_V1 = Config(preset="bunny", residual="minnorm", overlay_sampling="topup")  # label tie-break
 
 
 def _panels(cfg: Config, inputs=None, top: int = 40):
@@ -123,10 +124,20 @@ def test_inactive_example():
 
 
 def test_active_example_by_the_numbers():
-    p = panel(BUNNY, "mixed", "composite:bunny+cute", "cute-bunny")
+    p = panel(BUNNY_V1, "mixed", "composite:bunny+cute", "cute-bunny")
     assert p["active"] is True and p["output"] > 0
     assert p["edge_count"] == 2
     assert {n["id"] for n in _shown(p)} == {"animal:bunny", "attribute:cute"}
+    assert "oracle" not in p["basis"]  # a version-1 body
+    # Version 2 keeps the least-|weight| exact fit without looking at labels: in two dimensions
+    # that is bunny + elephant, absent here, so its edge is 0 and the rest sits in the error node.
+    p2 = panel(BUNNY, "mixed", "composite:bunny+cute", "cute-bunny")
+    assert p2["basis"]["oracle"] == "oracle: uses the true features"
+    assert p2["edge_count"] == 1 and _shown(p2)[0]["id"] == "animal:bunny"
+    err = next(n for n in p2["nodes"] if n["id"] == "error")
+    assert abs(err["weight"]) > 0.1
+    info = {c["id"]: c for c in model_info(BUNNY)["circuits"]}
+    assert info["composite:bunny+cute"]["mixed_exact_fits"] == 15
     p = panel(BUNNY, "animal", "animal:bunny", "bunny")
     assert p["edge_count"] == 1 and _shown(p)[0]["id"] == "animal:bunny"
     assert _shown(p)[0]["weight"] == pytest.approx(MAG_HIGH)  # examples: c = MAG_HIGH, |f| = 1
@@ -155,8 +166,8 @@ def test_top_range_ends():
 
 
 def test_model_info():
-    info = model_info(BUNNY)
-    study = get_study(BUNNY)
+    info = model_info(BUNNY_V1)
+    study = get_study(BUNNY_V1)
     assert [c["id"] for c in info["circuits"]] == [c.id for c in study.model.circuits]
     for c in info["circuits"]:
         got = {m["node"]: m["weight"] for m in c["mixed"]}

@@ -28,8 +28,20 @@ def test_readme_opens_with_the_two_commands():
 def test_readme_table_is_what_the_cli_prints():
     from basisgraph.cli.main import format_table
     from basisgraph.config import Config
-    from basisgraph.core.counts import table
+    from basisgraph.core.seeds import table_across_seeds
 
     block = re.search(r"```\n(family .*?)```", README.read_text(), flags=re.S).group(1)
-    printed = format_table(table(Config())).splitlines()
-    assert block.strip().splitlines() == [line for line in printed[2:6]]
+    printed = format_table(table_across_seeds(Config(), 5)).splitlines()
+    own = next(i for i, line in enumerate(printed) if line.startswith("own share"))
+    assert block.strip().splitlines() == "\n".join(printed[2:own]).strip().splitlines()
+
+
+def test_readme_policy_tables_are_what_the_cli_prints():
+    from basisgraph.config import Config
+    from basisgraph.core.policies import format_policies, residual_policies
+
+    blocks = re.findall(r"```\n(cell .*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    for block, cfg in zip(blocks, [Config(), Config(overlay_sampling="topup")]):
+        printed = format_policies(residual_policies(cfg)).splitlines()
+        assert block.strip().splitlines() == printed[2:]

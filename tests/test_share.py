@@ -208,7 +208,7 @@ def test_cli_export_writes_the_same_kind_of_file(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "basisgraph.cli", "export", "--html", str(out), "--preset", "bunny", "--view", "global"]
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=120).returncode == 0
     page = out.read_text()
-    assert 'id="basisgraph-data"' in page and "?v=1&amp;preset=bunny&amp;view=global" in page
+    assert 'id="basisgraph-data"' in page and "?v=2&amp;preset=bunny&amp;view=global" in page
     bad = subprocess.run(cmd[:-2] + ["--circuit", "nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("basisgraph: error: circuit:")
 

@@ -7,21 +7,30 @@ the API and the URL state all reject the same inputs with the same field names.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
-    "Config", "PRESETS", "FIELD_HELP", "ConfigError", "describe_range", "explain", "parse_config",
+    "Config", "PRESETS", "FIELD_HELP", "ConfigError", "LEGACY", "describe_range", "explain",
+    "parse_config",
 ]
 
-PresetName = Literal["post", "bunny", "wide"]
+PresetName = Literal["post", "bunny", "wide", "small"]
+Residual = Literal["minnorm", "sparse", "error"]
+OverlaySampling = Literal["topup", "stratified"]
+
+# Values of the keys added after link version 1 that reproduce version 1's numbers. A config
+# holding all of them is a version-1 config, and its JSON bodies leave these keys out (as_json).
+LEGACY: dict[str, Any] = {"residual": "minnorm", "overlay_sampling": "topup"}
 
 # Field values a preset sets; everything else keeps the model default.
 PRESETS: dict[str, dict[str, Any]] = {
     "post": {},
     "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
     "wide": {"random_dims": 50},
+    # A readable model that still shows every dictionary tangling one family (link version 2).
+    "small": {"animals": 200, "attributes": 20, "samples": 1000, "circuits": 8},
 }
 
 
@@ -70,6 +79,14 @@ class Config(BaseModel):
     overlay: float = Field(0.25, ge=0.0, le=1.0)
     # Weight of the attribute in a composite reader: animal + composite_weight * attribute.
     composite_weight: float = Field(0.2, gt=0.0, le=1.0)
+    # How the animal dictionary encodes what its atoms do not carry (an overlay such as "cute"):
+    # sparse = the fewest animals that rebuild it exactly (OMP), minnorm = the minimum-L2
+    # correction over every animal (link version 1), error = left in the error node.
+    residual: Residual = "sparse"
+    # How overlays are drawn: stratified = exactly round(overlay x samples) overlaid inputs, with
+    # each composite pair's minimum taken from that budget; topup = independent draws, then extra
+    # overlays until every composite pair has its minimum (link version 1, rate above `overlay`).
+    overlay_sampling: OverlaySampling = "stratified"
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +128,33 @@ class Config(BaseModel):
                 out[name] = getattr(self, name)
         return out
 
+    @property
+    def legacy(self) -> bool:
+        """Whether this is a version-1 configuration (every LEGACY value): its numbers and JSON
+        bodies are version 1's, including the mixed view's label-based tie-break."""
+        return all(getattr(self, k) == v for k, v in LEGACY.items())
+
+    def as_json(self) -> dict[str, Any]:
+        """The config as JSON bodies carry it: a version-1 config (every LEGACY value) leaves the
+        later keys out, so its bodies stay byte-identical to the ones version 1 gave."""
+        out = self.model_dump()
+        if self.legacy:
+            for k in LEGACY:
+                del out[k]
+        return out
+
+    def training_json(self) -> dict[str, Any]:
+        """The fields that can change what is trained on this study (SAE and MLP cache keys).
+
+        Coverage, alpha and samples only change counting (training draws its own data), and
+        `residual` only the animal dictionary's encoder. A version-1 overlay draw is left out, so
+        caches made before the key existed stay valid.
+        """
+        skip = {"coverage", "alpha", "samples", "residual"}
+        if self.overlay_sampling == LEGACY["overlay_sampling"]:
+            skip.add("overlay_sampling")
+        return self.model_dump(mode="json", exclude=skip)
+
     def key(self) -> str:
         """A stable text key for caches and ETags."""
         return self.model_dump_json()
@@ -121,6 +165,8 @@ def describe_range(name: str) -> str:
     field = Config.model_fields[name]
     if name == "preset":
         return "one of " + ", ".join(PRESETS)
+    if name in LEGACY:
+        return "one of " + ", ".join(get_args(field.annotation))
     lo = hi = None
     lo_open = hi_open = False
     for m in field.metadata:
@@ -136,7 +182,8 @@ def describe_range(name: str) -> str:
 
 
 FIELD_HELP: dict[str, str] = {
-    "preset": "named starting point: post (1000 animals / 50 attributes), bunny (4 / 2), wide (+50 random dims)",
+    "preset": "named starting point: post (1000 animals / 50 attributes), bunny (4 / 2), wide (+50 random dims), "
+              "small (200 / 20, 8 circuits per family)",
     "animals": "N, number of sparse animal features",
     "attributes": "d, number of dense attribute directions",
     "random_dims": "extra dimensions in which animal directions are random",
@@ -148,6 +195,10 @@ FIELD_HELP: dict[str, str] = {
     "circuits": "circuits per family",
     "overlay": "probability of a boolean attribute overlay on an input",
     "composite_weight": "attribute weight in composite readers (animal + w * attribute)",
+    "residual": "animal dictionary's encoding of what animals cannot carry: sparse (fewest "
+                "animals, exact), minnorm (spread over all animals), error (left in the error node)",
+    "overlay_sampling": "stratified (overlay rate exactly as set) or topup (version-1 draws plus "
+                        "extra overlays for composite pairs)",
 }
 
 

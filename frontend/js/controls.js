@@ -33,6 +33,7 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 function fmtValue(name, v) {
+  if (FIELDS[name].kind === "choice") return String(v);
   return FIELDS[name].kind === "int" ? String(v) : Number(v).toFixed(2);
 }
 
@@ -127,6 +128,17 @@ function sliderField(name, how) {
   );
 }
 
+function choiceField(name) {
+  const f = FIELDS[name];
+  const id = `f-${name}`;
+  const input = el("select", { id, name, "aria-describedby": `${id}-hint` });
+  for (const c of f.choices) input.append(el("option", { value: c, text: c }));
+  const hint = el("span", { id: `${id}-hint`, className: "hint", text: f.help });
+  input.addEventListener("change", () => update({ config: { [name]: input.value } }, "push", "controls"));
+  els.fields[name] = { input, hint };
+  return el("div", { className: "field" }, el("label", { for: id, text: f.label }), input, hint);
+}
+
 function buildConfigForm(form) {
   const presetId = "f-preset";
   const select = el("select", { id: presetId, name: "preset", "aria-describedby": `${presetId}-hint` });
@@ -146,6 +158,7 @@ function buildConfigForm(form) {
     form.append(numberField(name));
   }
   for (const name of ["alpha", "overlay", "composite_weight"]) form.append(sliderField(name, "replace"));
+  for (const name of ["residual", "overlay_sampling"]) form.append(choiceField(name));
   const reset = el("button", { type: "button", className: "reset", text: "Reset to preset" });
   reset.addEventListener("click", () => {
     const d = presetDefaults(state.config.preset);

@@ -6,7 +6,7 @@
 // one, except for coverage. Anything the file does not carry is answered with a 404 that says
 // what the file does carry.
 
-import { parseQuery } from "./state.js";
+import { V1_VALUES, VERSION, parseQuery } from "./state.js";
 
 let cached; // undefined: not looked yet; null: this page is not an export
 
@@ -26,7 +26,10 @@ export function inlineQuery() {
 }
 
 function sameConfig(params, carried, withCoverage) {
-  const { config } = parseQuery(params.toString());
+  // The page's API queries carry no `v`: the API reads them with today's defaults. A version-1
+  // body leaves out the keys added since; they then hold version 1's values.
+  const { config } = parseQuery(`v=${VERSION}&${params.toString()}`);
+  if (!("residual" in carried)) carried = { ...carried, ...V1_VALUES };
   // Only the keys the page knows: a newer server may carry more, which the page never sends.
   return Object.keys(config).every((k) => (k === "coverage" && !withCoverage) || config[k] === carried[k]);
 }

@@ -93,7 +93,7 @@ function copyRow(id, label, multiline) {
 function buildPanel(panel) {
   const share = copyRow("share-url", "Link to this exact view", false);
   const shareBox = el("div", { className: "share-part", id: "share-part" }, share.row, share.status,
-    el("p", { className: "hint", text: "The link holds the whole state and keeps its meaning after updates (it carries v=1)." }));
+    el("p", { className: "hint", text: "The link holds the whole state and keeps its meaning after updates (it carries its version, v=1 or v=2)." }));
 
   const layout = el("select", { id: "embed-layout" });
   for (const [v, t] of [["both", "table and graphs"], ["table", "table only"], ["graphs", "graphs only"]]) {

@@ -8,14 +8,14 @@
 // Views read `state` and ask for changes with `update()`; main.js listens, keeps the URL in step
 // (pushState for discrete choices, debounced replaceState for sliders) and re-renders.
 
-export const VERSION = 1;
+export const VERSION = 2;
 
 // Mirrors basisgraph.config: ranges of every configuration field and the presets' values.
 // A browser test checks these defaults against GET /api/v1/table?preset=<name>.
 // They are also the defaults of link version 1 (LINK_DEFAULTS[1] in basisgraph/links.py): links
 // omit defaults, so if a default ever changes, keep these as the v=1 table, bump VERSION, and
 // have parseQuery fill a v=1 link's missing keys from it (see README, "Share and embed").
-export const PRESET_NAMES = ["post", "bunny", "wide"];
+export const PRESET_NAMES = ["post", "bunny", "wide", "small"];
 export const BASE_DEFAULTS = Object.freeze({
   animals: 1000,
   attributes: 50,
@@ -28,16 +28,23 @@ export const BASE_DEFAULTS = Object.freeze({
   circuits: 20,
   overlay: 0.25,
   composite_weight: 0.2,
+  residual: "sparse",
+  overlay_sampling: "stratified",
 });
+// Version 1 predates `residual` and `overlay_sampling`: its links read them as these values
+// (config.LEGACY in basisgraph/config.py), and a state holding them is written as a v=1 link.
+export const V1_VALUES = Object.freeze({ residual: "minnorm", overlay_sampling: "topup" });
 export const PRESETS = Object.freeze({
   post: Object.freeze({}),
   bunny: Object.freeze({ animals: 4, attributes: 2, samples: 400, circuits: 4 }),
   wide: Object.freeze({ random_dims: 50 }),
+  small: Object.freeze({ animals: 200, attributes: 20, samples: 1000, circuits: 8 }),
 });
 export const PRESET_LABELS = {
   post: "post: 1000 animals, 50 attributes",
   bunny: "bunny: 4 animals, 2 attributes",
   wide: "wide: 50 attributes + 50 random dims",
+  small: "small: 200 animals, 20 attributes",
 };
 
 // kind int|float; min/max inclusive unless minOpen. `slider` fields get a range input.
@@ -53,6 +60,8 @@ export const FIELDS = Object.freeze({
   alpha: { kind: "float", min: 0, max: 1, step: 0.01, slider: true, label: "Union α", help: "animal weight in the union dictionary (0.5 = half-size union)" },
   overlay: { kind: "float", min: 0, max: 1, step: 0.01, slider: true, label: "Overlay p", help: "chance an input carries an attribute overlay" },
   composite_weight: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Composite w", help: "attribute weight in composite readers" },
+  residual: { kind: "choice", choices: ["sparse", "minnorm", "error"], label: "Residual", help: "how the animal dictionary encodes an overlay: fewest animals, all animals (min-norm), or the error node" },
+  overlay_sampling: { kind: "choice", choices: ["stratified", "topup"], label: "Overlay draw", help: "stratified: overlay rate as set; topup: version 1's draw, rate above the setting" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
 export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "node", "sae"];
@@ -123,6 +132,7 @@ export function presetDefaults(preset) {
 
 export function describeField(name) {
   const f = FIELDS[name];
+  if (f.kind === "choice") return `one of ${f.choices.join(", ")}`;
   const kind = f.kind === "int" ? "a whole number" : "a number";
   return `${kind} ${f.minOpen ? "above" : "from"} ${f.min} to ${f.max}`;
 }
@@ -132,6 +142,7 @@ export function parseField(name, raw) {
   const f = FIELDS[name];
   if (typeof raw !== "string") raw = String(raw);
   raw = raw.trim();
+  if (f.kind === "choice") return f.choices.includes(raw) ? raw : undefined;
   let v;
   if (f.kind === "int") {
     if (!/^-?\d{1,12}$/.test(raw)) return undefined;
@@ -173,7 +184,11 @@ export function parseQuery(search) {
     notices.push({ field: key, message: `Link value ${key}=“${clip(raw)}” is not valid (${why}); using ${fallback}.` });
 
   const v = p.get("v");
-  if (v !== null && v !== String(VERSION)) {
+  // Config keys without v predate the key: version 1, like v=1. A bare visit (no v, no config
+  // key) is today's page. An unknown version reads as the newest (basisgraph/share/links.py).
+  const legacyLink = v === null && CONFIG_KEYS.some((k) => p.has(k));
+  const version = v === "1" || legacyLink ? 1 : VERSION;
+  if (v !== null && v !== "1" && v !== String(VERSION)) {
     notices.push({ field: "v", message: `Link version “${clip(v)}” is not known; reading it as version ${VERSION}.` });
   }
   let preset = "post";
@@ -182,7 +197,7 @@ export function parseQuery(search) {
     if (PRESET_NAMES.includes(raw)) preset = raw;
     else bad("preset", raw, `one of ${PRESET_NAMES.join(", ")}`, "the default preset “post”");
   }
-  const defs = presetDefaults(preset);
+  const defs = { ...presetDefaults(preset), ...(version === 1 ? V1_VALUES : {}) };
   const config = { ...defs };
   for (const key of Object.keys(FIELDS)) {
     if (!p.has(key)) continue;
@@ -259,8 +274,9 @@ export function defaultCircuit(model) {
 /** The canonical query string of a state: v=1 first, defaults omitted, fixed key order. */
 export function toQuery(s = state) {
   const p = new URLSearchParams();
-  p.set("v", String(VERSION));
-  for (const [k, val] of configParams(s.config)) p.set(k, val);
+  const v1 = Object.entries(V1_VALUES).every(([k, val]) => s.config[k] === val);
+  p.set("v", v1 ? "1" : String(VERSION));
+  for (const [k, val] of configParams(s.config)) if (!(v1 && k in V1_VALUES)) p.set(k, val);
   const ui = s.ui;
   if (ui.model !== UI_DEFAULTS.model) p.set("model", ui.model);
   if (ui.view !== UI_DEFAULTS.view) p.set("view", ui.view);

@@ -108,7 +108,7 @@ def test_sandboxed_embed_on_another_origin_renders_and_posts_its_height(
     page, frame = host_page("v=1&preset=bunny&view=both#?secret=abc123", viewport=(1280, 2000))
     assert frame.evaluate("self.origin") == "null", "the sandbox makes the frame's origin opaque"
     assert page.evaluate("location.origin") != urllib.parse.urlsplit(server_url)._replace(path="").geturl()
-    table = api(server_url, "table", preset="bunny")
+    table = api(server_url, "table", preset="bunny", v=1)
     want = {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
     assert cells(frame) == want
     assert frame.locator(".panel").count() == len(table["bases"])
@@ -190,14 +190,14 @@ def test_hostile_embed_link_is_inert(host_page: Callable[..., Any], server_url: 
     assert "pwned" not in json.dumps(messages(page)) and dialogs == []
     assert cells(frame) == {
         (c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"])
-        for c in api(server_url, "table", preset="bunny")["cells"]
+        for c in api(server_url, "table", preset="bunny", v=1)["cells"]  # config keys, no v: version 1
     }
 
 
 def test_embed_carries_a_trained_sae_column(host_page: Callable[..., Any], server_url: str, run_job: Any) -> None:
     # Trained through the API first; the embed of a link naming it shows it as a column.
     tiny = "animals=30&attributes=5&samples=200"
-    q = f"{tiny}&kind=relu&width=35&l1=1&steps=200&sae_seed=0"
+    q = f"v=1&{tiny}&kind=relu&width=35&l1=1&steps=200&sae_seed=0"  # the link's version
     run_job(server_url, f"sae/jobs?{q}")
     page, frame = host_page(f"v=1&{tiny}&sae=relu:35:1:200&view=both")
     table = api(server_url, "sae/table", **dict(urllib.parse.parse_qsl(q)))

@@ -67,9 +67,9 @@ def test_downloaded_export_works_offline(new_page: Callable[..., Any], server_ur
         path = tmp_path / "bunny.html"
         path.write_bytes(r.read())
     page, requested = open_file(new_page, path)
-    table = api(server_url, "table", preset="bunny")
+    table = api(server_url, "table", preset="bunny", v=1)  # the export's link is version 1
     assert cells(page) == {(c["basis"], c["family"]): (c["local_edges_median"], c["global_edges_median"]) for c in table["cells"]}
-    want = {b["id"]: api(server_url, "graph", preset="bunny", basis=b["id"], circuit="composite:bunny+cute",
+    want = {b["id"]: api(server_url, "graph", v=1, preset="bunny", basis=b["id"], circuit="composite:bunny+cute",
                          input="cute-bunny")["edge_count"] or 0 for b in table["bases"]}
     assert badges(page) == want
     assert page.input_value("#pick-circuit") == "composite:bunny+cute"
@@ -78,7 +78,7 @@ def test_downloaded_export_works_offline(new_page: Callable[..., Any], server_ur
 
     # Interactive for what it carries: coverage prunes live, nodes highlight, the other input
     # and a table cell's circuit are carried too.
-    graph = api(server_url, "graph", preset="bunny", basis="half", circuit="composite:bunny+cute", input="cute-bunny")
+    graph = api(server_url, "graph", v=1, preset="bunny", basis="half", circuit="composite:bunny+cute", input="cute-bunny")
     page.eval_on_selector("#f-coverage", "el => { el.value = '0.5'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
     page.wait_for_function(f"() => document.querySelector('.panel[data-basis=half] .badge').dataset.edges === '{graph['coverage_curve'][50]}'")
     page.locator('.panel[data-basis="mixed"] g.node').first.click()
@@ -127,7 +127,7 @@ def test_script_in_the_data_stays_text(new_page: Callable[..., Any], tmp_path: P
 def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], server_url: str, tmp_path: Path,
                                               run_job: Any) -> None:
     tiny = "animals=24&attributes=4&samples=200"
-    q = f"{tiny}&kind=relu&width=28&l1=1&steps=200&sae_seed=0"
+    q = f"v=1&{tiny}&kind=relu&width=28&l1=1&steps=200&sae_seed=0"  # the link's version
     run_job(server_url, f"sae/jobs?{q}")
     page, requested = open_export(new_page, f"{server_url}/api/v1/export.html?v=1&{tiny}&sae=relu:28:1:200",
                                   tmp_path / "sae.html")
@@ -152,13 +152,13 @@ def test_export_carries_the_links_trained_sae(new_page: Callable[..., Any], serv
 def test_export_of_the_trained_model(new_page: Callable[..., Any], tiny_trained_url: str, tmp_path: Path,
                                      run_job: Any) -> None:
     tiny = "animals=40&attributes=6&samples=400&circuits=4"
-    run_job(tiny_trained_url, f"trained/jobs?{tiny}")
+    run_job(tiny_trained_url, f"trained/jobs?v=1&{tiny}")  # the link's version
     page, requested = open_export(new_page, f"{tiny_trained_url}/api/v1/export.html?v=1&{tiny}&model=trained",
                                   tmp_path / "trained.html")
-    table = api(tiny_trained_url, "trained/table", **dict(urllib.parse.parse_qsl(tiny)))
+    table = api(tiny_trained_url, "trained/table", v=1, **dict(urllib.parse.parse_qsl(tiny)))
     assert cells(page) == table_cells(table)
     circuit = page.input_value("#pick-circuit")
-    graph = api(tiny_trained_url, "trained/graph", **dict(urllib.parse.parse_qsl(tiny)), basis="spd",
+    graph = api(tiny_trained_url, "trained/graph", v=1, **dict(urllib.parse.parse_qsl(tiny)), basis="spd",
                 circuit=circuit, input="dataset", top=30)
     assert badges(page)["spd"] == (graph["edge_count"] or 0)
     assert page.is_checked("#model-trained") and page.is_disabled("#model-planted")

@@ -78,11 +78,11 @@ def test_page_loads_without_console_errors(open_app, page, server_url: str, scre
     assert hosts == {urllib.parse.urlparse(server_url).netloc}, "the page fetched from another host"
     assert page.locator("#counts-table td[data-basis]").count() > 0
     assert page.locator(".panel").count() == len(api(server_url, "table")["bases"])
-    assert query_of(page) == {"v": "1"}, "a default page's link carries only the version"
+    assert query_of(page) == {"v": "2"}, "a default page's link carries only the version"
     page.screenshot(path=str(screenshot_dir / "page-default.png"), full_page=True)
 
 
-@pytest.mark.parametrize("query", ["", "preset=bunny", "view=global&animals=300&seed=3"])
+@pytest.mark.parametrize("query", ["", "v=1&preset=bunny", "v=2&preset=bunny", "v=2&view=global&animals=300&seed=3"])
 def test_table_equals_api(open_app, page, server_url: str, query: str) -> None:
     open_app(query)
     params = {k: v for k, v in urllib.parse.parse_qsl(query) if k != "view"}
@@ -100,7 +100,7 @@ def test_table_equals_api(open_app, page, server_url: str, query: str) -> None:
 
 def test_preset_defaults_mirror_the_api(open_app, page, server_url: str) -> None:
     open_app()
-    for preset in ["post", "bunny", "wide"]:
+    for preset in ["post", "bunny", "wide", "small"]:
         mirrored = page.evaluate(
             "async (p) => (await import('/static/js/state.js')).presetDefaults(p)", preset
         )
@@ -114,7 +114,7 @@ def test_a_control_changes_the_url_and_the_numbers(open_app, page, server_url: s
     page.press("#f-animals", "Enter")
     page.wait_for_function("() => location.search.includes('animals=200')")
     wait_ready(page)
-    assert query_of(page) == {"v": "1", "animals": "200"}
+    assert query_of(page) == {"v": "2", "animals": "200"}
     expected = api(server_url, "table", animals=200)
     assert_table_matches(page, expected)
     assert table_cells(page) != before
@@ -154,8 +154,8 @@ def test_back_restores_the_previous_state(open_app, page, server_url: str) -> No
         "",
         "circuit=attribute:furry&view=global",
         "circuit=composite:bunny%2Bcute&input=cute-bunny",
-        "preset=bunny&coverage=0.5",
-        "coverage=1",
+        "v=2&preset=bunny&coverage=0.5",
+        "v=2&coverage=1",
     ],
 )
 def test_each_panel_draws_as_many_edges_as_its_badge(open_app, page, server_url: str, query: str) -> None:
@@ -208,7 +208,7 @@ def test_coverage_slider_prunes_every_panel_live(open_app, page) -> None:
 
 
 def test_bunny_preset_draws_every_edge(open_app, page, server_url: str, screenshot_dir: Path) -> None:
-    open_app("preset=bunny&coverage=1")
+    open_app("v=2&preset=bunny&coverage=1")
     model = api(server_url, "model", preset="bunny")
     circuit = model["circuits"][0]["id"]
     page.screenshot(path=str(screenshot_dir / "page-bunny-all-edges.png"), full_page=True)
@@ -252,7 +252,7 @@ def test_invalid_link_values_fall_back_with_a_notice(
     assert page.locator(".notice").first.is_visible()
     # Fell back to the defaults: the link is canonical again and the numbers are the default's.
     assert query_of(page) == {"v": "1"}
-    assert_table_matches(page, api(server_url, "table"))
+    assert_table_matches(page, api(server_url, "table", v=1))
     assert page.input_value("#f-animals") == "1000"
     page.locator("#notices").screenshot(path=str(screenshot_dir / "page-invalid-link-notice.png"))
     assert page.console_errors == []
@@ -355,3 +355,18 @@ def test_node_set_checkboxes_choose_columns_bars_and_panels(open_app, page) -> N
     wait_ready(page)
     assert page.locator('.panel[data-basis="neuron"]').count() == 1
     assert page.console_errors == []
+
+
+def test_residual_control_changes_the_link_and_a_v1_link_keeps_its_numbers(open_app, page, server_url: str) -> None:
+    open_app("v=1&preset=bunny")
+    assert page.input_value("#f-residual") == "minnorm" and page.input_value("#f-overlay_sampling") == "topup"
+    assert query_of(page) == {"v": "1", "preset": "bunny"}, "a version-1 link is written back unchanged"
+    v1 = api(server_url, "table", preset="bunny", v=1)
+    shown = {(b, f): json.loads(loc) for b, f, loc, _ in page.eval_on_selector_all(
+        "#counts-table td[data-basis]",
+        "tds => tds.map(td => [td.dataset.basis, td.dataset.family, td.dataset.local, td.dataset.global])")}
+    assert shown == {(c["basis"], c["family"]): c["local_edges_median"] for c in v1["cells"]}
+    page.select_option("#f-residual", "error")
+    page.wait_for_function("() => location.search.includes('residual=error')")
+    wait_ready(page)
+    assert query_of(page) == {"v": "2", "preset": "bunny", "residual": "error", "overlay_sampling": "topup"}

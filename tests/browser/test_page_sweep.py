@@ -17,7 +17,7 @@ def test_sweep_draws_the_api_numbers(open_app: Any, server_url: str, screenshot_
     assert page.locator("#sweep svg").count() == 0  # computed on request only
     page.click("#sweep button.run")
     page.wait_for_selector('#sweep[data-state="drawn"]', timeout=60_000)
-    with urllib.request.urlopen(f"{server_url}/api/v1/sweep?preset=bunny&steps=11", timeout=60) as r:
+    with urllib.request.urlopen(f"{server_url}/api/v1/sweep?v=1&preset=bunny&steps=11", timeout=60) as r:
         sweep = json.load(r)
     drawn = page.eval_on_selector_all(
         "#sweep g.series circle",

@@ -25,7 +25,7 @@ def _get(url: str) -> dict:
 
 
 def test_train_sae_from_the_page(open_app: Any, server_url: str, screenshot_dir: Path) -> None:
-    page = open_app(f"v=1&{TINY}")
+    page = open_app(f"v=2&{TINY}")
     assert page.locator('#counts td[data-basis^="sae:"]').count() == 0
     assert page.locator("#sae progress").is_hidden()
     page.fill("#sae-steps", "3000")
@@ -100,12 +100,12 @@ def test_link_to_a_trained_or_untrained_sae(open_app: Any, new_page: Any, server
     # Trained through the API (a cached SAE answers at once the second time).
     q = f"{TINY}&kind=relu&width=20&l1=1&steps=200&sae_seed=3"
     run_job(server_url, f"sae/jobs?{q}")
-    page = open_app(f"v=1&{TINY}&sae=relu:20:1:200:3")
+    page = open_app(f"v=2&{TINY}&sae=relu:20:1:200:3")
     page.wait_for_selector('#counts td[data-basis="sae:relu:20"]')
     assert page.locator("#sae dl.sae-metrics").is_visible()
     assert page.input_value("#sae-width") == "20" and page.input_value("#sae-seed") == "3"
     # Not trained: the plain table and a note saying how to train it.
-    other = open_app(f"v=1&{TINY}&sae=relu:20:1:200:4", target=new_page())
+    other = open_app(f"v=2&{TINY}&sae=relu:20:1:200:4", target=new_page())
     assert other.locator('#counts td[data-basis^="sae:"]').count() == 0
     assert "Press Train" in other.inner_text("#sae .sae-job .status")
     assert other.locator("#sae dl.sae-metrics").count() == 0 or other.locator("#sae .sae-result").is_hidden()

@@ -133,7 +133,7 @@ def test_hostile_link_renders_inert(new_page: Callable[..., Any], server_url: st
     fields = set(page.eval_on_selector_all(".notice", "ns => ns.map(n => n.dataset.field)"))
     assert {"animals", "seed", "input", "circuit"} <= fields
     assert page.eval_on_selector_all(".notice", "ns => ns.every(n => n.querySelector('img, script') === null)")
-    table = api(server_url, "table", attributes=20)
+    table = api(server_url, "table", attributes=20, v=1)  # config keys without v: a version-1 link
     assert {(c["basis"], c["family"]): c["local_edges_median"] for c in table["cells"]} == dict(
         ((b, f), json.loads(v)) for b, f, v in page.eval_on_selector_all(
             "#counts-table td[data-basis]", "tds => tds.map(td => [td.dataset.basis, td.dataset.family, td.dataset.local])"))

@@ -33,7 +33,7 @@ def _ready(page: Any) -> None:
 
 
 def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, screenshot_dir: Path) -> None:
-    page.goto(f"{tiny_trained_url}/?v=1&{FRESH}")
+    page.goto(f"{tiny_trained_url}/?v=2&{FRESH}")
     _ready(page)
     assert page.is_checked("#model-planted")
     assert page.locator('#counts td[data-basis="spd"]').count() == 0
@@ -109,7 +109,7 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
 def test_trained_link_on_a_fresh_page(new_page: Any, tiny_trained_url: str, run_job: Any) -> None:
     run_job(tiny_trained_url, f"trained/jobs?{TINY}")  # a no-op once it is cached
     page = new_page()
-    page.goto(f"{tiny_trained_url}/?v=1&{TINY}&model=trained&view=global")
+    page.goto(f"{tiny_trained_url}/?v=2&{TINY}&model=trained&view=global")
     _ready(page)
     assert page.is_checked("#model-trained")
     assert page.locator('#counts td[data-basis="spd"]').count() == 3
@@ -119,7 +119,7 @@ def test_trained_link_on_a_fresh_page(new_page: Any, tiny_trained_url: str, run_
 
 def test_too_large_for_the_trained_model(new_page: Any, tiny_trained_url: str) -> None:
     page = new_page()
-    page.goto(f"{tiny_trained_url}/?v=1&animals=5000&model=trained")
+    page.goto(f"{tiny_trained_url}/?v=2&animals=5000&model=trained")
     _ready(page)
     text = page.inner_text("#table-wrap")
     assert "not available" in text and "animals" in text and "1000" in text
@@ -133,7 +133,7 @@ def test_too_large_for_the_trained_model(new_page: Any, tiny_trained_url: str) -
 def test_embed_of_the_trained_model(new_page: Any, tiny_trained_url: str, run_job: Any) -> None:
     run_job(tiny_trained_url, f"trained/jobs?{TINY}")
     page = new_page()
-    page.goto(f"{tiny_trained_url}/embed?v=1&{TINY}&model=trained&view=both")
+    page.goto(f"{tiny_trained_url}/embed?v=2&{TINY}&model=trained&view=both")
     _ready(page)
     table = _get(f"{tiny_trained_url}/api/v1/trained/table?{TINY}")
     want = {(c["basis"], c["family"]): c["local_edges_median"] for c in table["cells"]}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from basisgraph.config import Config
+from basisgraph.core.completion import dense_planted
 from basisgraph.core.counts import cover_counts, table
 from basisgraph.core.study import build_study, clear_cache, get_study
 from basisgraph.decomposition.circuits import CircuitModule
@@ -40,9 +41,8 @@ def _dense_coeffs(study, basis: str, row: int) -> np.ndarray:
     data, res = study.data, study.enc.res
     g = np.zeros(ns.size)
     for b in ns.blocks:
-        if b.planted:
-            coef = np.asarray(res[row] @ b.q).ravel()
-            coef[data.animal_idx[row]] += data.animal_mag[row]
+        if b.planted:  # planted animals plus the completion of the residual
+            coef = dense_planted(b, res[[row]], data.animal_idx[[row]], data.animal_mag[[row]])[0]
         else:
             coef = data.acts[row] @ b.q
         g[b.start:b.start + b.size] = b.scale * coef

@@ -23,8 +23,9 @@ from basisgraph.cli.commands import (
 )
 from basisgraph.cli.tms import add_tms_parser, run_tms_cli
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_config
-from basisgraph.core.counts import table
 from basisgraph.core.graphs import panel
+from basisgraph.core.policies import format_policies, residual_policies
+from basisgraph.core.seeds import MAX_SEEDS, check_seeds, table_across_seeds
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.graphfiles import write_panel
 from basisgraph.share.htmlexport import export_html
@@ -56,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("table", help="print the side-by-side edge-count table")
     t.add_argument("--json", action="store_true", help="print the JSON contract instead")
+    t.add_argument("--seeds", default="1", help="seeds from --seed on; cells add their median and "
+                   f"range across them (1-{MAX_SEEDS})")
     _add_config_flags(t)
+    r = sub.add_parser("policies", help="print the animal-dictionary cells under each residual "
+                       "policy (minnorm, sparse, error) side by side")
+    r.add_argument("--json", action="store_true", help="print JSON instead")
+    _add_config_flags(r)
     g = sub.add_parser("graph", help="write one attribution graph")
     g.add_argument("--basis", required=True, help="node set id: neuron, animal, attribute, half, mixed")
     g.add_argument("--circuit", required=True, help="circuit id, e.g. animal:elephant")
@@ -112,6 +119,16 @@ def format_table(t: dict) -> str:
             c = cells[(b, fam)]
             row += f"{num(c['local_edges_median'])} / {num(c['global_edges_median'])}".rjust(width)
         lines.append(row)
+    lines += ["", "error share (median over circuits of |error node| / total |attribution|)"]
+    for fam in t["families"]:
+        lines.append(fam.ljust(11) + "".join(
+            _share(cells[(b, fam)].get("error_share_median")).rjust(width) for b in bases))
+    if "seeds" in t:
+        lines += ["", f"across seeds {t['seeds'][0]}-{t['seeds'][-1]}: median [min-max], local / global",
+                  "family".ljust(11) + "".join(b.rjust(32) for b in bases)]
+        for fam in t["families"]:
+            lines.append(fam.ljust(11) + "".join(
+                _spread(cells[(b, fam)]["across_seeds"]).rjust(32) for b in bases))
     shares = [cells[("half", fam)]["own_share_median"] for fam in t["families"]]
     lines += ["", "own share in half: " + ", ".join(
         f"{fam} {'-' if x is None else format(x, '.2f')}" for fam, x in zip(t["families"], shares))]
@@ -121,7 +138,31 @@ def format_table(t: dict) -> str:
     lines.append("")
     lines.append("local: median over inputs where the circuit fires; global: the same rule on the "
                  "mean |edge| over the dataset. mixed is not a dictionary (|ĝD|/|a| ~ 2).")
+    oracles = [b["id"] for b in t["bases"] if b.get("oracle")]
+    if oracles:
+        lines.append(f"{', '.join(oracles)}: {t['bases'][bases.index(oracles[0])]['oracle']}; its "
+                     "error node holds the interference it ignores, never counted as an edge.")
+    if "residual" in t["config"]:
+        lines.append(f"residual = {t['config']['residual']}, overlay_sampling = "
+                     f"{t['config']['overlay_sampling']}")
     return "\n".join(lines)
+
+
+def _spread(across: dict) -> str:
+    """'m [lo-hi] / m [lo-hi]' of a cell's local and global counts across seeds."""
+    def one(d: dict | None) -> str:
+        if d is None:
+            return "-"
+        num = [(f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}") for x in (d["median"], d["min"], d["max"])]
+        return f"{num[0]} [{num[1]}-{num[2]}]"
+    return f"{one(across['local_edges'])} / {one(across['global_edges'])}"
+
+
+def _share(x: float | None) -> str:
+    """An error share for the text table: '-' when no circuit fires, else two decimals."""
+    if x is None:
+        return "-"
+    return "0" if x == 0 else (f"{x:.2f}" if x >= 0.005 else f"{x:.0e}")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -140,8 +181,11 @@ def _int(name: str, text: str, lo: int, hi: int) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "table":
-        t = table(_config(args))
+        t = table_across_seeds(_config(args), check_seeds(args.seeds))
         print(json.dumps(t, indent=1) if args.json else format_table(t))
+    elif args.command == "policies":
+        doc = residual_policies(_config(args))
+        print(json.dumps(doc, indent=1) if args.json else format_policies(doc))
     elif args.command == "graph":
         p = panel(_config(args), args.basis, args.circuit, args.input or "dataset",
                   _int("top", args.top, 1, 2000))

@@ -12,7 +12,8 @@ Steps:
 
 Edges come in two layouts, so the sparse animal coefficients are never densified needlessly:
 *compact* rows list a few (value, node) pairs, *full* rows hold every node. Only inputs whose
-animal block carries a minimum-norm correction need the full layout.
+animal block carries a minimum-norm correction need the full layout; a sparse completion adds
+its few animals to the compact row (merged with the planted ones).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from basisgraph.core.bases import NodeSet, residual
+from basisgraph.core.completion import completed_coefs
 from basisgraph.core.model import Circuit, Data, PlantedModel
 from basisgraph.core.products import _LOCK, _coords, _totals, project_all, projection
 
@@ -68,7 +70,9 @@ def pre_activations(model: PlantedModel, acts: np.ndarray) -> np.ndarray:
     return acts @ reads.T - bias
 
 
-def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
+def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
+             complete: bool = False):
+    """Compact edges of `rows`; `complete` adds sparse completions (rows with a residual)."""
     data = enc.data
     vals, cols = [], []
     for b in ns.blocks:
@@ -76,6 +80,11 @@ def _compact(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray):
         if b.encoder is not None:  # learned dictionary: its own encoder's coefficients
             vals.append(b.scale * b.encoder(data, rows) * proj)  # (n, size)
             cols.append(np.broadcast_to(b.start + np.arange(b.size), (len(rows), b.size)))
+        elif b.planted and complete and b.residual == "sparse":
+            coef, col = completed_coefs(b.codes, data.animal_idx[rows], data.animal_mag[rows],
+                                        enc.res[rows])  # (n, L), (n, L)
+            vals.append(b.scale * coef * proj[col])
+            cols.append(b.start + col)
         elif b.planted:
             idx = data.animal_idx[rows]  # (n, k)
             vals.append(b.scale * data.animal_mag[rows] * proj[idx])
@@ -112,6 +121,15 @@ def _full(ns: NodeSet, enc: Encoding, read: np.ndarray, rows: np.ndarray,
             else:
                 np.copyto(dst, coords)
             np.multiply(dst, proj, out=dst)
+            continue
+        if b.residual != "minnorm":  # planted, plus the sparse completion if any
+            dst[:] = 0.0
+            np.add.at(dst, (np.arange(n)[:, None], data.animal_idx[rows]), data.animal_mag[rows])
+            if b.residual == "sparse":
+                coo = enc.res[rows].tocoo()
+                np.add.at(dst, (coo.row[:, None], b.codes.cols[coo.col]),
+                          coo.data[:, None] * b.codes.weights[coo.col])
+            np.multiply(dst, b.scale * proj, out=dst)
             continue
         coefs = _planted_coefs(enc, b.q, rows)  # (n, size) or None
         if coefs is not None:
@@ -232,11 +250,18 @@ def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circui
         else:
             yield EdgeRows(rows, vals, cols, _totals(acts, circuit.read, rows))
         return
-    has_planted = any(b.planted for b in ns.blocks)
+    has_planted = any(b.dense_completion for b in ns.blocks)
     # Coordinates alone (neuron, attribute basis) fill every node: the full layout is as small.
     dense = FULL_AXES and all(not b.planted and b.encoder is None for b in ns.blocks)
     wide = enc.needs_full[rows] & has_planted if not (full or dense) else np.ones(len(rows), bool)
     thin = rows[~wide]
+    sparse_done = any(b.planted and b.residual == "sparse" for b in ns.blocks)
+    if sparse_done and len(thin):  # rows with a residual get their completion's animals
+        done = thin[enc.needs_full[thin]]
+        thin = thin[~enc.needs_full[thin]]
+        if len(done):
+            vals, cols = _compact(ns, enc, circuit.read, done, complete=True)
+            yield EdgeRows(done, vals, cols, _totals(acts, circuit.read, done))
     if len(thin):
         vals, cols = _compact(ns, enc, circuit.read, thin)
         yield EdgeRows(thin, vals, cols, _totals(acts, circuit.read, thin))

@@ -4,11 +4,13 @@ A dictionary is a list of blocks. Each block owns a contiguous range of atoms (d
 an encoder of the form  g(x) = scale * (planted(x) + z(x) @ Q):
 - an *axis* block (neuron basis, attribute basis) has no planted part and z(x) = a(x), with Q
   the transpose of its orthonormal atoms, so g(x) are plain coordinates;
-- an *animal* block takes the planted animal coefficients c(x) (sparse) and completes them with
-  the minimum-norm correction: z(x) is the residual a(x) - c(x) F in feature coordinates
-  (where an overlay is one non-zero entry) and Q = pinv(F) there (min_norm_map; for large N
-  through the d x d Gram matrix). Only inputs with an overlay have a non-zero z, and for them
-  the correction smears over every animal.
+- an *animal* block takes the planted animal coefficients c(x) (sparse) and completes them
+  for what they leave out, z(x) = a(x) - c(x) F in feature coordinates (an overlay is one
+  non-zero entry there), as the config's `residual` says:
+  minnorm: z @ Q with Q = pinv(F) (min_norm_map; for large N through the d x d Gram matrix),
+  which smears over every animal; sparse: z_j times the OMP code of axis j (completion.py),
+  d animals per axis with a few carrying most of the weight; error: no completion, so z stays
+  in the error node. Only inputs with an overlay have a non-zero z.
 The union dictionary is an animal block scaled by alpha next to an axis block scaled by 1 - alpha.
 
 `mixed` is not a dictionary: each circuit's read direction is decomposed sparsely over the union
@@ -28,6 +30,7 @@ import numpy as np
 import scipy.linalg
 
 from basisgraph.config import Config, ConfigError
+from basisgraph.core.completion import SparseCodes, sparse_codes
 from basisgraph.core.mixed import _top, mixed_recipe, mixed_scores  # noqa: F401  (re-exported here)
 from basisgraph.core.model import Data, PlantedModel
 
@@ -59,6 +62,15 @@ class Block:
     # Learned (nonlinear) encoder, e.g. an SAE: (data, rows (n,)) -> coefficients (n, size).
     # When set it replaces planted/q: coef = scale * encoder(data, rows).
     encoder: Callable[[Data, np.ndarray], np.ndarray] | None = None
+    # Planted blocks: how the residual z is completed (Config.residual). minnorm uses q;
+    # sparse uses `codes`; error leaves z to the error node (q and codes unused).
+    residual: str = "minnorm"
+    codes: SparseCodes | None = None
+
+    @property
+    def dense_completion(self) -> bool:
+        """Whether a residual row's coefficients fill every atom (the minimum-norm completion)."""
+        return self.planted and self.residual == "minnorm"
 
     @property
     def size(self) -> int:
@@ -113,10 +125,14 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     cfg = model.config
     d = cfg.d_model
     F = model.animal_dirs  # (animals, d_model)
-    # Min-norm coefficients of a residual given in feature coordinates (sparse there).
-    pinv_f, qf = _min_norm(model.animal_feat)  # (d_model, animals), (d_model, d_model) | None
-    if qf is not None:  # pinv(F) F came with the Gram route: seed q @ atoms with it
-        _seed_q_atoms(pinv_f, F, qf @ model.rotation)
+    codes = sparse_codes(model.animal_feat) if cfg.residual == "sparse" else None
+    if cfg.residual == "minnorm":
+        # Min-norm coefficients of a residual given in feature coordinates (sparse there).
+        pinv_f, qf = _min_norm(model.animal_feat)  # (d_model, animals), (d_model, d_model) | None
+        if qf is not None:  # pinv(F) F came with the Gram route: seed q @ atoms with it
+            _seed_q_atoms(pinv_f, F, qf @ model.rotation)
+    else:
+        pinv_f = np.zeros((d, 0))  # unused: no minimum-norm map
     axes = model.axis_dirs  # (d_model, d_model) orthonormal rows
     a_ids = [f"animal:{n}" for n in model.animal_names]
     a_lab, a_kind = list(model.animal_names), ["animal"] * cfg.animals
@@ -124,7 +140,7 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     n_ids = [f"neuron:{j}" for j in range(d)]
 
     def animal_block(start: int, scale: float) -> Block:
-        return Block(start, F, scale, True, pinv_f)
+        return Block(start, F, scale, True, pinv_f, residual=cfg.residual, codes=codes)
 
     def axis_block(start: int, scale: float) -> Block:
         return Block(start, axes, scale, False, axes.T)
@@ -134,9 +150,7 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
                           "the standard basis of the activation space: one node per neuron",
                           True, (Block(0, np.eye(d), 1.0, False, np.eye(d)),),
                           tuple(n_ids), tuple(n_ids), ("neuron",) * d),
-        "animal": NodeSet("animal", "animal dictionary",
-                          "one node per animal; overlays are completed by a minimum-norm "
-                          "correction spread over all animals",
+        "animal": NodeSet("animal", "animal dictionary", ANIMAL_DESCRIPTION[cfg.residual],
                           True, (animal_block(0, 1.0),), tuple(a_ids), tuple(a_lab), tuple(a_kind)),
         "attribute": NodeSet("attribute", "attribute basis",
                              "one node per attribute direction (plus any random dims)",
@@ -155,6 +169,14 @@ def build_node_sets(model: PlantedModel) -> dict[str, NodeSet]:
     return out
 
 
+ANIMAL_DESCRIPTION = {  # the animal dictionary's one sentence, per residual policy
+    "minnorm": "one node per animal; overlays are completed by a minimum-norm correction spread "
+               "over all animals",
+    "sparse": "one node per animal; an overlay is completed by the fewest animals that rebuild "
+              "it exactly (orthogonal matching pursuit)",
+    "error": "one node per animal; what animals cannot carry (an overlay) is left in the "
+             "error node",
+}
 GRAM_WORK = 10**9  # animals * d_model^2 from which pinv goes through the d x d Gram matrix
 
 
@@ -263,7 +285,11 @@ def reconstruction(model: PlantedModel, ns: NodeSet, data: Data) -> np.ndarray:
             out += b.scale * (b.encoder(data, np.arange(len(data.acts))) @ b.atoms)
         elif b.planted:
             planted = np.einsum("sk,skd->sd", data.animal_mag, b.atoms[data.animal_idx])
-            out += b.scale * (planted + (res @ model.axis_dirs.T) @ _q_atoms(b.q, b.atoms))
+            if b.residual == "minnorm":
+                planted = planted + (res @ model.axis_dirs.T) @ _q_atoms(b.q, b.atoms)
+            elif b.residual == "sparse":  # code_j F in the neuron basis for every axis j
+                planted = planted + (res @ model.axis_dirs.T) @ (b.codes.rebuilt @ model.rotation)
+            out += b.scale * planted
         else:
             out += b.scale * ((data.acts @ b.q) @ b.atoms)
     return out

@@ -2,9 +2,10 @@
 from its sizes before any work, so the web layer can refuse what would not fit.
 
 Steps:
-1. Count the work in two terms. Edge work: samples x (animals + d_model) x circuits, the edges a
+1. Count the work in three terms. Edge work: samples x (animals + d_model) x circuits, the edges a
    table sorts and sums. Dense work: (animals + samples + calibration inputs) x d_model^2, the
-   decompositions and projections of the build.
+   decompositions and projections of the build. Pursuit work (residual = sparse): candidates x
+   d_model^3, the matching pursuit that finds the sparse completion (core/completion.py).
 2. Turn them into seconds with throughputs measured on this project's 2-core machine (see
    `basisgraph bench` and README: the defaults take about 0.3 s).
 3. Count the bytes of the arrays a study holds (directions, encoders, activations, dense
@@ -22,11 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from basisgraph.config import Config, ConfigError, describe_range
+from basisgraph.core.completion import BASIS_BYTES, POOL, POOL_WORK
 
 __all__ = ["Cost", "Budget", "predict", "admit", "SIZE_FIELDS"]
 
 EDGE_RATE = 4e8  # edge entries per second (sorting, summing) on the reference machine
 DENSE_RATE = 8e8  # multiply-adds per second of the build's dense linear algebra (SVDs included)
+OMP_RATE = 4e9  # multiply-adds per second of the pursuit's products (one BLAS thread; 5e9 measured)
 CALIBRATION = 8000  # inputs drawn to calibrate the animal readers' biases (model.py)
 BASE_BYTES = 110 << 20  # interpreter, numpy, the package and the allocator's kept temporaries
 SIZE_FIELDS = ("animals", "attributes", "random_dims", "samples", "circuits", "active")
@@ -59,8 +62,13 @@ def predict(cfg: Config, repeats: float = 1) -> Cost:
     overlay_rows = s * min(1.0, cfg.overlay + 0.05)  # inputs whose coefficients are dense
     edge_work = s * (n + d) * _circuits(cfg) * max(1, cfg.active) ** 0.5
     dense_work = (n + s + CALIBRATION) * d * d
-    seconds = edge_work / EDGE_RATE + dense_work / DENSE_RATE
+    # The sparse completion's pursuit: d steps of (candidates x d) products for all d axes.
+    pool = n if n * d * d <= POOL_WORK else min(n, POOL * d)
+    omp_work = pool * d ** 3 if cfg.residual == "sparse" else 0
+    seconds = edge_work / EDGE_RATE + dense_work / DENSE_RATE + omp_work / OMP_RATE
     floats = 5 * n * d + 4 * overlay_rows * n + 8 * s * d + (n + d) * d  # dense overlay rows: cached twice
+    if cfg.residual == "sparse":  # the pursuit's bases (bounded) and its scores
+        floats += min(BASIS_BYTES // 8, d ** 3) + 2 * d * pool
     return Cost(round(seconds * repeats, 3), int(BASE_BYTES + 8 * floats))
 
 

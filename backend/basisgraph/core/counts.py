@@ -32,10 +32,11 @@ from basisgraph.core.study import Study, get_study
 
 __all__ = [
     "CircuitStats", "descending", "cover_counts", "circuit_stats", "table", "round_sig", "basis_summary",
-    "node_set_summary", "VERSION",
+    "node_set_summary", "VERSION", "ORACLE",
 ]
 
 VERSION = 1
+ORACLE = "oracle: uses the true features"  # what the mixed view is (version-2 bodies say so)
 FAMILIES = ("animal", "attribute", "composite")
 TOL = 1e-9  # relative slack so float round-off never adds an edge
 ROUNDOFF = 1e-9  # shares and errors below this are round-off, reported as 0
@@ -217,11 +218,14 @@ def node_set_summary(study: Study, ns: NodeSet) -> dict:
     norm = np.maximum(np.linalg.norm(acts, axis=1), 1e-300)
     err = np.linalg.norm(recon - acts, axis=1) / norm
     ratio = np.linalg.norm(recon, axis=1) / norm
-    return {"id": ns.id, "label": ns.label, "description": ns.description, "atoms": ns.size,
-            "is_dictionary": ns.is_dictionary,
-            "reconstruction_error": round_sig(float(np.median(err)), 4, ROUNDOFF),
-            "reconstruction_error_max": round_sig(float(err.max()), 4, ROUNDOFF),
-            "reconstruction_norm_ratio": round_sig(float(np.median(ratio)), 6)}
+    out = {"id": ns.id, "label": ns.label, "description": ns.description, "atoms": ns.size,
+           "is_dictionary": ns.is_dictionary,
+           "reconstruction_error": round_sig(float(np.median(err)), 4, ROUNDOFF),
+           "reconstruction_error_max": round_sig(float(err.max()), 4, ROUNDOFF),
+           "reconstruction_norm_ratio": round_sig(float(np.median(ratio)), 6)}
+    if not study.config.legacy:  # added with link version 2
+        out["oracle"] = ORACLE if ns.id == "mixed" else None
+    return out
 
 
 def _all_stats(study: Study, bases: list[str]) -> dict[str, list[CircuitStats]]:
@@ -273,8 +277,11 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
                      "union_nodes": per[b][k].union_nodes,
                      "own_share": round_sig(per[b][k].own_share, 4),
                      "error_share": round_sig(per[b][k].error_share, 4, ROUNDOFF)} for b in bases}
-        circuits.append({"id": c.id, "family": c.family, "label": c.label,
-                         "active_inputs": int(np.sum(study.pre[:, k] > 0)), "stats": stats})
+        entry = {"id": c.id, "family": c.family, "label": c.label,
+                 "active_inputs": int(np.sum(study.pre[:, k] > 0)), "stats": stats}
+        if not study.config.legacy:  # how many supports fit the read direction exactly
+            entry["mixed_exact_fits"] = study.recipe_fits.get(c.id, {}).get("exact_fits")
+        circuits.append(entry)
     cells = []
     for b in bases:
         for fam in FAMILIES:
@@ -287,6 +294,6 @@ def table(cfg: Config | Study, extra: dict[str, NodeSet] | None = None,
                 "union_nodes_median": round_sig(_median([s.union_nodes for s in st])),
                 "own_share_median": round_sig(_median([s.own_share for s in st]), 4),
                 "error_share_median": round_sig(_median([s.error_share for s in st]), 4, ROUNDOFF)})
-    return {"version": VERSION, "config": study.config.model_dump(), "families": list(FAMILIES),
+    return {"version": VERSION, "config": study.config.as_json(), "families": list(FAMILIES),
             "bases": [basis_summary(study, b) for b in bases], "cells": cells,
             "circuits": circuits}

@@ -19,6 +19,7 @@ import numpy as np
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.attribution import edge_vectors
 from basisgraph.core.bases import NodeSet
+from basisgraph.core.causal import Ablation, ablation_effects
 from basisgraph.core.counts import (
     TOL,
     VERSION,
@@ -83,11 +84,44 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
         absw, out_val, active = np.abs(weights), max(pre, 0.0), pre > 0
     body = fold_nodes(ns.node_ids, ns.node_labels, ns.node_kinds, weights, absw, total, top,
                       cfg.coverage, f"circuit:{c.id}")
-    return {"version": VERSION, "config": cfg.model_dump(),
-            "basis": basis_summary(study, basis),
-            "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
-            "input": {"id": input, "label": label}, "active": active,
-            "output": round_sig(out_val), "total": round_sig(total), **body}
+    out = {"version": VERSION, "config": cfg.as_json(),
+           "basis": basis_summary(study, basis),
+           "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
+           "input": {"id": input, "label": label}, "active": active,
+           "output": round_sig(out_val), "total": round_sig(total), **body}
+    if not cfg.legacy:  # added with link version 2
+        enc = study.enc if input == "dataset" else study.example(input)[1]
+        rows = np.flatnonzero(study.pre[:, k] > 0) if input == "dataset" else np.flatnonzero([active])
+        abl = ablation_effects(study.model, ns, enc, c, rows, study.recipes[c.id], cfg.coverage,
+                               len(study.pre) if input == "dataset" else 1)
+        out["causal"] = causal_block(ns, abl, out["nodes"], study.recipes[c.id][0], total)
+    return out
+
+
+def causal_block(ns: NodeSet, abl: Ablation, nodes: list[dict], recipe_nodes: np.ndarray,
+                 total: float) -> dict:
+    """Ablation effects beside each drawn node (in place) and the node set's two scores."""
+    shown = np.zeros(ns.size, bool)
+    for n in nodes:
+        i = ns.index(n["id"])
+        if i is not None:
+            shown[i] = True
+            n["ablation_pre"], n["ablation_output"] = round_sig(abl.pre[i]), round_sig(abl.output[i])
+        elif n["kind"] == "more":  # the folded nodes, summed like their edges
+            n["ablation_pre"] = round_sig(float(abl.pre[~shown].sum()))
+            n["ablation_output"] = round_sig(float(abl.output[~shown].sum()))
+    out = {"kept_output_fraction": round_sig(abl.kept_output_fraction, 4),
+           "error_fraction": round_sig(abl.error_fraction, 4, 1e-9),
+           "note": "edges attribute the reader's input r·a (before its threshold); ablating a node "
+                   "moves r·a by ablation_pre and the output y by ablation_output"}
+    if not ns.is_dictionary:  # features the oracle's recipe leaves out but that move r·a
+        listed = set(int(i) for i in recipe_nodes)
+        rest = np.array([i for i in np.argsort(-np.abs(abl.pre), kind="stable") if int(i) not in listed])
+        big = rest[np.abs(abl.pre[rest]) > 0.01 * abs(total)] if len(rest) and total else rest[:0]
+        out["unlisted_over_1pct"] = len(big)
+        out["unlisted"] = [{"id": ns.node_ids[i], "label": ns.node_labels[i],
+                            "ablation_pre": round_sig(abl.pre[i])} for i in big[:5]]
+    return out
 
 
 def fold_nodes(ids, labels, kinds, weights: np.ndarray, absw: np.ndarray, total: float, top: int,
@@ -136,7 +170,8 @@ def model_info(cfg: Config) -> dict:
             "reads": [{"node": n, "weight": round_sig(w)} for n, w in c.reads],
             "mixed": [{"node": mixed.node_ids[int(i)], "weight": round_sig(float(w))}
                       for i, w in zip(nodes, weights)],
-            "active_inputs": int(np.sum(study.pre[:, k] > 0))})
+            "active_inputs": int(np.sum(study.pre[:, k] > 0)),
+            **({} if cfg.legacy else {"mixed_exact_fits": study.recipe_fits.get(c.id, {}).get("exact_fits")})})
     examples = []
     for eid, (label, enc) in study.examples.items():
         ov = int(enc.data.overlay_attr[0])
@@ -145,7 +180,7 @@ def model_info(cfg: Config) -> dict:
                          "overlay": m.axis_names[ov] if ov >= 0 else None})
     na, nt = min(12, cfg.animals), min(12, cfg.attributes)
     cos = m.animal_dirs[:na] @ m.attr_dirs[:nt].T  # (na, nt)
-    return {"version": VERSION, "config": cfg.model_dump(),
+    return {"version": VERSION, "config": cfg.as_json(),
             "families": ["animal", "attribute", "composite"],
             "animals": {"count": cfg.animals, "names": list(m.animal_names[:200])},
             "attributes": {"count": cfg.attributes, "names": list(m.axis_names[: cfg.attributes])},

@@ -6,8 +6,10 @@ Steps of `mixed_recipe` (a beam-widened orthogonal matching pursuit):
 2. Try the `branch` best atoms on every kept support; refit the weights by least squares.
 3. Stop at the smallest support that explains the read direction to `tol`; otherwise keep the
    `branch` supports with the smallest misses and go on.
-4. Ties between exact fits (only when features far outnumber dimensions) go to features
-   present when the circuit fires, then to the least total |weight|.
+4. Ties between exact fits (only when features far outnumber dimensions) go to the least
+   total |weight|; version-1 configurations first keep features present when the circuit
+   fires (planted labels). `report` counts the exact fits, so a caller can say the geometry
+   alone does not single one out.
 For a large union the atoms are never stacked: products run over the animal and attribute
 directions separately, once per level for the whole beam, and the first level once for every
 circuit (mixed_scores).
@@ -26,7 +28,8 @@ __all__ = ["mixed_recipe", "mixed_scores", "union_dirs"]
 
 def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms: int = 8,
                  tol: float = 1e-8, branch: int = 6, *,
-                 first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 first: np.ndarray | None = None,
+                 report: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sparse decomposition of one read direction over animals + attributes.
 
     Orthogonal matching pursuit widened into a small beam: at each size the `branch` best
@@ -64,6 +67,10 @@ def mixed_recipe(model: PlantedModel, read: np.ndarray, present=None, max_atoms:
                 w, approx = _fit(model, union, cand, read)
                 miss = float(np.linalg.norm(read - approx))
                 (fits if miss <= tol * norm else nxt).append((miss, cand, w))
+        if report is not None and fits:
+            report["exact_fits"] = len({f[1] for f in fits})
+            least = min(round(float(np.abs(f[2]).sum()), 12) for f in fits)
+            report["tied"] = len({f[1] for f in fits if round(float(np.abs(f[2]).sum()), 12) == least})
         if len(fits) > 1 and present is not None:
             fits = [f for f in fits if min(present(j) for j in f[1]) >= 0.5] or fits
         if fits:

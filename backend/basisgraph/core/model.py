@@ -12,8 +12,9 @@ Steps of `build_model`:
    reader's bias is calibrated on a separate sample (see _calibrate_animal_biases).
 
 `sample_data` draws the dataset: k animals per input from a Zipf-like frequency law (so named
-animals are common), magnitudes in [MAG_LOW, MAG_HIGH], and with probability `overlay` one
-boolean attribute overlay, preferring the attribute a composite circuit pairs with the animal.
+animals are common), magnitudes in [MAG_LOW, MAG_HIGH], and one boolean attribute overlay on a
+fraction `overlay` of the inputs, preferring the attribute a composite circuit pairs with the
+animal (`overlay_sampling`: stratified, or the version-1 top-up draw).
 """
 
 from __future__ import annotations
@@ -280,6 +281,10 @@ def sample_data(model: PlantedModel, samples: int | None = None, seed_offset: in
         while len(set(idx[s].tolist())) < cfg.active:
             idx[s] = np.minimum(np.searchsorted(cdf, rng.random(cfg.active)), cfg.animals - 1)
     mag = rng.uniform(MAG_LOW, MAG_HIGH, size=(n, cfg.active))
+    if cfg.overlay_sampling == "stratified":
+        ov = _stratified_overlays(model, idx, rng)
+        ov_mag = np.where(ov >= 0, OVERLAY_STRENGTH, 0.0)
+        return Data(_activations(model, idx, mag, ov, ov_mag), idx, mag, ov, ov_mag)
     has = rng.random(n) < cfg.overlay
     random_attr = rng.integers(0, cfg.attributes, size=n)
     # An input gets the overlay its first paired animal prefers ("cute" on a bunny).
@@ -292,6 +297,52 @@ def sample_data(model: PlantedModel, samples: int | None = None, seed_offset: in
         _ensure_pairs(model, idx, ov)
     ov_mag = np.where(ov >= 0, OVERLAY_STRENGTH, 0.0)
     return Data(_activations(model, idx, mag, ov, ov_mag), idx, mag, ov, ov_mag)
+
+
+def _preferred_attr(model: PlantedModel, idx: np.ndarray, random_attr: np.ndarray) -> np.ndarray:
+    """The overlay each input prefers: its first paired animal's attribute, else a random one.
+
+    idx (n, k), random_attr (n,) -> (n,)
+    """
+    pairs = model.pair_attr[idx]  # (n, k)
+    paired = pairs[np.arange(len(idx)), np.argmax(pairs >= 0, axis=1)]
+    return np.where(paired >= 0, paired, random_attr)
+
+
+def _stratified_overlays(model: PlantedModel, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Overlaid attribute per input (-1 for none), with exactly round(overlay x n) overlays.
+
+    Steps: (1) each composite pair (animal i, attribute j) wants max(3, overlay x the inputs
+    holding i) overlaid inputs, capped by that count; (2) the pairs take their wanted inputs
+    from the overlay budget in turns, one input per pair per turn, each from a seeded shuffle
+    of the inputs holding its animal, so a budget too small for every minimum is shared evenly;
+    (3) what is left of the budget goes to inputs drawn uniformly from the rest, each with the
+    overlay it prefers (_preferred_attr). The realised rate is the setting, to 0.5 / n.
+    idx (n, k) -> (n,)
+    """
+    cfg = model.config
+    n = len(idx)
+    ov = np.full(n, -1)
+    left = round(cfg.overlay * n)
+    pairs = np.flatnonzero(model.pair_attr >= 0)
+    rows = [rng.permutation(np.flatnonzero(np.any(idx == i, axis=1))) for i in pairs]
+    want = [min(len(r), max(3, round(cfg.overlay * len(r)))) for r in rows]
+    taken, pos = [0] * len(pairs), [0] * len(pairs)
+    moved = True
+    while left > 0 and moved:
+        moved = False
+        for p, i in enumerate(pairs):
+            r = rows[p]
+            while pos[p] < len(r) and ov[r[pos[p]]] >= 0:  # taken by another pair
+                pos[p] += 1
+            if left > 0 and taken[p] < want[p] and pos[p] < len(r):
+                ov[r[pos[p]]] = model.pair_attr[i]
+                taken[p], pos[p], left, moved = taken[p] + 1, pos[p] + 1, left - 1, True
+    free = np.flatnonzero(ov < 0)  # (m,)
+    pick = np.sort(rng.choice(free, size=min(left, len(free)), replace=False))
+    random_attr = rng.integers(0, cfg.attributes, size=len(pick))
+    ov[pick] = _preferred_attr(model, idx[pick], random_attr)
+    return ov
 
 
 def _ensure_pairs(model: PlantedModel, idx: np.ndarray, ov: np.ndarray) -> None:

@@ -8,7 +8,7 @@ cache is keyed by the frozen Config, so the CLI, the API and notebooks share the
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -34,6 +34,10 @@ class Study:
     node_sets: dict[str, NodeSet]  # in display order
     recipes: dict[str, tuple[np.ndarray, np.ndarray]]  # circuit id -> mixed (nodes, weights)
     examples: dict[str, tuple[str, Encoding]]  # example id -> (label, encoding of one input)
+    # circuit id -> {"exact_fits": supports of the recipe's size that fit exactly, "tied": how
+    # many of them share the least total |weight|}; more than one means the geometry alone
+    # does not say which features a circuit uses.
+    recipe_fits: dict[str, dict] = field(default_factory=dict)
 
     @property
     def data(self) -> Data:
@@ -67,11 +71,13 @@ def build_study(cfg: Config) -> Study:
     ordered = {b: sets[b] for b in basis_ids(cfg)}
     pre = pre_activations(model, data.acts)  # (samples, circuits)
     firsts = mixed_scores(model, np.stack([c.read for c in model.circuits]))
-    recipes = {c.id: mixed_recipe(model, c.read, partial(_presence, cfg, data, pre[:, k] > 0),
-                                  first=firsts[k])
+    fits = {c.id: {} for c in model.circuits}
+    recipes = {c.id: mixed_recipe(model, c.read,
+                                  partial(_presence, cfg, data, pre[:, k] > 0) if cfg.legacy else None,
+                                  first=firsts[k], report=fits[c.id])
                for k, c in enumerate(model.circuits)}
     examples = {eid: (label, encode(model, d)) for eid, label, d in make_examples(model)}
-    return Study(cfg, model, encode(model, data), pre, ordered, recipes, examples)
+    return Study(cfg, model, encode(model, data), pre, ordered, recipes, examples, fits)
 
 
 def _presence(cfg: Config, data: Data, on: np.ndarray, node: int) -> float:

@@ -44,7 +44,7 @@ def alpha_sweep(cfg: Config, steps: int = 11) -> dict:
                 "local_edges_median": _median([s.local_edges for s in st]),
                 "global_edges_median": _median([s.global_edges for s in st]),
                 "own_share_median": _median([s.own_share for s in st], 4)})
-    return {"version": VERSION, "config": cfg.model_dump(), "families": list(FAMILIES),
+    return {"version": VERSION, "config": cfg.as_json(), "families": list(FAMILIES),
             "alphas": alphas, "points": points}
 
 

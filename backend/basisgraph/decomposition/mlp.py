@@ -173,7 +173,7 @@ def cache_key(kind: str, *parts: object) -> str:
         if isinstance(p, Config):
             # Coverage, alpha and samples only change how edges are counted (training draws its
             # own data), never what is trained: one model serves every value of them.
-            blob.append(p.model_dump(mode="json", exclude={"coverage", "alpha", "samples"}))
+            blob.append(p.training_json())
         elif dataclasses.is_dataclass(p):
             blob.append(dataclasses.asdict(p))
         else:

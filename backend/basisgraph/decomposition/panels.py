@@ -211,7 +211,7 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
                  else EXTRA_LABELS.get(basis) or study.node_sets["mixed"].label)
     summary = {"id": basis, "label": set_label,
                "atoms": size, "is_dictionary": basis in view.node_sets}
-    return {"version": VERSION, "model": "trained", "config": cfg.model_dump(), "basis": summary,
+    return {"version": VERSION, "model": "trained", "config": cfg.as_json(), "basis": summary,
             "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
             "input": {"id": input, "label": label}, "active": active,
             "output": round_sig(output), "total": round_sig(total_mean), **body}

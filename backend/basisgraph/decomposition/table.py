@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from basisgraph.config import Config
+from basisgraph.core.completion import dense_planted
 from basisgraph.core.counts import FAMILIES, cover_counts, round_sig
 from basisgraph.core.study import Study, get_study
 from basisgraph.decomposition.mlp import TrainConfig
@@ -54,8 +55,7 @@ def _dictionary_coefficients(study: Study, ns, rows: np.ndarray) -> tuple[np.nda
         if getattr(b, "encoder", None) is not None:  # a learned dictionary (SAE)
             c = b.encoder(data, rows)
         elif b.planted:
-            c = np.asarray(enc.res[rows] @ b.q)  # (n, size) minimum-norm correction
-            np.add.at(c, (np.arange(len(rows))[:, None], data.animal_idx[rows]), data.animal_mag[rows])
+            c = dense_planted(b, enc.res[rows], data.animal_idx[rows], data.animal_mag[rows])
         else:
             c = data.acts[rows] @ b.q
         coef[:, b.start:b.start + b.size] = b.scale * c
@@ -215,7 +215,7 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     summary["recovery_per_circuit"] = ro["circuits"]
     # The stricter tests: composites beyond the animal direction, and ablation of what is recovered.
     summary["recovery_strict"] = recovery_report(run, study, ro)
-    return {"version": 1, "model": "trained", "config": cfg.model_dump(), "families": list(FAMILIES),
+    return {"version": 1, "model": "trained", "config": cfg.as_json(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
                        "atoms": node_sets[b].size if b in node_sets else

@@ -147,7 +147,7 @@ def cache_key(cfg: Config, scfg: SAEConfig) -> str:
     Study fields that cannot change the weights or the metrics (coverage, alpha, samples: the
     SAE draws its own data) are left out, so changing them never retrains.
     """
-    study = cfg.model_dump(mode="json", exclude={"coverage", "alpha", "samples"})
+    study = cfg.training_json()
     text = json.dumps({"version": SAE_VERSION, "study": study,
                        "sae": scfg.resolve(cfg).model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()

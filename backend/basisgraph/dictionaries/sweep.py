@@ -96,7 +96,7 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
             "cells": [{k: c[k] for k in ("family", "local_edges_median", "global_edges_median",
                                           "own_share_median", "error_share_median")}
                       for c in cells]})
-    return {"version": VERSION, "config": cfg.model_dump(), "families": list(FAMILIES),
+    return {"version": VERSION, "config": cfg.as_json(), "families": list(FAMILIES),
             "points": points, "best": {v: _best(points, v) for v in ("local", "global")}}
 
 

@@ -1,6 +1,6 @@
 """Shared links: the page's whole state in a query string, versioned so old links keep meaning.
 
-A link is `?v=1&<config overrides>&<view choices>`. Defaults are omitted from links, so a link's
+A link is `?v=2&<config overrides>&<view choices>`. Defaults are omitted from links, so a link's
 meaning rests on the defaults of its version. Those are frozen here per version: a link with
 `v=1` (or no `v`, which predates the key) is read against `LINK_DEFAULTS[1]`, never against
 whatever `Config` defaults a later release has. When a release changes a default, it adds
@@ -22,21 +22,30 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
-from basisgraph.config import Config, explain
+from basisgraph.config import LEGACY, Config, explain
 
-__all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "read_link", "link_query"]
+__all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version", "query_version",
+           "with_defaults",
+           "read_link", "link_query"]
 
-VERSION = 1
+VERSION = 2
+
+_V1_FIELDS = {"animals": 1000, "attributes": 50, "random_dims": 0, "active": 1, "samples": 2000,
+              "seed": 0, "coverage": 0.9, "alpha": 0.5, "circuits": 20, "overlay": 0.25,
+              "composite_weight": 0.2}
+_V1_PRESETS = {"post": {}, "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
+               "wide": {"random_dims": 50}}
 
 # Every value a link of each version leaves out: the field defaults, then what each preset sets.
+# Version 1 predates `residual` and `overlay_sampling`; its links read them as the values that
+# reproduce its numbers (config.LEGACY). Version 2 made the sparse completion and the stratified
+# overlay draw the defaults.
 LINK_DEFAULTS: dict[int, dict[str, Any]] = {
-    1: {
-        "fields": {"animals": 1000, "attributes": 50, "random_dims": 0, "active": 1, "samples": 2000,
-                   "seed": 0, "coverage": 0.9, "alpha": 0.5, "circuits": 20, "overlay": 0.25,
-                   "composite_weight": 0.2},
-        "presets": {"post": {}, "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
-                    "wide": {"random_dims": 50}},
-    },
+    1: {"fields": {**_V1_FIELDS, "residual": "minnorm", "overlay_sampling": "topup"},
+        "presets": _V1_PRESETS},
+    2: {"fields": {**_V1_FIELDS, "residual": "sparse", "overlay_sampling": "stratified"},
+        "presets": {**_V1_PRESETS,
+                    "small": {"animals": 200, "attributes": 20, "samples": 1000, "circuits": 8}}},
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
@@ -72,11 +81,16 @@ def _pairs(query: str | Mapping[str, Any] | Iterable[tuple[str, str]]) -> dict[s
 
 
 def _version(pairs: Mapping[str, str]) -> int:
-    raw = pairs.get("v", str(VERSION))
+    """The link's version. A link with config keys but no `v` predates the key (1); a bare
+    visit (no `v`, no config key) is today's page (the newest); an unknown `v` reads as the
+    newest."""
+    if "v" not in pairs:
+        return 1 if any(k in Config.model_fields for k in pairs) else VERSION
+    raw = pairs["v"]
     return int(raw) if raw.isdigit() and int(raw) in LINK_DEFAULTS else VERSION
 
 
-def _explicit(pairs: Mapping[str, str], version: int) -> dict[str, Any]:
+def with_defaults(pairs: Mapping[str, str], version: int) -> dict[str, Any]:
     """The link's config keys with every omitted one filled from its version's defaults."""
     given = {k: v for k, v in pairs.items() if k in Config.model_fields}
     defaults = LINK_DEFAULTS[version]
@@ -87,11 +101,16 @@ def _explicit(pairs: Mapping[str, str], version: int) -> dict[str, Any]:
     return filled
 
 
+def link_version(query: str | Mapping[str, Any]) -> int:
+    """The version a link (or an API query) is read in: see _version."""
+    return _version(_pairs(query))
+
+
 def config_from_link(query: str | Mapping[str, Any]) -> Config:
     """The Config a link names; raises ConfigError for the first invalid value."""
     pairs = _pairs(query)
     try:
-        return Config.model_validate(_explicit(pairs, _version(pairs)))
+        return Config.model_validate(with_defaults(pairs, _version(pairs)))
     except ValidationError as exc:
         raise explain(exc)[0] from None
 
@@ -131,7 +150,7 @@ def read_link(query: str | Mapping[str, Any]) -> Link:
     config = None
     for _ in range(len(Config.model_fields) + 1):
         try:
-            config = Config.model_validate(_explicit(pairs, version))
+            config = Config.model_validate(with_defaults(pairs, version))
             break
         except ValidationError as exc:
             fields = {e.field for e in explain(exc)}
@@ -142,7 +161,7 @@ def read_link(query: str | Mapping[str, Any]) -> Link:
     if config is None:
         preset = pairs.get("preset") if pairs.get("preset") in LINK_DEFAULTS[version]["presets"] else "post"
         dropped += [k for k in pairs if k in Config.model_fields and k != "preset"]
-        config = Config.model_validate(_explicit({"preset": preset}, version))
+        config = Config.model_validate(with_defaults({"preset": preset}, version))
     ui, bad = _ui(pairs)
     return Link(config, ui, tuple(dict.fromkeys(dropped + bad)))
 
@@ -153,10 +172,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def query_version(config: Config) -> int:
+    """The version a state's link is written in: 1 for a version-1 config (every LEGACY value),
+    so a shared version-1 link reads back as the very same link; else today's version."""
+    return 1 if all(getattr(config, k) == v for k, v in LEGACY.items()) else VERSION
+
+
 def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
-    """The canonical query of a state: v first, only what differs from the defaults."""
-    params: list[tuple[str, str]] = [("v", str(VERSION))]
-    params += [(k, _fmt(v)) for k, v in config.overrides().items()]
+    """The canonical query of a state: v first, only what differs from that version's defaults."""
+    version = query_version(config)
+    defaults = {**LINK_DEFAULTS[version]["fields"],
+                **LINK_DEFAULTS[version]["presets"].get(config.preset, {})}
+    params: list[tuple[str, str]] = [("v", str(version))]
+    if config.preset != "post":
+        params.append(("preset", config.preset))
+    params += [(k, _fmt(getattr(config, k))) for k in type(config).model_fields
+               if k != "preset" and getattr(config, k) != defaults[k]]
     for key in UI_KEYS:
         value = (ui or {}).get(key)
         if value is None or (key, value) in (("model", "planted"), ("view", "local"), ("input", "dataset")):

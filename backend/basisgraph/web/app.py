@@ -31,6 +31,7 @@ from basisgraph.config import Config
 from basisgraph.core import counts, graphs, sweep
 from basisgraph.core.cost import Budget, admit
 from basisgraph.core.deadline import DeadlineExceeded
+from basisgraph.core.seeds import table_across_seeds
 from basisgraph.jobs.budget import cache_usage
 from basisgraph.share import htmlexport
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
@@ -65,13 +66,13 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     if endpoint.startswith("trained_"):
         return trained_api.compute(endpoint, config, params)
     if endpoint == "table":
-        return counts.table(config)
+        return table_across_seeds(config, params[0]) if params else counts.table(config)
     if endpoint == "sweep":
         return sweep.alpha_sweep(config, *params)
     if endpoint == "model":
         return graphs.model_info(config)
     if endpoint == "export":  # the one-file page: HTML, not JSON
-        return htmlexport.export_html(config, json.loads(params[0]))
+        return htmlexport.export_html(config, json.loads(params[0]), settings=params[1])
     return graphs.panel(config, *params)
 
 

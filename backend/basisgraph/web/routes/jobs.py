@@ -23,12 +23,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, R
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from basisgraph.config import Config, ConfigError, parse_config
+from basisgraph.config import Config, ConfigError
 from basisgraph.jobs import registry as jobs
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.kind import JobRequest
-from basisgraph.web.deps import config_parameters
+from basisgraph.web.deps import config_from_values, config_parameters
 from basisgraph.web.routes.sae import SAE_PARAMETERS
 
 __all__ = ["router", "JobStatus", "JobList", "job_params"]
@@ -137,7 +137,7 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
     def start(values: Annotated[dict, Depends(job_params)], response: Response) -> Any:
         """Start the job (202), or 200 with status "done" if its result is cached."""
         try:
-            st = jobs.registry().submit(to_request(parse_config(values), values, True))
+            st = jobs.registry().submit(to_request(config_from_values(values), values, True))
         except jobs.JobsBusy as exc:
             return JSONResponse({"detail": str(exc)}, status_code=429,
                                 headers={**NO_STORE, "Retry-After": "30"})
@@ -150,7 +150,7 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
         """The job's status without starting it: done, its job's, or "untrained" (always 200)."""
         values = dict(request.query_params)
         response.headers.update(NO_STORE)
-        return jobs.registry().lookup(to_request(parse_config(values), values, False))
+        return jobs.registry().lookup(to_request(config_from_values(values), values, False))
 
     @router.get(f"/{kind}/jobs/{{job_id}}", tags=[kind], responses=_ERRORS, **_MODEL)
     def job(job_id: JobId, response: Response) -> Any:

@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basisgraph.config import Config
+from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.links import Link, link_query, read_link
 from basisgraph.share.preview import render_preview
 from basisgraph.web.routes import trained as trained_api
@@ -113,7 +114,7 @@ def page_head(base: str, link: Link) -> str:
     """Open Graph, Twitter card, canonical and oEmbed discovery tags for one link (escaped)."""
     query = link_query(link.config, link.ui)
     page = f"{base}/?{query}"
-    preview = {"v": "1", **{k: v for k, v in link.config.overrides().items()}}
+    preview = dict(parse_qsl(link_query(link.config)))  # v and the config, as the link writes them
     if link.ui.get("view") == "global":
         preview["view"] = "global"
     if link.ui.get("model") == "trained":
@@ -209,7 +210,7 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
     title, _ = _describe(link.config)
     src = f"{base}/embed?{embed_query(link, layout)}"
     trained = {"model": "trained"} if link.ui.get("model") == "trained" else {}
-    preview = f"{base}/api/v1/preview.png?{urlencode({'v': '1', **link.config.overrides(), **trained})}"
+    preview = f"{base}/api/v1/preview.png?{urlencode({**dict(parse_qsl(link_query(link.config))), **trained})}"
     return JSONResponse({
         "type": "rich", "version": "1.0", "title": title,
         "provider_name": PROVIDER, "provider_url": f"{base}/",
@@ -284,7 +285,8 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
         """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
         link = read_link(request.query_params.multi_items())
         try:  # computed like any body: admitted by the cost model, under a deadline, cached
-            page = body("export", config, (json.dumps(link.ui, sort_keys=True),))[0].decode()
+            # The trained model's settings travel with the request: a worker shows what this server would.
+            page = body("export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS))[0].decode()
         except concurrent.futures.TimeoutError:
             return busy()
         name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"

@@ -15,6 +15,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
+from basisgraph.core.cost import admit
+from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.core.study import cache_stats
 from basisgraph.web.bodies import ERRORS, answer
 from basisgraph.web.deps import PARAM_ALLOWED, ConfigDep, config_parameters
@@ -46,9 +48,18 @@ async def config_schema() -> dict[str, Any]:
 
 @router.get("/table", tags=["study"], openapi_extra=CONFIG_PARAMS,
             responses={200: {"model": TableBody}, **ERRORS})
-async def table(request: Request, config: ConfigDep) -> Response:
-    """The side-by-side edge-count table (`basisgraph.core.counts.table`)."""
-    return await answer(request, "table", config)
+async def table(
+    request: Request,
+    config: ConfigDep,
+    seeds: Annotated[int, Query(ge=1, le=MAX_SEEDS, description="seeds from `seed` on: each cell "
+                                "adds across_seeds (median, min, max)")] = 1,
+) -> Response:
+    """The side-by-side edge-count table (`basisgraph.core.counts.table`); with seeds > 1, each
+    cell's median and range over that many seeds (`basisgraph.core.seeds`)."""
+    if seeds == 1:
+        return await answer(request, "table", config)
+    admit(config, request.app.state.budget, repeats=seeds)  # ConfigError -> 422 naming a size
+    return await answer(request, "table", config, (seeds,), admitted=True)
 
 
 @router.get("/model", tags=["study"], openapi_extra=CONFIG_PARAMS,
