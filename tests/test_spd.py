@@ -164,6 +164,20 @@ def test_readout_and_table_on_a_tiny_model(tmp_path, monkeypatch):
     ids = [b["id"] for b in t["bases"]]
     assert ids[-3:] == ["mixed", "hidden", "spd"] and "animal" in ids
     assert len(t["cells"]) == 3 * len(ids)
+    strict = t["readout"]["recovery_strict"]["families"]
+    for fam, f in strict.items():  # the stricter tests never count more than |cos| alone
+        assert f["recovered_and_causal"] <= f["recovered"]
+        if fam != "composite":
+            assert f["recovered"] == ro["recovery"][fam]["recovered"]
+
+
+def test_decompose_choices_match_the_modules():
+    from basisgraph.cli.commands import DECOMPOSE_TARGETS, SPD_INITS
+    from basisgraph.decomposition.mlp import TARGETS
+    from basisgraph.decomposition.spd import INITS
+
+    assert set(DECOMPOSE_TARGETS) == set(TARGETS) and set(SPD_INITS) == set(INITS)
+    assert TARGETS["aligned"] == TrainConfig()  # the default keeps every old cache and link
 
 
 def test_cli_bad_flags_exit_2(capsys):
@@ -173,6 +187,11 @@ def test_cli_bad_flags_exit_2(capsys):
     assert main(["decompose", "--steps", "lots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "steps" in err[0]
+    with pytest.raises(SystemExit) as exc:  # argparse rejects an unknown choice itself
+        main(["decompose", "--target", "tangled"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "target" in err[0]
 
 
 @pytest.mark.parametrize("init", ["neurons", "neurons+data"])

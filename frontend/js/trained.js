@@ -173,6 +173,9 @@ function renderResult() {
     ["SPD", "circuits whose read direction some significant SPD subcomponent matches"],
     ["W_in rows", "the same test on the MLP's own neurons (its W_in rows)"],
     ["best |cos|", "median over the family's circuits of the best |cosine| with a subcomponent"],
+    ["strict, causal", "recovered under the stricter tests (a composite must beat its plain animal direction by a margin), " +
+      "and how many of those pass the ablation check (removing the subcomponent changes its circuit by at least 50% " +
+      "and every unrelated circuit by at most 10%)"],
   ]) {
     head.append(el("th", { scope: "col", text: h, title }));
   }
@@ -182,7 +185,9 @@ function renderResult() {
     const tr = body.insertRow();
     tr.dataset.family = fam;
     tr.append(el("th", { scope: "row", text: fam }));
-    for (const text of [fix(fit[fam], 3), `${r.recovered}/${r.circuits}`, `${r.neuron_rows_recovered}/${r.circuits}`, fix(r.median_best_cos, 3)]) {
+    const st = ((ro.recovery_strict || {}).families || {})[fam];
+    const strict = st ? `${st.recovered}/${st.circuits}, ${st.recovered_and_causal} causal` : "–";
+    for (const text of [fix(fit[fam], 3), `${r.recovered}/${r.circuits}`, `${r.neuron_rows_recovered}/${r.circuits}`, fix(r.median_best_cos, 3), strict]) {
       tr.append(el("td", { text }));
     }
   }

@@ -85,6 +85,8 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     rec = table["readout"]["recovery"]
     row = page.locator('#trained table.trained-recovery tr[data-family="attribute"]').inner_text()
     assert f"{rec['attribute']['recovered']}/{rec['attribute']['circuits']}" in row
+    strict = table["readout"]["recovery_strict"]["families"]["attribute"]
+    assert f"{strict['recovered_and_causal']} causal" in row
     # An spd panel, drawn from /api/v1/trained/graph, with its nodes named like SAE latents.
     panel = page.locator('#panels [data-basis="spd"]').first
     panel.wait_for()

@@ -21,7 +21,7 @@ from basisgraph.dictionaries.config import SAE_FIELD_HELP, SAEConfig, cache_key,
 from basisgraph.dictionaries.sweep import MAX_GRID, format_sweep, sae_sweep, sparsity
 
 __all__ = ["add_train_parser", "add_sweep_parser", "format_metrics", "run_train_cli", "run_train_args",
-           "run_sweep_cli", "run_decompose_command"]
+           "run_sweep_cli", "run_decompose_command", "format_recovery", "DECOMPOSE_TARGETS", "SPD_INITS"]
 
 
 def add_train_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
@@ -177,15 +177,35 @@ def _sweep_bar(label: str, step: int, steps: int, loss: float, t0: float) -> Non
     sys.stderr.flush()
 
 
-def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool = False) -> dict:
-    """`basisgraph decompose`: train and decompose (or load both), then print the table."""
+# The choices of `decompose --target` and `--init`, spelled here so the parser needs no torch
+# (tests/test_spd.py checks them against mlp.TARGETS and spd.INITS).
+DECOMPOSE_TARGETS = ("aligned", "superposed")
+SPD_INITS = ("random", "neurons", "neurons+data")
+
+
+def format_recovery(rep: dict) -> str:
+    """The stricter recovery report (decomposition/recovery.py) as text, per family."""
+    r = rep["rules"]
+    lines = [f"recovered (|cos| > {r['cos']}; composites also nearer the composite than the animal by "
+             f"{r['margin_fraction']} of the gap) and causal (ablation changes its circuit >= "
+             f"{r['ablate_own']:.0%}, every unrelated one <= {r['ablate_other']:.0%}):"]
+    for fam, f in rep["families"].items():
+        lines.append(f"  {fam}: {f['recovered']}/{f['circuits']} recovered "
+                     f"({f['recovered_cos']} by |cos| alone), {f['recovered_and_causal']} causal")
+    return "\n".join(lines)
+
+
+def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool = False,
+                          target: str = "aligned", init: str | None = None) -> dict:
+    """`basisgraph decompose`: train and decompose (or load both), then print the table and the
+    stricter recovery report. `target` picks the MLP's training (mlp.TARGETS), `init` SPD's start."""
     import torch
 
-    from basisgraph.decomposition.mlp import TrainConfig
+    from basisgraph.decomposition.mlp import TARGETS
     from basisgraph.decomposition.spd import SPDConfig
     from basisgraph.decomposition.table import default_saes, format_trained_table, trained_table
 
-    scfg = SPDConfig()
+    scfg = SPDConfig() if init is None else SPDConfig(init=init)
     if steps is not None:
         try:
             value = int(steps)
@@ -193,6 +213,7 @@ def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool =
             raise ConfigError("steps", steps, "an integer from 1 to 10000000") from None
         scfg = SPDConfig(**{**asdict(scfg), "steps": value})
     torch.set_num_threads(1)  # tiny matrices: one thread is as fast and leaves the other core free
-    t = trained_table(cfg, TrainConfig(), scfg, train=True, progress=True, sae_cfgs=default_saes(cfg))
-    print(json.dumps(t, indent=1) if as_json else format_trained_table(t))
+    t = trained_table(cfg, TARGETS[target], scfg, train=True, progress=True, sae_cfgs=default_saes(cfg))
+    rep = t["readout"]["recovery_strict"]
+    print(json.dumps(t, indent=1) if as_json else format_trained_table(t) + "\n\n" + format_recovery(rep))
     return t

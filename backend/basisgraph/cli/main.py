@@ -13,12 +13,15 @@ import sys
 from typing import NoReturn
 
 from basisgraph.cli.commands import (
+    DECOMPOSE_TARGETS,
+    SPD_INITS,
     add_sweep_parser,
     add_train_parser,
     run_decompose_command,
     run_sweep_cli,
     run_train_args,
 )
+from basisgraph.cli.tms import add_tms_parser, run_tms_cli
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_config
 from basisgraph.core.graphs import panel
 from basisgraph.core.policies import format_policies, residual_policies
@@ -86,9 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub, _add_config_flags)
     d = sub.add_parser("decompose", help="train an MLP on the circuits, decompose it with SPD (cached) "
                        "and print the trained-model table with the spd node set")
-    d.add_argument("--steps", default=None, help="SPD steps (default 10000)")
-    d.add_argument("--json", action="store_true", help="print the table and read-out as JSON")
+    d.add_argument("--steps", default=None, help="SPD steps (default 3000)")
+    d.add_argument("--target", default="aligned", choices=list(DECOMPOSE_TARGETS),
+                   help="how the MLP is trained: aligned (default) or superposed (no unit is one circuit's reader)")
+    d.add_argument("--init", default=None, choices=list(SPD_INITS),
+                   help="SPD start (default neurons+data; the paper: random)")
+    d.add_argument("--json", action="store_true", help="print the table, read-out and recovery as JSON")
     _add_config_flags(d)
+    add_tms_parser(sub)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -212,7 +220,9 @@ def _run(args: argparse.Namespace) -> int:
         run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
                       args.sweep_seed, args.sweep_json)
     elif args.command == "decompose":
-        run_decompose_command(_config(args), args.steps, args.json)
+        run_decompose_command(_config(args), args.steps, args.json, args.target, args.init)
+    elif args.command == "tms":
+        run_tms_cli(args)
     elif args.command == "bench":
         from basisgraph.cli.bench import run_bench
 

@@ -53,6 +53,7 @@ __all__ = [
     "cache_key",
     "ProgressBar",
     "FAMILIES",
+    "TARGETS",
 ]
 
 FAMILIES = ("animal", "attribute", "composite")
@@ -109,6 +110,17 @@ class TrainConfig:
     def hidden(self, n_circuits: int) -> int:
         """Hidden width for a model with `n_circuits` outputs (at least 1, below n_circuits)."""
         return max(1, min(n_circuits - 1, math.floor(self.hidden_fraction * n_circuits)))
+
+
+# Named training settings, chosen with `basisgraph decompose --target`. "aligned" (the default,
+# what every existing link and cache means) ends with one hidden unit per animal and attribute
+# reader. "superposed" has half as many hidden units as circuits, no L1 on W_out (which pulled
+# each circuit onto few units) and the variance-weighted loss (so rare animal circuits are fitted
+# at all): no hidden unit is then one circuit's reader (docs/spd.md).
+TARGETS: dict[str, TrainConfig] = {
+    "aligned": TrainConfig(),
+    "superposed": TrainConfig(hidden_fraction=0.5, l1_out=0.0, loss="fve"),
+}
 
 
 class TrainedMLP(torch.nn.Module):

@@ -31,6 +31,7 @@ from basisgraph.core.counts import FAMILIES, cover_counts, round_sig
 from basisgraph.core.study import Study, get_study
 from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.readout import readout
+from basisgraph.decomposition.recovery import recovery_report
 from basisgraph.decomposition.spd import SPDConfig, SPDRun, decompose
 
 __all__ = [
@@ -212,6 +213,8 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
                                         "seconds", "cached", "train", "spd", "labels")}
     summary["recovery_per_circuit"] = ro["circuits"]
+    # The stricter tests: composites beyond the animal direction, and ablation of what is recovered.
+    summary["recovery_strict"] = recovery_report(run, study, ro)
     return {"version": 1, "model": "trained", "config": cfg.as_json(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
