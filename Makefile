@@ -14,7 +14,7 @@ STAMP := .make
 # Debian's Chromium is the only browser the tests use (Playwright never downloads its own).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup run test lint bench chromium clean
+.PHONY: setup run test lint bench chromium redis-server clean
 
 # Debian's python3 needs its python3-venv package for `-m venv`; install it when it is missing.
 $(PYTHON):
@@ -52,6 +52,13 @@ chromium:
 		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium; \
 	fi
 
+# The Redis job-queue tests start their own redis-server (Debian's) on a free loopback port.
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends redis-server; \
+	fi
+
 # `basisgraph serve`, through the interpreter so a fresh console-script shim is not needed.
 run: setup
 	$(PYTHON) -m basisgraph.cli serve --host $(HOST) --port $(PORT)
@@ -59,8 +66,12 @@ run: setup
 lint: setup
 	$(PYTHON) -m ruff check .
 
-test: setup chromium lint
+test: setup chromium redis-server lint
 	$(PYTHON) -m pytest
+
+# The inner loop: everything but the browser and the slow tests (under a minute on 2 cores).
+test-fast: setup lint
+	$(PYTHON) -m pytest -q -m "not slow and not browser"
 
 # The core's timing report (table vs naive loop, N = 100000), then any pytest-benchmark tests.
 bench: setup

@@ -19,7 +19,9 @@ from basisgraph.cli.main import main
 from basisgraph.config import parse_config
 from basisgraph.dictionaries.config import SAEConfig
 from basisgraph.dictionaries.table import sae_table
+from basisgraph.jobs import registry as jobs_registry
 from basisgraph.jobs import sae as sae_jobs
+from basisgraph.jobs.store import JobRecord, SQLiteStore
 
 TINY = {"animals": 40, "attributes": 6, "samples": 200}
 CFG = parse_config(TINY)
@@ -71,7 +73,7 @@ def _wait(client, job: dict, timeout: float = 180.0) -> tuple[dict, list[float]]
 @pytest.fixture(scope="module")
 def trained(client) -> dict:
     """The relu SAE of SAE, trained through the API: (first POST answer, final job, progress)."""
-    r = client.post(f"/api/v1/sae/jobs?{Q}&{SAE}")
+    r = client.post(f"/api/v1/sae/jobs?{Q}&{SAE}", json={})
     assert r.status_code == 202, r.text
     first = r.json()
     job, seen = _wait(client, first)
@@ -99,28 +101,24 @@ def test_progress_is_monotone(trained) -> None:
 
 
 def test_progress_never_goes_down_while_running(cache) -> None:
-    """The registry keeps the largest progress the worker has reported."""
-    import concurrent.futures
-
-    from basisgraph.dictionaries.sae import cache_key
-
+    """The store keeps the largest progress the worker has reported for the running attempt."""
     scfg = SAEConfig(steps=100).resolve(CFG)
-    key = cache_key(CFG, scfg)
-    path = sae_jobs._progress_path(str(cache), key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    job = sae_jobs._Job(key, str(cache), CFG, scfg, concurrent.futures.Future(), time.time())
-    assert sae_jobs._status(job)["status"] == "queued"
-    path.write_text(json.dumps({"status": "running", "step": 50, "steps": 100, "progress": 0.475}))
-    assert sae_jobs._status(job)["progress"] == 0.475
-    path.write_text(json.dumps({"status": "running", "step": 10, "steps": 100, "progress": 0.095}))
-    st = sae_jobs._status(job)
-    assert (st["status"], st["progress"], st["step"]) == ("running", 0.475, 50)
-    path.unlink()
+    req = sae_jobs.request(CFG, scfg)
+    store = SQLiteStore(cache / "progress-test.sqlite")
+    job, _ = store.submit(JobRecord(req.id, "sae", req.spec), max_pending=4)
+    assert job.status == "queued" and job.progress == 0.0
+    job = store.claim()
+    assert store.report(job.id, job.attempt, 0.475, {"phase": "running", "step": 50})
+    assert store.report(job.id, job.attempt, 0.095, {"phase": "running", "step": 10})
+    st = store.get(job.id)
+    assert (st.status, st.progress) == ("running", 0.475)
+    assert not store.report(job.id, job.attempt - 1, 0.9, None)  # a stale attempt is ignored
+    assert store.get(job.id).progress == 0.475
 
 
 def test_cached_sae_answers_done_at_once(client, trained) -> None:
     t0 = time.perf_counter()
-    r = client.post(f"/api/v1/sae/jobs?{Q}&{SAE}&coverage=0.5")  # coverage is not part of an SAE
+    r = client.post(f"/api/v1/sae/jobs?{Q}&{SAE}&coverage=0.5", json={})  # coverage is not part of an SAE
     assert time.perf_counter() - t0 < 5
     assert r.status_code == 200, r.text
     body = r.json()
@@ -146,7 +144,7 @@ def test_cached_sae_answers_done_at_once(client, trained) -> None:
 @pytest.mark.parametrize("endpoint", ["post:/api/v1/sae/jobs", "get:/api/v1/sae/table"])
 def test_bad_sae_value_is_422_naming_it(client, endpoint, query, field, allowed_has) -> None:
     method, path = endpoint.split(":", 1)
-    r = getattr(client, method)(f"{path}?{Q}&{query}")
+    r = getattr(client, method)(f"{path}?{Q}&{query}", **({"json": {}} if method == "post" else {}))
     assert r.status_code == 422, r.text
     item = r.json()["detail"][0]
     assert item["loc"] == ["query", field]
@@ -154,16 +152,16 @@ def test_bad_sae_value_is_422_naming_it(client, endpoint, query, field, allowed_
 
 
 def test_bad_config_is_422_for_sae_routes(client) -> None:
-    for r in (client.post("/api/v1/sae/jobs?animals=1"), client.get("/api/v1/sae/table?animals=1"),
+    for r in (client.post("/api/v1/sae/jobs?animals=1", json={}), client.get("/api/v1/sae/table?animals=1"),
               client.get("/api/v1/sae/sweep?animals=1")):
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "animals"]
 
 
 def test_width_bound_follows_8192(client) -> None:
-    r = client.post("/api/v1/sae/jobs?animals=5000&width=8193")
+    r = client.post("/api/v1/sae/jobs?animals=5000&width=8193", json={})
     assert r.status_code == 422 and "8192" in r.json()["detail"][0]["allowed"]
     # The default width (animals + attributes) is bounded too.
-    r = client.post("/api/v1/sae/jobs?animals=9000")
+    r = client.post("/api/v1/sae/jobs?animals=9000", json={})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "width"]
 
 
@@ -242,7 +240,7 @@ def test_server_answers_while_training_and_torch_is_untouched(cache, monkeypatch
 
     threads = torch.get_num_threads()
     with TestClient(api.create_app(timeout_s=60)) as c:
-        r = c.post(f"/api/v1/sae/jobs?{Q}&kind=relu&width=184&steps=20000&sae_seed=7")
+        r = c.post(f"/api/v1/sae/jobs?{Q}&kind=relu&width=184&steps=20000&sae_seed=7", json={})
         assert r.status_code == 202, r.text
         job = r.json()
         deadline = time.monotonic() + 120
@@ -256,17 +254,18 @@ def test_server_answers_while_training_and_torch_is_untouched(cache, monkeypatch
         assert c.get("/api/v1/table?preset=bunny").status_code == 200
         assert time.perf_counter() - t0 < 5
         # The same SAE asked again joins the running job.
-        again = c.post(f"/api/v1/sae/jobs?{Q}&kind=relu&width=184&steps=20000&sae_seed=7")
+        again = c.post(f"/api/v1/sae/jobs?{Q}&kind=relu&width=184&steps=20000&sae_seed=7", json={})
         assert again.status_code == 202 and again.json()["id"] == job["id"]
         # A full queue is a 429, not an unbounded backlog.
-        monkeypatch.setattr(sae_jobs, "MAX_PENDING", 0)
-        busy = c.post(f"/api/v1/sae/jobs?{Q}&kind=relu&steps=300&sae_seed=8")
+        monkeypatch.setattr(jobs_registry, "MAX_PENDING", 0)
+        busy = c.post(f"/api/v1/sae/jobs?{Q}&kind=relu&steps=300&sae_seed=8", json={})
         assert busy.status_code == 429 and "Retry-After" in busy.headers
         later = c.get(job["poll"]).json()
         assert later["progress"] >= job["progress"]
+        worker = jobs_registry.registry().worker.proc
     # Leaving the app stops the worker without waiting for the run.
     assert torch.get_num_threads() == threads
-    assert sae_jobs._POOL is None
+    assert worker is not None and worker.poll() is not None
 
 
 def test_sae_sweep_cli(cache, tmp_path, capsys) -> None:

@@ -25,6 +25,7 @@ from basisgraph.decomposition.panels import Settings, trained_panel
 from basisgraph.decomposition.spd import SPDConfig
 from basisgraph.decomposition.table import trained_table
 from basisgraph.dictionaries.config import SAEConfig
+from basisgraph.jobs import registry as jobs_registry
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.web.routes import trained as trained_api
 
@@ -90,7 +91,7 @@ def built(client) -> dict:
     before = {"lookup": client.get(f"/api/v1/trained/jobs?{Q}"),
               "table": client.get(f"/api/v1/trained/table?{Q}"),
               "graph": client.get(f"/api/v1/trained/graph?{Q}&basis=spd&circuit=animal:bunny")}
-    r = client.post(f"/api/v1/trained/jobs?{Q}")
+    r = client.post(f"/api/v1/trained/jobs?{Q}", json={})
     assert r.status_code == 202, r.text
     first = r.json()
     job, seen = _wait(client, first)
@@ -151,7 +152,7 @@ def test_before_building_the_routes_said_untrained(built) -> None:
                                    "get:/api/v1/trained/table", "get:/api/v1/trained/graph"])
 def test_too_large_is_422_naming_the_field(client, route, query, field) -> None:
     method, path = route.split(":", 1)
-    r = getattr(client, method)(f"{path}?{query}")
+    r = getattr(client, method)(f"{path}?{query}", **({"json": {}} if method == "post" else {}))
     assert r.status_code == 422, r.text
     item = r.json()["detail"][0]
     assert item["loc"] == ["query", field], item
@@ -166,8 +167,8 @@ def test_at_the_bounds_is_not_422(client) -> None:
 
 
 def test_a_full_queue_is_429(client, monkeypatch) -> None:
-    monkeypatch.setattr(trained_jobs, "MAX_PENDING", -1)
-    r = client.post(f"/api/v1/trained/jobs?{OTHER}")
+    monkeypatch.setattr(jobs_registry, "MAX_PENDING", -1)
+    r = client.post(f"/api/v1/trained/jobs?{OTHER}", json={})
     assert r.status_code == 429, r.text
     assert "Retry-After" in r.headers
     assert client.get(f"/api/v1/trained/jobs?{OTHER}").json()["status"] == "untrained"
@@ -218,7 +219,7 @@ def test_post_again_when_cached_is_200_done(client, built) -> None:
     # Coverage, alpha and samples only change counting: the same model and job.
     for query in (Q, Q + "&coverage=0.5", urlencode({**TINY, "samples": 300, "alpha": 0.3})):
         t0 = time.perf_counter()
-        r = client.post(f"/api/v1/trained/jobs?{query}")
+        r = client.post(f"/api/v1/trained/jobs?{query}", json={})
         assert time.perf_counter() - t0 < 10
         assert r.status_code == 200, r.text
         body = r.json()

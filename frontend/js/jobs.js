@@ -7,9 +7,12 @@ import { describeError } from "./api.js";
 const API = new URL("../../api/v1/", import.meta.url);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** {status, ok, body} of one request to `path` under /api/v1 (body null when not JSON). */
+/** {status, ok, body} of one request to `path` under /api/v1 (body null when not JSON). A POST
+ * starts a job: the server takes only a JSON body (so no other site's form can start one). */
 export async function call(path, method = "GET") {
-  const r = await fetch(new URL(path, API), { method, credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
+  const init = { method, credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } };
+  if (method === "POST") Object.assign(init, { body: "{}", headers: { ...init.headers, "Content-Type": "application/json" } });
+  const r = await fetch(new URL(path, API), init);
   let body = null;
   try {
     body = await r.json();
@@ -34,7 +37,7 @@ export async function tryCall(path, method = "GET") {
  * Returns the last job, or null as soon as wanted() turns false (a newer job took over).
  */
 export async function poll(job, { path, wanted, onUpdate, extra = {}, every = 400 }) {
-  while (job.status !== "done" && job.status !== "failed") {
+  while (!["done", "failed", "cancelled"].includes(job.status)) {
     await sleep(every);
     if (!wanted()) return null;
     let res;

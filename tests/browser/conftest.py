@@ -70,7 +70,8 @@ def _run_job(server_url: str, start: str, timeout_s: float = 180.0) -> dict:
     """POST /api/v1/<start> and poll the job until it is done; fails with its last status."""
     import json
 
-    req = urllib.request.Request(f"{server_url}/api/v1/{start}", method="POST")
+    req = urllib.request.Request(f"{server_url}/api/v1/{start}", method="POST", data=b"{}",
+                                 headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as r:
         job = json.load(r)
     deadline = time.monotonic() + timeout_s

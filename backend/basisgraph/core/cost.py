@@ -56,7 +56,7 @@ def _circuits(cfg: Config) -> int:
     return min(cfg.circuits, cfg.animals) * 2 + min(cfg.circuits, cfg.attributes)
 
 
-def predict(cfg: Config, repeats: int = 1) -> Cost:
+def predict(cfg: Config, repeats: float = 1) -> Cost:
     """The cost of `cfg`'s study and table, `repeats` times (e.g. one per seed)."""
     n, d, s = cfg.animals, cfg.d_model, cfg.samples
     overlay_rows = s * min(1.0, cfg.overlay + 0.05)  # inputs whose coefficients are dense
@@ -72,12 +72,12 @@ def predict(cfg: Config, repeats: int = 1) -> Cost:
     return Cost(round(seconds * repeats, 3), int(BASE_BYTES + 8 * floats))
 
 
-def _fits(cfg: Config, budget: Budget, repeats: int) -> bool:
+def _fits(cfg: Config, budget: Budget, repeats: float) -> bool:
     cost = predict(cfg, repeats)
     return cost.seconds <= budget.seconds and cost.bytes <= budget.bytes
 
 
-def _largest(cfg: Config, field: str, budget: Budget, repeats: int) -> int | None:
+def _largest(cfg: Config, field: str, budget: Budget, repeats: float) -> int | None:
     """The largest value of `field` that fits the budget with every other field kept, or None."""
     lo = int(Config.model_fields[field].metadata[0].ge)
     hi = getattr(cfg, field)
@@ -97,7 +97,7 @@ def _largest(cfg: Config, field: str, budget: Budget, repeats: int) -> int | Non
     return lo
 
 
-def admit(cfg: Config, budget: Budget = Budget(), repeats: int = 1) -> Cost:
+def admit(cfg: Config, budget: Budget = Budget(), repeats: float = 1) -> Cost:
     """The predicted cost when it fits `budget`; else ConfigError naming the field to lower.
 
     The field named is the size field raised furthest above its preset's value (the one that

@@ -1,59 +1,42 @@
-"""SAE training jobs for the web API: one background worker process, progress in a small file.
+"""SAE training as a background job: query values -> a resolved SAEConfig, the cost model, and
+the job kind the registry queues and the worker runs (jobs/registry.py, jobs/worker.py).
 
-Training never runs inside a request. `submit` hands a (study Config, SAEConfig) pair to a
-`ProcessPoolExecutor(max_workers=1)` whose worker is a fresh interpreter (spawn), so:
-- the server keeps answering other requests while an SAE trains (the worker also lowers its
-  own scheduling priority);
-- torch's thread and determinism settings stay inside the worker;
-- jobs run one at a time, in the order they were asked for; at most MAX_PENDING wait.
+Steps of a job (`SAEJobs.run`, in the worker): train the SAE (`train_sae`, reporting about 100
+times), measure it on held-out data, store weights and metrics in the cache.
 
-The job id is the SAE's cache key (sae.cache_key), so asking twice for the same SAE joins the
-running job, and a cached SAE is "done" at once, even after a restart. The worker writes its
-progress (step, steps, loss) to `<cache>/sae/jobs/<key>.json` about 100 times per run, under a
-temporary name and then renamed; `status` reads it and never lets the reported progress go
-down. The worker is handed the cache directory explicitly, so it writes where the server
-reads, whatever the environment of the process that happened to start the pool.
+The job id is the SAE's cache key (dictionaries.config.cache_key), so asking twice for the same
+SAE joins the queued or running job, and a cached SAE is "done" at once, even after a restart.
 
-`sae_from_query` turns API query values into a resolved SAEConfig, with bounds tighter than
-SAEConfig's own, so a job cannot run for ever: width <= 4 (animals + attributes) and <= 8192,
-steps <= 20000.
+Bounds (a job cannot run for ever): width <= 4 (animals + attributes) and <= 8192, steps <= 20000,
+and the predicted run time (`estimate_s`, calibrated on this machine) at most the cost cap
+(kind.max_job_seconds), else a 422 naming `width` or `steps` with the largest allowed value.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import json
-import multiprocessing
+import math
 import os
-import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
 from basisgraph.dictionaries.config import SAEConfig, cache_key, parse_sae_config
+from basisgraph.jobs.kind import Cancelled, JobKind, JobRequest, Reporter, max_job_seconds
 
-__all__ = ["MAX_STEPS", "MAX_WIDTH", "WIDTH_FACTOR", "MAX_PENDING", "QUERY_KEYS", "JobsBusy",
-           "sae_from_query", "sae_from_spec", "sae_query", "submit", "lookup", "status", "shutdown",
-           "run_in_worker", "failure_message", "write_progress", "init_worker"]
+__all__ = ["MAX_STEPS", "MAX_WIDTH", "WIDTH_FACTOR", "QUERY_KEYS", "KIND", "SAEJobs",
+           "sae_from_query", "sae_from_spec", "sae_query", "width_limit", "estimate_s", "check_cost",
+           "request", "public_metrics"]
 
 MAX_STEPS = 20_000  # optimiser steps a job may ask for
 MAX_WIDTH = 8192  # latents a job may ask for (also at most WIDTH_FACTOR * (animals + attributes))
 WIDTH_FACTOR = 4
-MAX_PENDING = 4  # jobs that may wait behind the running one
 # API query key -> SAEConfig field. The study has a `seed` of its own, hence `sae_seed`.
 QUERY_KEYS = {"kind": "kind", "width": "width", "l1": "l1", "k": "k", "aux": "aux",
               "steps": "steps", "sae_seed": "seed"}
 _FIELD_OF = {v: k for k, v in QUERY_KEYS.items()}
-
-
-class JobsBusy(RuntimeError):
-    """Too many training jobs are already waiting."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,230 +103,117 @@ def sae_query(scfg: SAEConfig) -> dict[str, str]:
     return out
 
 
+
 # --------------------------------------------------------------------------------------------
-# The worker (runs in the child process)
+# Cost model: seconds on this machine (2 cores), measured with relu SAEs of widths 46 to 8192
+# on 32768 samples while the machine was quiet; a loaded machine takes longer.
+
+STEP_S = 5e-3  # per optimiser step whatever the size (Python and torch overhead)
+MAC_S = 3e-10  # per multiply-add of a step (batch x d_model x width), backward included
+MEASURE_S = 1.0  # held-out metrics: fixed part
+MEASURE_MAC_S = 5e-10  # held-out metrics: per sample x d_model x width
+KIND_FACTOR = {"relu": 1.0, "topk": 1.3, "batchtopk": 1.3, "matryoshka": 1.5}  # extra loss terms
 
 
-def write_progress(path: Path, doc: dict) -> None:
-    """Replace a job's progress file atomically (a reader never sees half a file)."""
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
+def _seconds(cfg: Config, scfg: SAEConfig, width: int, steps: int) -> float:
+    per_step = STEP_S + MAC_S * scfg.batch * cfg.d_model * width * KIND_FACTOR.get(scfg.kind, 1.5)
+    return steps * per_step + MEASURE_S + MEASURE_MAC_S * scfg.samples * cfg.d_model * width
 
 
-def init_worker() -> None:
-    """Give the server the upper hand on a busy machine."""
-    with contextlib.suppress(OSError):
-        os.nice(5)
+def estimate_s(cfg: Config, scfg: SAEConfig) -> float:
+    """Predicted seconds to train and measure the resolved SAE `scfg` on `cfg`."""
+    return _seconds(cfg, scfg, scfg.width, scfg.steps)
 
 
-def _train_job(cfg_json: str, sae_json: str, cache_root: str, progress_path: str) -> dict:
-    """Train one SAE into the cache at `cache_root`; returns its id and metrics."""
-    os.environ["BASISGRAPH_CACHE"] = cache_root
-    from basisgraph.dictionaries.sae import train_sae  # torch is imported here, in the worker only
+def check_cost(cfg: Config, scfg: SAEConfig, cap_s: float | None = None) -> float:
+    """The predicted seconds of `scfg`; ConfigError naming `steps` (when the width fits at the
+    default step count) or `width`, with the largest allowed value, past the cap."""
+    cap = max_job_seconds() if cap_s is None else cap_s
+    est = estimate_s(cfg, scfg)
+    if est <= cap:
+        return est
+    why = f"(a job may take at most {cap:g} s predicted; this one {est:.0f} s)"
+    one_step = _seconds(cfg, scfg, scfg.width, 1) - _seconds(cfg, scfg, scfg.width, 0)
+    max_steps = math.floor((cap - _seconds(cfg, scfg, scfg.width, 0)) / one_step)
+    default_steps = SAEConfig.model_fields["steps"].default
+    if max_steps >= 1 and _seconds(cfg, scfg, scfg.width, min(scfg.steps, default_steps)) <= cap:
+        raise ConfigError("steps", scfg.steps, f"an integer from 1 to {max_steps} at width "
+                          f"{scfg.width} {why}")
+    per_width = _seconds(cfg, scfg, 1, scfg.steps) - _seconds(cfg, scfg, 0, scfg.steps)
+    max_width = math.floor((cap - _seconds(cfg, scfg, 0, scfg.steps)) / per_width)
+    if max_width < 1:
+        raise ConfigError("steps", scfg.steps, f"an integer from 1 to {max(max_steps, 1)} {why}")
+    raise ConfigError("width", scfg.width, f"an integer from 1 to {max_width} at steps="
+                      f"{scfg.steps} {why}")
 
-    cfg = Config.model_validate_json(cfg_json)
-    scfg = SAEConfig.model_validate_json(sae_json)
-    path = Path(progress_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_progress(path, {"status": "running", "step": 0, "steps": scfg.steps, "progress": 0.0})
 
-    def report(step: int, steps: int, loss: float) -> None:
-        write_progress(path, {"status": "running" if step < steps else "measuring",
-                               "step": step, "steps": steps, "loss": round(loss, 6),
-                               "progress": round(_TRAIN_SHARE * step / steps, 4)})
+def _spec(cfg: Config, scfg: SAEConfig) -> dict[str, Any]:
+    return {"config": cfg.model_dump(mode="json"), "sae": scfg.model_dump(mode="json")}
 
-    t = train_sae(cfg, scfg, progress=report)
-    path.unlink(missing_ok=True)
-    return {"id": t.id, "metrics": _public_metrics(t.metrics)}
+
+def _parse(spec: dict[str, Any]) -> tuple[Config, SAEConfig]:
+    return Config.model_validate(spec["config"]), SAEConfig.model_validate(spec["sae"])
+
+
+def request(cfg: Config, scfg: SAEConfig, *, check: bool = True) -> JobRequest:
+    """The job that trains (cfg, scfg); `check` applies the cost cap (ConfigError past it)."""
+    scfg = scfg.resolve(cfg)
+    est = check_cost(cfg, scfg) if check else estimate_s(cfg, scfg)
+    return JobRequest("sae", cache_key(cfg, scfg), _spec(cfg, scfg), round(est, 1))
+
+
+def public_metrics(metrics: dict) -> dict:
+    """The metrics a job reports: all but the loss curve (long, and the table has it)."""
+    return {k: v for k, v in metrics.items() if k != "loss_curve"}
 
 
 _TRAIN_SHARE = 0.95  # of the progress bar; the held-out metrics take the rest
 
 
-def _public_metrics(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k != "loss_curve"}
+class SAEJobs(JobKind):
+    """Training one SAE into the cache."""
+
+    name = "sae"
+
+    def describe(self, spec: dict[str, Any], status: str) -> dict[str, Any]:
+        cfg, scfg = _parse(spec)
+        query = urlencode({**{k: str(v) for k, v in cfg.overrides().items()}, **sae_query(scfg)})
+        out = {"step": scfg.steps if status == "done" else 0, "steps": scfg.steps,
+               "basis": f"sae:{scfg.kind}:{scfg.width}", "config": spec["config"],
+               "sae": spec["sae"], "query": query}
+        if status == "done":
+            out["table"] = f"/api/v1/sae/table?{query}"
+        return out
+
+    def cached_result(self, spec: dict[str, Any]) -> dict[str, Any] | None:
+        cfg, scfg = _parse(spec)
+        doc = sae_doc(cache_key(cfg, scfg))
+        return None if doc is None else {"metrics": public_metrics(doc.get("metrics", {}))}
+
+    def spec_of(self, job_id: str) -> dict[str, Any] | None:
+        doc = sae_doc(job_id)
+        return None if doc is None else {"config": doc["config"], "sae": doc["sae"]}
+
+    def touch(self, spec: dict[str, Any]) -> None:
+        key = cache_key(*_parse(spec))
+        for path in (cache_dir() / "sae" / f"{key}.json", cache_dir() / "sae" / f"{key}.pt"):
+            with contextlib.suppress(OSError):  # evicted meanwhile: nothing to mark
+                os.utime(path)
+
+    def run(self, spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
+        from basisgraph.dictionaries.sae import train_sae  # torch: in the worker only
+
+        cfg, scfg = _parse(spec)
+        report(0.0, {"phase": "running", "step": 0, "steps": scfg.steps})
+
+        def progress(step: int, steps: int, loss: float) -> None:
+            phase = "running" if step < steps else "measuring"
+            if not report(_TRAIN_SHARE * step / steps, {"phase": phase, "step": step, "steps": steps,
+                                                         "loss": round(loss, 6)}):
+                raise Cancelled
+
+        t = train_sae(cfg, scfg, progress=progress)
+        return {"metrics": public_metrics(t.metrics)}
 
 
-# --------------------------------------------------------------------------------------------
-# The registry (server process)
-
-
-@dataclass
-class _Job:
-    key: str
-    root: str
-    config: Config
-    sae: SAEConfig
-    future: concurrent.futures.Future | None
-    submitted: float
-    progress: float = 0.0
-    step: int = 0
-
-
-_LOCK = threading.Lock()
-_JOBS: dict[tuple[str, str], _Job] = {}  # (cache root, key) -> job
-_POOL: concurrent.futures.ProcessPoolExecutor | None = None
-
-
-def _pool() -> concurrent.futures.ProcessPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker)
-    return _POOL
-
-
-def run_in_worker(fn, *args) -> concurrent.futures.Future:
-    """Run fn(*args) in the one training worker process (SAE and trained-model jobs share it,
-    so two trainings never compete for the two cores); a broken worker is replaced once."""
-    global _POOL
-    try:
-        return _pool().submit(fn, *args)
-    except concurrent.futures.process.BrokenProcessPool:
-        _POOL = None
-        return _pool().submit(fn, *args)
-
-
-def failure_message(exc: BaseException) -> str:
-    """One line on why a job failed; a dead worker is dropped so the next job starts a new one."""
-    global _POOL
-    if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
-        _POOL = None
-        return "the training process stopped unexpectedly (out of memory?)"
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _root() -> str:
-    return str(cache_dir())
-
-
-def _progress_path(root: str, key: str) -> Path:
-    return Path(root) / "sae" / "jobs" / f"{key}.json"
-
-
-def _unfinished() -> list[_Job]:
-    return [j for j in _JOBS.values() if j.future is not None and not j.future.done()]
-
-
-def submit(cfg: Config, scfg: SAEConfig) -> dict:
-    """Start training (cfg, scfg) in the background unless it is cached or already running.
-
-    Returns the job's status (see `status`). Raises JobsBusy when MAX_PENDING jobs wait.
-    """
-    scfg = scfg.resolve(cfg)
-    key, root = cache_key(cfg, scfg), _root()
-    with _LOCK:
-        job = _JOBS.get((root, key))
-        if job is not None and job.future is not None and not job.future.done():
-            return _status(job)
-        if sae_doc(key, root) is not None:
-            job = _JOBS[(root, key)] = _Job(key, root, cfg, scfg, None, time.time(), 1.0)
-            return _status(job)
-        if len(_unfinished()) > MAX_PENDING:
-            raise JobsBusy(f"{len(_unfinished())} training jobs are running or waiting; retry later")
-        future = run_in_worker(_train_job, cfg.model_dump_json(), scfg.model_dump_json(), root,
-                               str(_progress_path(root, key)))
-        job = _JOBS[(root, key)] = _Job(key, root, cfg, scfg, future, time.time())
-        return _status(job)
-
-
-def lookup(cfg: Config, scfg: SAEConfig) -> dict:
-    """The status of the SAE (cfg, scfg) without starting anything: its job's if one was
-    submitted here, "done" if it is cached, else "untrained"."""
-    scfg = scfg.resolve(cfg)
-    key, root = cache_key(cfg, scfg), _root()
-    doc = sae_doc(key, root)  # first: it may have been trained elsewhere since a failed job
-    if doc is not None:
-        return _describe(key, cfg, scfg, "done", 1.0, scfg.steps,
-                         metrics=_public_metrics(doc.get("metrics", {})))
-    with _LOCK:
-        job = _JOBS.get((root, key))
-        if job is not None:
-            return _status(job)
-    return _describe(key, cfg, scfg, "untrained", 0.0, 0)
-
-
-def status(key: str) -> dict | None:
-    """The status of job `key` under the current cache directory, or None if unknown.
-
-    A key that was never submitted here but is in the cache reports "done".
-    """
-    root = _root()
-    with _LOCK:
-        job = _JOBS.get((root, key))
-        if job is not None:
-            return _status(job)
-    doc = sae_doc(key, root)
-    if doc is None:
-        return None
-    cfg = Config.model_validate(doc["config"])
-    scfg = SAEConfig.model_validate(doc["sae"])
-    return _describe(key, cfg, scfg, "done", 1.0, scfg.steps, metrics=_public_metrics(doc["metrics"]))
-
-
-def _status(job: _Job) -> dict:
-    """Status of a registered job; called with _LOCK held."""
-    fut = job.future
-    if fut is None:
-        doc = sae_doc(job.key, job.root) or {}
-        return _describe(job.key, job.config, job.sae, "done", 1.0, job.sae.steps,
-                         metrics=_public_metrics(doc.get("metrics", {})))
-    if fut.done():
-        exc = fut.exception()
-        if exc is not None:
-            msg = failure_message(exc)
-            return _describe(job.key, job.config, job.sae, "failed", job.progress, job.step,
-                             error=msg[:300])
-        job.progress, job.step = 1.0, job.sae.steps
-        return _describe(job.key, job.config, job.sae, "done", 1.0, job.sae.steps,
-                         metrics=fut.result()["metrics"])
-    state, loss = "queued", None
-    try:
-        doc = json.loads(_progress_path(job.root, job.key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        doc = None
-    if doc is not None:
-        state, loss = doc.get("status", "running"), doc.get("loss")
-        job.progress = max(job.progress, float(doc.get("progress", 0.0)))
-        job.step = max(job.step, int(doc.get("step", 0)))
-    elif job.progress > 0:
-        state = "measuring"  # the worker removed its file and is about to return
-    out = _describe(job.key, job.config, job.sae, state, job.progress, job.step, loss=loss)
-    if state == "queued":
-        ahead = [j for j in _unfinished() if j.submitted < job.submitted]
-        out["queue_position"] = len(ahead)
-    out["elapsed_s"] = round(time.time() - job.submitted, 1)
-    return out
-
-
-def _describe(key: str, cfg: Config, scfg: SAEConfig, state: str, progress: float, step: int,
-              **extra: Any) -> dict:
-    query = urlencode({**{k: str(v) for k, v in cfg.overrides().items()}, **sae_query(scfg)})
-    out = {"id": key, "status": state, "progress": round(min(max(progress, 0.0), 1.0), 4),
-           "step": step, "steps": scfg.steps, "basis": f"sae:{scfg.kind}:{scfg.width}",
-           "poll": f"/api/v1/sae/jobs/{key}", "config": cfg.model_dump(mode="json"),
-           "sae": scfg.model_dump(mode="json"), "query": query}
-    if state == "done":
-        out["table"] = f"/api/v1/sae/table?{query}"
-    out.update({k: v for k, v in extra.items() if v is not None})
-    return out
-
-
-def shutdown() -> None:
-    """Stop the worker (server shutdown): running and waiting jobs are abandoned."""
-    global _POOL
-    with _LOCK:
-        pool, _POOL = _POOL, None
-        for job in _unfinished():
-            job.future.cancel()
-        _JOBS.clear()
-    if pool is None:
-        return
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:  # a run can take minutes; do not wait for it
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=5)
+KIND = SAEJobs()

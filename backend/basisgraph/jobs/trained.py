@@ -1,15 +1,15 @@
-"""Train-and-decompose jobs for the web API: the trained model of one configuration, built in
-the background training worker that SAE jobs also use (so two trainings never share the cores).
+"""Train-and-decompose jobs: the trained model of one configuration, built by the background
+worker that SAE jobs also use (one queue, so two trainings never share the cores).
 
-Steps of a job (`_job`, in the worker process):
+Steps of a job (`TrainedJobs.run`, in the worker process):
 1. Train every compared SAE that is not cached yet, reporting each one's steps.
-2. Train the MLP and decompose it (`spd_readout.trained_table(train=True)`, what
+2. Train the MLP and decompose it (`decomposition.table.trained_table(train=True)`, what
    `basisgraph decompose` runs), reporting their steps through its `on_progress`.
-3. Remove the progress file: from now on the disk cache answers, even after a restart.
+3. Return the recovery and fit: from now on the disk cache answers, even after a restart.
 
 The job id is a sha256 of the configuration and the settings, so asking twice joins the running
 job, and a cached model is "done" at once. Progress is a weighted sum over the stages (the
-decomposition weighs most) and never goes down. A request never trains: `status` only reads.
+decomposition weighs most). A request never trains.
 
 Sizes are bounded (`check_size`): a configuration past MAX_ANIMALS, MAX_DIMS or MAX_CIRCUITS is
 refused with the field and its range, because training and decomposing it would take too long.
@@ -17,25 +17,22 @@ refused with the field and its range, because training and decomposing it would 
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import os
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from basisgraph.cache import cache_dir
 from basisgraph.config import Config, ConfigError
 from basisgraph.decomposition.panels import Settings, model_config
 from basisgraph.dictionaries.config import SAEConfig
-from basisgraph.jobs.sae import MAX_PENDING, JobsBusy, failure_message, run_in_worker, write_progress
+from basisgraph.jobs import sae as sae_jobs
+from basisgraph.jobs.kind import Cancelled, JobKind, JobRequest, Reporter, max_job_seconds
 
-__all__ = ["MAX_ANIMALS", "MAX_DIMS", "MAX_CIRCUITS", "check_size", "job_key", "is_cached",
-           "submit", "lookup", "status", "shutdown"]
+__all__ = ["MAX_ANIMALS", "MAX_DIMS", "MAX_CIRCUITS", "SETTINGS", "KIND", "TrainedJobs", "check_size",
+           "job_key", "is_cached", "estimate_s", "request"]
 
 MAX_ANIMALS = 1000  # animals a trained model may have (the post's default)
 MAX_DIMS = 64  # attributes + random dims
@@ -76,178 +73,130 @@ def job_key(cfg: Config, settings: Settings) -> str:
     return cache_key("decompose-job", cfg, json.dumps(_settings_doc(settings.resolve(cfg)), sort_keys=True))
 
 
-def is_cached(cfg: Config, settings: Settings) -> bool:
-    """Whether the MLP and its decomposition are on disk (the SAEs are optional extras). Checks
-    the files only: every table and panel request asks, and loading them is the view's job."""
+def _files(cfg: Config, settings: Settings) -> tuple[Path, Path]:
+    """The cache files of the trained MLP and of its decomposition."""
     from basisgraph.decomposition.mlp import mlp_path
     from basisgraph.decomposition.spd import decomposition_path
 
     s, cfg = settings.resolve(cfg), model_config(cfg)
-    return mlp_path(cfg, s.train).exists() and decomposition_path(cfg, s.train, s.spd).exists()
+    return mlp_path(cfg, s.train), decomposition_path(cfg, s.train, s.spd)
 
 
-# --------------------------------------------------------------------------------------------
-# The worker (runs in the child process)
+def is_cached(cfg: Config, settings: Settings) -> bool:
+    """Whether the MLP and its decomposition are on disk (the SAEs are optional extras). Checks
+    the files only: every table and panel request asks, and loading them is the view's job."""
+    return all(path.exists() for path in _files(cfg, settings))
 
 
-def _job(cfg_json: str, settings_json: str, cache_root: str, progress_path: str) -> dict:
-    os.environ["BASISGRAPH_CACHE"] = cache_root
-    import torch
 
-    from basisgraph.decomposition.mlp import TrainConfig
+def _settings(doc: dict[str, Any]) -> Settings:
+    from basisgraph.decomposition.mlp import TrainConfig  # torch: loaded with the trained model
     from basisgraph.decomposition.spd import SPDConfig
-    from basisgraph.decomposition.table import trained_table
-    from basisgraph.dictionaries.sae import train_sae
 
-    torch.set_num_threads(1)  # small matrices: one thread is as fast, and the server keeps a core
-    cfg = Config.model_validate_json(cfg_json)
-    doc = json.loads(settings_json)
-    tcfg, scfg = TrainConfig(**doc["train"]), SPDConfig(**doc["spd"])
-    saes = [SAEConfig.model_validate(x).resolve(cfg) for x in doc["saes"]]
-    names = [f"SAE {s.kind}:{s.width}" for s in saes] + ["train MLP", "decompose (SPD)"]
-    weights = [_WEIGHTS["sae"]] * len(saes) + [_WEIGHTS["mlp"], _WEIGHTS["spd"]]
-    path = Path(progress_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def report(i: int, done: int, total: int) -> None:
-        frac = (sum(weights[:i]) + weights[i] * min(done / max(total, 1), 1.0)) / sum(weights)
-        write_progress(path, {"status": "running", "stage": names[i], "stage_index": i,
-                              "stages": len(names), "step": done, "steps": total,
-                              "progress": round(_DONE_AT * frac, 4)})
-
-    write_progress(path, {"status": "running", "stage": "loading", "stage_index": 0,
-                          "stages": len(names), "step": None, "steps": None, "progress": 0.0})
-    for i, s in enumerate(saes):
-        train_sae(cfg, s, progress=lambda step, steps, _loss, i=i: report(i, step, steps))
-    stage = {"mlp": len(saes), "spd": len(saes) + 1}
-    t = trained_table(cfg, tcfg, scfg, train=True, sae_cfgs=saes,
-                      on_progress=lambda name, done, total: report(stage[name], done, total))
-    path.unlink(missing_ok=True)
-    return {"recovery": t["readout"]["recovery"], "fit": t["readout"]["fit"]["fve_per_family"]}
+    return Settings(TrainConfig(**doc["train"]), SPDConfig(**doc["spd"]),
+                    tuple(SAEConfig.model_validate(x) for x in doc["saes"]))
 
 
 # --------------------------------------------------------------------------------------------
-# The registry (server process)
+# Cost model: seconds on this machine, from the defaults (N = 1000, d = 50: each SAE about 30 s,
+# the MLP about 50 s, the decomposition about 35 s); SAEs use jobs.sae's model.
+
+MLP_STEP_S = 2.5e-3  # per MLP step whatever the size
+SPD_STEP_S = 1e-2  # per SPD step whatever the size (several losses and masks per step)
+MAC_S = sae_jobs.MAC_S  # per multiply-add of a step, backward included
+SETUP_S = 5.0  # data, read-out and saving
 
 
-@dataclass
-class _Job:
-    key: str
-    root: str
-    config: Config
-    future: concurrent.futures.Future | None
-    submitted: float
-    progress: float = 0.0
-    stage: str | None = None
+def estimate_s(cfg: Config, settings: Settings) -> float:
+    """Predicted seconds to build the trained model of `cfg` under `settings`."""
+    cfg = model_config(cfg)
+    s = settings.resolve(cfg)
+    out = 3 * cfg.circuits  # circuits over the three families (an upper bound)
+    hidden = s.train.hidden(out)
+    mlp = s.train.steps * (MLP_STEP_S + MAC_S * s.train.batch * hidden * (cfg.d_model + out))
+    macs_spd = s.spd.components_in * (cfg.d_model + hidden) + s.spd.components_out * (hidden + out)
+    spd = s.spd.steps * (SPD_STEP_S + 3 * MAC_S * s.spd.batch * macs_spd)
+    saes = sum(sae_jobs.estimate_s(cfg, x.resolve(cfg)) for x in s.saes)
+    return SETUP_S + mlp + spd + saes
 
 
-_LOCK = threading.Lock()
-_JOBS: dict[tuple[str, str], _Job] = {}  # (cache root, key) -> job
+def _check_cost(cfg: Config, settings: Settings) -> float:
+    """Predicted seconds; past the cap a ConfigError naming `animals` with the largest that fits."""
+    cap, est = max_job_seconds(), estimate_s(cfg, settings)
+    if est <= cap:
+        return est
+    lo, hi = 1, cfg.animals  # the largest animal count that fits: bisect (cost grows with it)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        fits = estimate_s(cfg.model_copy(update={"animals": mid, "active": min(cfg.active, mid)}),
+                          settings) <= cap
+        lo, hi = (mid, hi) if fits else (lo, mid)
+    why = f"a job may take at most {cap:g} s predicted; this one {est:.0f} s"
+    if lo < 2:
+        raise ConfigError("animals", cfg.animals, f"no animal count fits: the trained model's "
+                          f"settings alone take too long here ({why})")
+    raise ConfigError("animals", cfg.animals, f"an integer from 2 to {lo} for the trained model ({why})")
 
 
-def _root() -> str:
-    return str(cache_dir())
-
-
-def _progress_path(root: str, key: str) -> Path:
-    return Path(root) / "trained" / "jobs" / f"{key}.json"
-
-
-def _describe(key: str, cfg: Config, state: str, progress: float, **extra: Any) -> dict:
-    query = urlencode({k: str(v) for k, v in cfg.overrides().items() if k != "coverage"})
-    out = {"id": key, "status": state, "progress": round(min(max(progress, 0.0), 1.0), 4),
-           "poll": f"/api/v1/trained/jobs/{key}", "config": cfg.model_dump(mode="json"),
-           "query": query}
-    if state == "done":
-        out["table"] = "/api/v1/trained/table" + (f"?{query}" if query else "")
-    out.update({k: v for k, v in extra.items() if v is not None})
-    return out
-
-
-def _unfinished() -> list[_Job]:
-    return [j for j in _JOBS.values() if j.future is not None and not j.future.done()]
-
-
-def submit(cfg: Config, settings: Settings = DEFAULT) -> dict:
-    """Start building the trained model of `cfg` unless it is cached or already being built.
-
-    Returns the job's status (see `status`). Raises ConfigError past the size bounds and
-    JobsBusy when MAX_PENDING jobs wait.
-    """
+def request(cfg: Config, settings: Settings, *, check: bool = True) -> JobRequest:
+    """The job that builds the trained model of `cfg`; ConfigError past the size bounds, and past
+    the cost cap when `check`."""
     check_size(cfg)
-    key, root = job_key(cfg, settings), _root()
-    with _LOCK:
-        job = _JOBS.get((root, key))
-        if job is not None and job.future is not None and not job.future.done():
-            return _status(job)
-        if is_cached(cfg, settings):
-            job = _JOBS[(root, key)] = _Job(key, root, cfg, None, time.time(), 1.0)
-            return _status(job)
-        if len(_unfinished()) > MAX_PENDING:
-            raise JobsBusy(f"{len(_unfinished())} training jobs are running or waiting; retry later")
-        s = settings.resolve(cfg)
-        # A worker that died mid-build leaves its file behind: it must not pass for progress.
-        _progress_path(root, key).unlink(missing_ok=True)
-        future = run_in_worker(_job, model_config(cfg).model_dump_json(), json.dumps(_settings_doc(s)), root,
-                               str(_progress_path(root, key)))
-        job = _JOBS[(root, key)] = _Job(key, root, cfg, future, time.time())
-        return _status(job)
+    est = _check_cost(cfg, settings) if check else estimate_s(cfg, settings)
+    mcfg = model_config(cfg)
+    spec = {"config": mcfg.model_dump(mode="json"), "settings": _settings_doc(settings.resolve(mcfg))}
+    return JobRequest("trained", job_key(cfg, settings), spec, round(est, 1))
 
 
-def lookup(cfg: Config, settings: Settings = DEFAULT) -> dict:
-    """The status of the trained model of `cfg` without starting anything: "done" if cached,
-    its job's if one was submitted here, else "untrained"."""
-    check_size(cfg)
-    key, root = job_key(cfg, settings), _root()
-    if is_cached(cfg, settings):
-        return _describe(key, cfg, "done", 1.0)
-    with _LOCK:
-        job = _JOBS.get((root, key))
-        if job is not None:
-            return _status(job)
-    return _describe(key, cfg, "untrained", 0.0)
+class TrainedJobs(JobKind):
+    """Training the MLP of one configuration, decomposing it and training the compared SAEs."""
+
+    name = "trained"
+
+    def describe(self, spec: dict[str, Any], status: str) -> dict[str, Any]:
+        cfg = Config.model_validate(spec["config"])
+        query = urlencode({k: str(v) for k, v in cfg.overrides().items() if k != "coverage"})
+        out: dict[str, Any] = {"config": spec["config"], "query": query}
+        if status == "done":
+            out["table"] = "/api/v1/trained/table" + (f"?{query}" if query else "")
+        return out
+
+    def cached_result(self, spec: dict[str, Any]) -> dict[str, Any] | None:
+        cfg = Config.model_validate(spec["config"])
+        return {} if is_cached(cfg, _settings(spec["settings"])) else None
+
+    def touch(self, spec: dict[str, Any]) -> None:
+        for path in _files(Config.model_validate(spec["config"]), _settings(spec["settings"])):
+            with contextlib.suppress(OSError):  # evicted meanwhile: nothing to mark
+                os.utime(path)
+
+    def run(self, spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
+        import torch
+
+        from basisgraph.decomposition.table import trained_table
+        from basisgraph.dictionaries.sae import train_sae
+
+        torch.set_num_threads(1)  # small matrices: one thread is as fast, and the server keeps a core
+        cfg = Config.model_validate(spec["config"])
+        s = _settings(spec["settings"])
+        saes = [x.resolve(cfg) for x in s.saes]
+        names = [f"SAE {x.kind}:{x.width}" for x in saes] + ["train MLP", "decompose (SPD)"]
+        weights = [_WEIGHTS["sae"]] * len(saes) + [_WEIGHTS["mlp"], _WEIGHTS["spd"]]
+
+        def stage(i: int, done: int, total: int) -> None:
+            frac = (sum(weights[:i]) + weights[i] * min(done / max(total, 1), 1.0)) / sum(weights)
+            if not report(_DONE_AT * frac, {"phase": "running", "stage": names[i], "stage_index": i,
+                                            "stages": len(names), "step": done, "steps": total}):
+                raise Cancelled
+
+        report(0.0, {"phase": "running", "stage": "loading", "stage_index": 0,
+                     "stages": len(names), "step": None, "steps": None})
+        for i, x in enumerate(saes):
+            train_sae(cfg, x, progress=lambda step, steps, _loss, i=i: stage(i, step, steps))
+        index = {"mlp": len(saes), "spd": len(saes) + 1}
+        t = trained_table(cfg, s.train, s.spd, train=True, sae_cfgs=saes,
+                          on_progress=lambda name, done, total: stage(index[name], done, total))
+        return {"result": {"recovery": t["readout"]["recovery"], "fit": t["readout"]["fit"]["fve_per_family"]}}
 
 
-def status(key: str) -> dict | None:
-    """The status of job `key` submitted to this server process, or None if unknown."""
-    with _LOCK:
-        job = _JOBS.get((_root(), key))
-        return None if job is None else _status(job)
-
-
-def _status(job: _Job) -> dict:
-    """Status of a registered job; called with _LOCK held."""
-    fut = job.future
-    if fut is None:
-        return _describe(job.key, job.config, "done", 1.0)
-    if fut.done():
-        exc = fut.exception()
-        if exc is not None:
-            return _describe(job.key, job.config, "failed", job.progress, stage=job.stage,
-                             error=failure_message(exc))
-        job.progress = 1.0
-        return _describe(job.key, job.config, "done", 1.0, result=fut.result())
-    state, doc = "queued", None
-    try:
-        doc = json.loads(_progress_path(job.root, job.key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        doc = None
-    extra: dict[str, Any] = {}
-    if doc is not None:
-        state = "running"
-        job.progress = max(job.progress, float(doc.get("progress", 0.0)))
-        job.stage = doc.get("stage")
-        extra = {k: doc.get(k) for k in ("stage", "stage_index", "stages", "step", "steps")}
-    elif job.progress > 0:
-        state = "measuring"  # the worker removed its file and is about to return
-    out = _describe(job.key, job.config, state, job.progress, **extra)
-    if state == "queued":
-        out["queue_position"] = len([j for j in _unfinished() if j.submitted < job.submitted])
-    out["elapsed_s"] = round(time.time() - job.submitted, 1)
-    return out
-
-
-def shutdown() -> None:
-    """Forget every job (server shutdown; sae_jobs.shutdown stops the shared worker)."""
-    with _LOCK:
-        _JOBS.clear()
+KIND = TrainedJobs()

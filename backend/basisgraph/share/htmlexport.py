@@ -146,9 +146,9 @@ def _learned(config: Config, ui: dict[str, Any]) -> tuple[dict | None, dict[str,
     return sae_table(config, [scfg], train=False), {hit[1].id: hit[1]}
 
 
-def _trained(config: Config) -> tuple[dict, Callable[..., dict]] | None:
+def _trained(config: Config, settings: Any = None) -> tuple[dict, Callable[..., dict]] | None:
     """The trained model's table and panel function when it is built here, else None."""
-    settings = trained_jobs.SETTINGS
+    settings = settings or trained_jobs.SETTINGS
     if not trained_jobs.is_cached(config, settings):
         return None
     return (view_table(config, settings),
@@ -156,12 +156,12 @@ def _trained(config: Config) -> tuple[dict, Callable[..., dict]] | None:
 
 
 def collect(config: Config, ui: dict[str, Any], *, table: dict | None = None, model: dict | None = None,
-            panel: Callable[..., dict] | None = None) -> dict[str, Any]:
+            panel: Callable[..., dict] | None = None, settings: Any = None) -> dict[str, Any]:
     """The data block of an export: table, (trimmed) model and the carried panels. A learned
     dictionary the link names (ui["sae"]) is carried as a column and panels when it is trained
     here, and the trained model (ui["model"] == "trained") when it is built here; either is
     dropped from the link otherwise."""
-    trained = _trained(config) if ui.get("model") == "trained" else None
+    trained = _trained(config, settings) if ui.get("model") == "trained" else None
     with_sae, extra = _learned(config, ui) if trained is None else (None, {})
     if trained is not None:
         table, panel = trained

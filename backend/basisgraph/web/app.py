@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
@@ -30,14 +30,15 @@ import basisgraph
 from basisgraph.config import Config
 from basisgraph.core import counts, graphs, sweep
 from basisgraph.core.cost import Budget, admit
+from basisgraph.core.deadline import DeadlineExceeded
 from basisgraph.core.seeds import table_across_seeds
-from basisgraph.jobs import sae as sae_jobs
-from basisgraph.jobs import trained as trained_jobs
+from basisgraph.jobs.budget import cache_usage
 from basisgraph.share import htmlexport
 from basisgraph.share.assets import VENDOR_FILES, frontend_dir, vendor_file
-from basisgraph.web.bodies import SHORT, answer_sync
+from basisgraph.web.bodies import SHORT
 from basisgraph.web.compute import Body, Busy, Computer, encode
 from basisgraph.web.deps import add_error_handlers, config_from_query, config_parameters
+from basisgraph.web.routes import jobs as jobs_api
 from basisgraph.web.routes import sae as sae_api
 from basisgraph.web.routes import share as embed
 from basisgraph.web.routes import study
@@ -53,6 +54,7 @@ LIMIT_S = 10.0  # a computation is stopped this long after it starts (so it neve
 # that later requests wait for; the cost model keeps admitted work well inside it)
 MAX_HEAD = 1 << 20  # bytes of request line + headers uvicorn accepts (long links)
 COMPUTE_PROCESSES = 2  # one per core
+DISK_EVERY_S = 5.0  # /health re-reads the disk cache's size at most this often
 RESPONSE_BYTES = int(os.environ.get("BASISGRAPH_RESPONSE_BYTES", 128 << 20))  # response cache
 _COMPUTERS: list[Computer] = []  # every app's, so clear_cache() reaches them all
 
@@ -70,7 +72,7 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
     if endpoint == "model":
         return graphs.model_info(config)
     if endpoint == "export":  # the one-file page: HTML, not JSON
-        return htmlexport.export_html(config, json.loads(params[0]))
+        return htmlexport.export_html(config, json.loads(params[0]), settings=params[1])
     return graphs.panel(config, *params)
 
 
@@ -90,6 +92,21 @@ def _warm_trained(computer: Computer) -> None:
     params = trained_api.built_table_params(Config())
     if params is not None:
         computer.submit(("trained_table", Config().key(), params))
+
+
+def _every(seconds: float, fn: Callable[[], dict]) -> Callable[[], dict]:
+    """`fn`, called at most once per `seconds` (walking the disk cache on every /health would
+    make the liveness probe as slow as the disk)."""
+    last: list[Any] = [0.0, None]
+    lock = threading.Lock()
+
+    def cached() -> dict:
+        with lock:
+            if last[1] is None or time.monotonic() - last[0] > seconds:
+                last[:] = [time.monotonic(), fn()]
+            return last[1]
+
+    return cached
 
 
 def clear_cache() -> None:
@@ -159,13 +176,15 @@ def _legacy_future(computer: Computer, budget: Budget) -> Callable[[str, Config,
             return out
 
         def relay(f: concurrent.futures.Future) -> None:
-            if f.exception() is not None:
+            if isinstance(f.exception(), DeadlineExceeded):
+                out.set_exception(concurrent.futures.TimeoutError())
+            elif f.exception() is not None:
                 out.set_exception(f.exception())
             else:
                 b = f.result()
                 out.set_result((b.data, b.etag, b.compute_ms))
 
-        admit(config, budget)
+        admit(config, budget, 2 if endpoint == "export" else 1)  # the export also draws panels
         try:
             computer.submit(key).add_done_callback(relay)
         except Busy:
@@ -197,8 +216,6 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
             threading.Thread(target=_warm_trained, args=(computer,), daemon=True).start()
         yield
         computer.shutdown()
-        trained_jobs.shutdown()
-        sae_jobs.shutdown()  # a training run can take minutes: do not wait for it
         with contextlib.suppress(ValueError):
             _COMPUTERS.remove(computer)
 
@@ -206,19 +223,16 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
                   description="Edge counts and attribution graphs of one planted model in several node sets.",
                   docs_url=None, redoc_url=None,  # served with local Swagger assets, not a CDN
                   openapi_url=f"{API_PREFIX}/openapi.json")
-    app.state.computer, app.state.budget, app.state.disk_usage = computer, budget or Budget(), disk_usage
+    app.state.computer, app.state.budget = computer, budget or Budget()
+    app.state.disk_usage = disk_usage or _every(DISK_EVERY_S, cache_usage)
     app.add_middleware(GZipMiddleware, minimum_size=500)  # bodies already gzipped pass through
     add_error_handlers(app)
     app.include_router(study.router)
 
-    def respond(request: Request, endpoint: str, config: Config, params: tuple[Any, ...], _timeout: float) -> Response:
-        return answer_sync(request, endpoint, config, params)
-
+    app.include_router(jobs_api.router)  # SAE and trained-model jobs: one registry
+    app.include_router(sae_api.router)
+    app.include_router(trained_api.router)
     params = config_parameters()
-    sae_api.install(app, config_dep=config_from_query, respond=respond, timeout_s=timeout_s,
-                    config_parameters=params)
-    trained_api.install(app, config_dep=config_from_query, respond=respond, timeout_s=timeout_s,
-                        config_parameters=params)
     # The page and /embed (heads templated per link), /oembed, preview images, HTML export, headers.
     embed.install(app, frontend=frontend_dir, config_dep=config_from_query, timeout_s=timeout_s,
                   cached=_legacy_future(computer, app.state.budget), openapi_extra={"parameters": params})

@@ -17,10 +17,16 @@ from basisgraph.config import Config
 from basisgraph.core.cost import admit
 from basisgraph.web.compute import Body, Busy, TimedOut
 from basisgraph.web.deps import client_of, is_versioned
+from basisgraph.web.schemas import ErrorBody
 
-__all__ = ["answer", "answer_sync", "send", "unavailable", "IMMUTABLE", "SHORT"]
+__all__ = ["ERRORS", "answer", "answer_sync", "send", "unavailable", "IMMUTABLE", "SHORT"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# The error answers every computed route may give, for the OpenAPI document.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "a value out of range, naming the field"},
+    503: {"model": ErrorBody, "description": "busy or slower than a request may wait; retry"}}
+
 SHORT = "public, max-age=3600"
 
 
@@ -52,14 +58,14 @@ def unavailable(exc: Busy | TimedOut) -> JSONResponse:
 
 
 async def answer(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-                 admitted: bool = False) -> Response:
+                 admitted: bool = False, repeats: float = 1) -> Response:
     """The computed body of (endpoint, config, params): cached, or admitted and computed."""
     computer = request.app.state.computer
     key = (endpoint, config.key(), params)
     body = computer.cached(key)
     if body is None:
         if not admitted:
-            admit(config, request.app.state.budget)  # ConfigError -> 422, before any work
+            admit(config, request.app.state.budget, repeats)  # ConfigError -> 422, before any work
         try:
             body = await computer.get(key, client_of(request))
         except (Busy, TimedOut) as exc:

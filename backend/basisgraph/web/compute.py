@@ -139,7 +139,7 @@ class Computer:
         future = self.submit(key, client)
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout_s)
-        except TimeoutError:
+        except (TimeoutError, deadline.DeadlineExceeded):
             raise TimedOut(f"computing this took longer than {self.timeout_s:g} s") from None
 
     def get_sync(self, key: Hashable, client: str = "") -> Body:
@@ -149,7 +149,7 @@ class Computer:
             return body
         try:
             return self.submit(key, client).result(timeout=self.timeout_s)
-        except concurrent.futures.TimeoutError:
+        except (concurrent.futures.TimeoutError, deadline.DeadlineExceeded):
             raise TimedOut(f"computing this took longer than {self.timeout_s:g} s") from None
 
     # -- internals ----------------------------------------------------------------------------

@@ -14,12 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from basisgraph.cache import NotCachedError
 from basisgraph.config import FIELD_HELP, Config, ConfigError, describe_range, explain
+from basisgraph.dictionaries.config import NotTrained
 from basisgraph.share.links import LINK_DEFAULTS, config_from_link
 
 __all__ = ["ConfigDep", "PARAM_ALLOWED", "config_from_query", "config_parameters", "client_of",
            "is_versioned", "add_error_handlers", "error_item", "unprocessable"]
 
+NO_STORE = {"Cache-Control": "no-store"}
 # Ranges of the non-Config query parameters, for 422 bodies.
 PARAM_ALLOWED = {
     "basis": "a node-set id listed by /api/v1/model",
@@ -107,6 +110,15 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigError)
     def _on_config_error(request: Request, exc: ConfigError) -> JSONResponse:
         return unprocessable([error_item(exc.field, str(exc), exc.allowed, exc.value)])
+
+    @app.exception_handler(NotTrained)
+    def _on_not_trained(request: Request, exc: NotTrained) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": "sae"}, status_code=404, headers=NO_STORE)
+
+    @app.exception_handler(NotCachedError)
+    def _on_not_cached(request: Request, exc: NotCachedError) -> JSONResponse:
+        # The cache was emptied between the check and the computation.
+        return JSONResponse({"detail": f"model: {exc}", "field": "model"}, status_code=404, headers=NO_STORE)
 
     @app.exception_handler(RequestValidationError)
     def _on_request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

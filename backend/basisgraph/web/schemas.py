@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Health", "ConfigSchema", "TableBody", "ModelBody", "GraphBody", "SweepBody", "ErrorBody"]
+__all__ = ["Health", "ConfigSchema", "TableBody", "ModelBody", "GraphBody", "SweepBody", "SaeSweepBody",
+           "TrainedTableBody", "ErrorBody"]
 
 
 class _Open(BaseModel):
@@ -83,6 +84,19 @@ class SweepBody(_Open):
     version: int
     alphas: list[float]
     points: list[dict[str, Any]]
+
+
+class SaeSweepBody(_Open):
+    """Every cached SAE of a configuration: width and sparsity against each family's edge counts."""
+
+    version: int
+    points: list[dict[str, Any]]
+
+
+class TrainedTableBody(TableBody):
+    """The table on the trained MLP, plus the read-out of its decomposition."""
+
+    readout: dict[str, Any]
 
 
 class ErrorBody(_Open):

@@ -1,12 +1,6 @@
 """The SAE routes of the API: training jobs, the table with an SAE, SAE panels, the SAE sweep.
 
-- `POST /api/v1/sae/jobs?<config>&<sae>` starts training in the background worker (sae_jobs.py)
-  and answers 202 with the job (id, status, progress, poll URL); 200 with status "done" at once
-  if the SAE is cached; 429 if too many jobs wait.
-- `GET /api/v1/sae/jobs?<config>&<sae>` looks an SAE up without starting anything: its job's
-  status, "done" if cached, else "untrained" (always 200).
-- `GET /api/v1/sae/jobs/{id}` reports the job: 202 while queued or running (progress 0..1, never
-  going down), 200 once "done" (with the metrics) or "failed" (with the error).
+- Training jobs (`/api/v1/sae/jobs...`) are routes/jobs.py's, shared with the trained model.
 - `GET /api/v1/sae/table?<config>&<sae>`: the table with the SAE appended; 404 naming `sae` if
   it has not been trained. Never trains.
 - `GET /api/v1/graph?basis=sae:<kind>:<width>&<sae>...`: a panel under the SAE (api.py hands
@@ -21,11 +15,10 @@ response cache as the rest of the API, keyed also on the cache directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from basisgraph.cache import cache_dir, sae_doc
@@ -34,9 +27,11 @@ from basisgraph.core.graphs import panel
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig, cache_key
 from basisgraph.dictionaries.sweep import cached_saes, sae_sweep
 from basisgraph.jobs import sae as sae_jobs
-from basisgraph.web.bodies import answer
+from basisgraph.web.bodies import ERRORS, answer
+from basisgraph.web.deps import ConfigDep, config_parameters
+from basisgraph.web.schemas import ErrorBody, SaeSweepBody, TableBody
 
-__all__ = ["install", "compute", "SAE_PARAMETERS"]
+__all__ = ["router", "compute", "graph", "SAE_PARAMETERS"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -121,60 +116,24 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     raise ValueError(f"unknown SAE endpoint {endpoint}")
 
 
-def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: float,
-            config_parameters: list[dict[str, Any]]) -> None:
-    """Add the SAE routes to `app`. `respond(request, endpoint, config, params, timeout_s)` is
-    the API's cached responder; `config_parameters` document the config keys in OpenAPI."""
-    dep = Depends(config_dep)
-    with_sae = {"parameters": config_parameters + SAE_PARAMETERS}
+router = APIRouter(prefix=PREFIX, tags=["sae"])
 
-    @app.exception_handler(NotTrained)
-    def _on_not_trained(request: Request, exc: NotTrained) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "field": "sae"}, status_code=404, headers=NO_STORE)
 
-    @app.exception_handler(sae_jobs.JobsBusy)
-    def _on_busy(request: Request, exc: sae_jobs.JobsBusy) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=429,
-                            headers={**NO_STORE, "Retry-After": "30"})
+@router.get("/sae/table", openapi_extra={"parameters": config_parameters() + SAE_PARAMETERS},
+            responses={200: {"model": TableBody}, 404: {"model": ErrorBody}, **ERRORS})
+async def table(request: Request, config: ConfigDep) -> Response:
+    """The edge-count table with the SAE appended as a node set; 404 if not trained."""
+    scfg = sae_jobs.sae_from_query(config, request.query_params)
+    if not _trained(config, scfg):
+        return _not_trained(config, scfg)
+    return await answer(request, "sae_table", config, (scfg.model_dump_json(), _root()))
 
-    @app.post(f"{PREFIX}/sae/jobs", tags=["sae"], status_code=202, openapi_extra=with_sae)
-    def start_job(request: Request, config: Config = dep) -> JSONResponse:
-        """Train an SAE in the background worker: 202 with the job, or 200 if already cached."""
-        scfg = sae_jobs.sae_from_query(config, request.query_params)
-        st = sae_jobs.submit(config, scfg)
-        code = 200 if st["status"] == "done" else 202
-        return JSONResponse(st, status_code=code, headers={**NO_STORE, "Location": st["poll"]})
 
-    @app.get(f"{PREFIX}/sae/jobs", tags=["sae"], openapi_extra=with_sae)
-    def find_job(request: Request, config: Config = dep) -> JSONResponse:
-        """The status of one SAE without starting it: its job's, "done" if cached, else
-        "untrained" (always 200, so a page can ask before it asks for the table)."""
-        scfg = sae_jobs.sae_from_query(config, request.query_params)
-        return JSONResponse(sae_jobs.lookup(config, scfg), headers=NO_STORE)
-
-    @app.get(f"{PREFIX}/sae/jobs/{{job_id}}", tags=["sae"])
-    def job(job_id: str) -> JSONResponse:
-        """A training job: 202 while queued or running (progress 0..1), 200 once done or failed."""
-        st = sae_jobs.status(job_id)
-        if st is None:
-            return JSONResponse({"detail": f"job: {job_id[:80]!r} is not a known SAE training job; "
-                                 "start one with POST /api/v1/sae/jobs", "field": "job"},
-                                status_code=404, headers=NO_STORE)
-        code = 200 if st["status"] in ("done", "failed") else 202
-        return JSONResponse(st, status_code=code, headers=NO_STORE)
-
-    @app.get(f"{PREFIX}/sae/table", tags=["sae"], openapi_extra=with_sae)
-    def table(request: Request, config: Config = dep) -> Response:
-        """The edge-count table with the SAE appended as a node set; 404 if not trained."""
-        scfg = sae_jobs.sae_from_query(config, request.query_params)
-        if not _trained(config, scfg):
-            return _not_trained(config, scfg)
-        return respond(request, "sae_table", config, (scfg.model_dump_json(), _root()), timeout_s)
-
-    @app.get(f"{PREFIX}/sae/sweep", tags=["sae"], openapi_extra={"parameters": config_parameters})
-    def sweep(request: Request, config: Config = dep) -> Response:
-        """Width x sparsity against edge counts per family, for the cached SAEs of this config."""
-        keys = tuple(k for k, _ in cached_saes(config))
-        resp = respond(request, "sae_sweep", config, (keys, _root()), timeout_s)
-        resp.headers["Cache-Control"] = "no-cache"  # a new SAE changes the answer: revalidate
-        return resp
+@router.get("/sae/sweep", openapi_extra={"parameters": config_parameters()},
+            responses={200: {"model": SaeSweepBody}, **ERRORS})
+async def sweep(request: Request, config: ConfigDep) -> Response:
+    """Width x sparsity against edge counts per family, for the cached SAEs of this config."""
+    keys = tuple(k for k, _ in cached_saes(config))
+    resp = await answer(request, "sae_sweep", config, (keys, _root()))
+    resp.headers["Cache-Control"] = "no-cache"  # a new SAE changes the answer: revalidate
+    return resp

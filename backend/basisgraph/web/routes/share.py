@@ -27,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basisgraph.config import Config
+from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.links import Link, link_query, read_link
 from basisgraph.share.preview import render_preview
 from basisgraph.web.routes import trained as trained_api
@@ -284,7 +285,8 @@ def install(app: FastAPI, *, frontend: Callable[[], Path], config_dep: Callable[
         """The page as one self-contained HTML file (D3, app code and data inline), as a download."""
         link = read_link(request.query_params.multi_items())
         try:  # computed like any body: admitted by the cost model, under a deadline, cached
-            page = body("export", config, (json.dumps(link.ui, sort_keys=True),))[0].decode()
+            # The trained model's settings travel with the request: a worker shows what this server would.
+            page = body("export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS))[0].decode()
         except concurrent.futures.TimeoutError:
             return busy()
         name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"

@@ -18,19 +18,15 @@ from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
 from basisgraph.core.cost import admit
 from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.core.study import cache_stats
-from basisgraph.web.bodies import answer
+from basisgraph.web.bodies import ERRORS, answer
 from basisgraph.web.deps import PARAM_ALLOWED, ConfigDep, config_parameters
 from basisgraph.web.routes import sae as sae_routes
 from basisgraph.web.schemas import ConfigSchema, ErrorBody, GraphBody, Health, ModelBody, SweepBody, TableBody
 
-__all__ = ["router", "ERRORS"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1")
 CONFIG_PARAMS = {"parameters": config_parameters()}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorBody, "description": "a value out of range, naming the field"},
-    503: {"model": ErrorBody, "description": "busy or slower than a request may wait; retry"}}
-
 
 @router.get("/health", tags=["meta"], response_model=Health)
 async def health(request: Request) -> dict[str, Any]:
@@ -81,7 +77,8 @@ async def alpha_sweep(
     steps: Annotated[int, Query(ge=2, le=21, description="alpha grid points from 0 to 1")] = 11,
 ) -> Response:
     """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
-    return await answer(request, "sweep", config, (steps,))
+    # Each alpha point recounts the union node set, about a third of a table's work.
+    return await answer(request, "sweep", config, (steps,), repeats=max(1.0, steps / 3))
 
 
 @router.get("/graph", tags=["study"],

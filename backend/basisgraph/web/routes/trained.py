@@ -1,11 +1,6 @@
 """The trained-model routes of the API: build jobs, the table on the trained MLP, its panels.
 
-- `POST /api/v1/trained/jobs?<config>` trains the MLP, decomposes it (SPD) and trains the
-  compared SAEs in the background worker (trained_jobs.py): 202 with the job (id, status,
-  progress, stage, poll URL), or 200 with status "done" at once if it is cached.
-- `GET /api/v1/trained/jobs?<config>` looks the trained model up without starting anything
-  (always 200: "done", the job's status, or "untrained").
-- `GET /api/v1/trained/jobs/{id}`: 202 while queued or running, 200 once done or failed.
+- Build jobs (`/api/v1/trained/jobs...`) are routes/jobs.py's, shared with SAE training.
 - `GET /api/v1/trained/table?<config>`: the edge-count table on the trained MLP, with the `spd`,
   `hidden` and oracle `mixed` columns (`spd_readout.trained_table`); 404 naming `model` if it
   has not been built. Never trains.
@@ -19,18 +14,20 @@ SAEs are cached, so an SAE trained later shows up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from basisgraph.cache import NotCachedError
 from basisgraph.config import Config
 from basisgraph.decomposition.panels import cache_state, trained_panel, view_table
 from basisgraph.jobs import trained as trained_jobs
+from basisgraph.jobs.registry import registry
+from basisgraph.web.bodies import ERRORS, answer_sync
+from basisgraph.web.deps import ConfigDep, config_parameters
+from basisgraph.web.schemas import ErrorBody, GraphBody, TrainedTableBody
 
-__all__ = ["install", "compute", "built_table_params"]
+__all__ = ["router", "compute", "built_table_params"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -51,7 +48,7 @@ def _not_built(cfg: Config) -> JSONResponse | None:
     trained_jobs.check_size(cfg)
     if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
         return None
-    st = trained_jobs.lookup(cfg, trained_jobs.SETTINGS)
+    st = registry().lookup(trained_jobs.request(cfg, trained_jobs.SETTINGS, check=False))
     train = f"{PREFIX}/trained/jobs" + (f"?{st['query']}" if st["query"] else "")
     return JSONResponse(
         {"detail": "model: the trained MLP of this configuration has not been trained and "
@@ -72,61 +69,37 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     raise ValueError(f"unknown trained-model endpoint {endpoint}")
 
 
-def install(app: FastAPI, *, config_dep: Any, respond: Callable, timeout_s: float,
-            config_parameters: list[dict[str, Any]]) -> None:
-    """Add the trained-model routes to `app` (see the module docstring)."""
-    dep = Depends(config_dep)
-    extra = {"parameters": config_parameters}
+router = APIRouter(prefix=PREFIX, tags=["trained"])
+_EXTRA = {"parameters": config_parameters()}
 
-    @app.exception_handler(NotCachedError)
-    def _on_not_cached(request: Request, exc: NotCachedError) -> JSONResponse:
-        # The cache was emptied between the check and the computation.
-        return JSONResponse({"detail": f"model: {exc}", "field": "model"}, status_code=404,
-                            headers=NO_STORE)
 
-    @app.post(f"{PREFIX}/trained/jobs", tags=["trained"], status_code=202, openapi_extra=extra)
-    def start_job(request: Request, config: Config = dep) -> JSONResponse:
-        """Build the trained model in the background: 202 with the job, 200 if already cached."""
-        st = trained_jobs.submit(config, trained_jobs.SETTINGS)
-        code = 200 if st["status"] == "done" else 202
-        return JSONResponse(st, status_code=code, headers={**NO_STORE, "Location": st["poll"]})
+# Plain `def` handlers: checking whether a model is built imports torch the first time, which
+# must not happen on the event loop.
+@router.get("/trained/table", openapi_extra=_EXTRA,
+            responses={200: {"model": TrainedTableBody}, 404: {"model": ErrorBody}, **ERRORS})
+def table(request: Request, config: ConfigDep) -> Response:
+    """Edge counts on the trained MLP, with the spd, hidden and mixed columns; 404 if not built."""
+    missing = _not_built(config)
+    if missing is not None:
+        return missing
+    settings = trained_jobs.SETTINGS
+    return answer_sync(request, "trained_table", config, (*cache_state(config, settings), settings))
 
-    @app.get(f"{PREFIX}/trained/jobs", tags=["trained"], openapi_extra=extra)
-    def find_job(request: Request, config: Config = dep) -> JSONResponse:
-        """The trained model's status without starting anything: done, its job's, or untrained."""
-        return JSONResponse(trained_jobs.lookup(config, trained_jobs.SETTINGS), headers=NO_STORE)
 
-    @app.get(f"{PREFIX}/trained/jobs/{{job_id}}", tags=["trained"])
-    def job(job_id: str) -> JSONResponse:
-        """A build job: 202 while queued or running (progress 0..1), 200 once done or failed."""
-        st = trained_jobs.status(job_id)
-        if st is None:
-            return JSONResponse({"detail": f"job: {job_id[:80]!r} is not a known trained-model job "
-                                 "of this server; start one with POST /api/v1/trained/jobs",
-                                 "field": "job"}, status_code=404, headers=NO_STORE)
-        code = 200 if st["status"] in ("done", "failed") else 202
-        return JSONResponse(st, status_code=code, headers=NO_STORE)
-
-    @app.get(f"{PREFIX}/trained/table", tags=["trained"], openapi_extra=extra)
-    def table(request: Request, config: Config = dep) -> Response:
-        """Edge counts on the trained MLP, with the spd, hidden and mixed columns; 404 if not built."""
-        missing = _not_built(config)
-        if missing is not None:
-            return missing
-        return respond(request, "trained_table", config, (*cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS), timeout_s)
-
-    @app.get(f"{PREFIX}/trained/graph", tags=["trained"], openapi_extra=extra)
-    def graph(
-        request: Request,
-        config: Config = dep,
-        basis: Annotated[str, Query(max_length=64, description="a node-set id of /trained/table")] = "spd",
-        circuit: Annotated[str, Query(max_length=128, description="a circuit id")] = "",
-        input: Annotated[str, Query(max_length=64, description="an example id, or 'dataset'")] = "dataset",
-        top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
-    ) -> Response:
-        """One panel on the trained MLP (`trained_graphs.trained_panel`); 404 if not built."""
-        missing = _not_built(config)
-        if missing is not None:
-            return missing
-        return respond(request, "trained_graph", config, (basis, circuit, input, top, *cache_state(config, trained_jobs.SETTINGS), trained_jobs.SETTINGS),
-                       timeout_s)
+@router.get("/trained/graph", openapi_extra=_EXTRA,
+            responses={200: {"model": GraphBody}, 404: {"model": ErrorBody}, **ERRORS})
+def graph(
+    request: Request,
+    config: ConfigDep,
+    basis: Annotated[str, Query(max_length=64, description="a node-set id of /trained/table")] = "spd",
+    circuit: Annotated[str, Query(max_length=128, description="a circuit id")] = "",
+    input: Annotated[str, Query(max_length=64, description="an example id, or 'dataset'")] = "dataset",
+    top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
+) -> Response:
+    """One panel on the trained MLP (`decomposition.panels.trained_panel`); 404 if not built."""
+    missing = _not_built(config)
+    if missing is not None:
+        return missing
+    settings = trained_jobs.SETTINGS
+    return answer_sync(request, "trained_graph", config,
+                       (basis, circuit, input, top, *cache_state(config, settings), settings))
