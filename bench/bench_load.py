@@ -10,7 +10,10 @@ Steps:
    memory at the start and the end.
 3. Phase "saturated": the same, while 4 expensive uncached tables are requested over and over
    and 2 long training jobs run; report the cached p99 and /api/v1/health's p99 besides.
-4. Print the figures against the targets (>= 1000 req/s with 0 errors; p99 <= 50 ms).
+4. Phase "memory": 24 distinct configurations near the largest the cost model admits, one
+   after another; report the peak resident memory of the server and its compute workers.
+5. Print the figures against the targets (>= 1000 req/s with 0 errors; p99 <= 50 ms; memory
+   under the documented ceiling of 3 GB).
 
 The load generator is a small asyncio HTTP/1.1 client (one process, so it shares the two cores
 with the server: the figures are a floor).
@@ -141,6 +144,22 @@ def _phase(name: str, port: int, pid: int, seconds: float, concurrency: int, ext
     return out
 
 
+BIG = [{"animals": 9000}, {"attributes": 400, "animals": 1500}, {"samples": 20000, "animals": 2000},
+       {"random_dims": 400}, {"circuits": 64, "animals": 6000}, {"active": 16, "animals": 8000}]
+
+
+def _memory(base: str, pid: int) -> dict:
+    """Peak RSS (server + workers) over a run of large, distinct configurations."""
+    peak, codes = _rss_mb(pid), []
+    for i in range(24):
+        query = "&".join(f"{k}={v}" for k, v in {**BIG[i % len(BIG)], "seed": 500 + i}.items())
+        for route in ("table", "model"):
+            codes.append(_get(f"{base}/api/v1/{route}?{query}")[0])
+            peak = max(peak, _rss_mb(pid))
+    return {"phase": "memory", "requests": len(codes), "status": {c: codes.count(c) for c in set(codes)},
+            "peak_rss_mb": round(peak), "end_rss_mb": round(_rss_mb(pid))}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -169,16 +188,19 @@ def main() -> int:
             sat["jobs_started"] = jobs
             results.append(sat)
             bg.wait(timeout=120)
+            results.append(_memory(base, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=20)
     for r in results:
         print(json.dumps(r))
-    c, s = results
+    c, s, m = results
     print(f"cached: {c['rps']} req/s, {c['errors']} errors (target >= 1000, 0); p99 {c['p99_ms']} ms; "
           f"RSS {c['rss_start_mb']} -> {c['rss_end_mb']} MB")
     print(f"saturated: cached p99 {s['p99_ms']} ms, health p99 {s['health_p99_ms']} ms (targets <= 50 ms), "
           f"{s['errors']} errors on the cached route; RSS {s['rss_start_mb']} -> {s['rss_end_mb']} MB")
+    print(f"memory: peak {m['peak_rss_mb']} MB over {m['requests']} large requests (ceiling 3072 MB), "
+          f"statuses {m['status']}")
     return 0
 
 

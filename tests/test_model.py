@@ -310,3 +310,9 @@ def test_torch_module_activations_from_coefficients():
     np.add.at(dense, (np.arange(len(plain))[:, None], data.animal_idx[plain]), data.animal_mag[plain])
     acts = CircuitModule(model).activations(torch.tensor(dense)).numpy()
     np.testing.assert_allclose(acts, data.acts[plain], atol=1e-12)
+
+
+def test_example_labels_take_a_or_an() -> None:
+    model = get_study(Config()).model
+    labels = {eid: label for eid, label, _ in make_examples(model)}
+    assert labels["elephant"] == "an elephant" and labels["bunny"] == "a bunny"

@@ -168,3 +168,24 @@ def test_page_head_carries_discovery_for_its_state(client: TestClient) -> None:
     q = parse_qs(urlsplit(iframe_of(body)["src"] or "").query)
     assert q["preset"] == ["bunny"] and q["seed"] == ["2"]
     assert re.search(r"N = 4, d = 2, k = 1, seed 2", client.get("/?preset=bunny&seed=2").text)
+
+
+@pytest.mark.parametrize(("figure", "maxwidth", "height"), [
+    ("table", 680, 308), ("table", 390, 211), ("bars", 680, 363), ("panels", 680, 394), ("panels", 390, 863),
+    ("geometry", 390, 456)])
+def test_a_figure_gets_its_height_at_the_requested_width(client: TestClient, figure: str, maxwidth: int,
+                                                          height: int) -> None:
+    body = oembed(client, f"{HOST}/embed?v=1&count=global&figure={figure}", maxwidth=maxwidth).json()
+    assert (body["width"], body["height"]) == (maxwidth, height)
+    src = iframe_of(body)["src"]
+    q = parse_qs(urlsplit(src).query)
+    assert q["figure"] == [figure] and "view" not in q
+
+
+def test_embed_without_scripts_links_a_static_figure_to_the_page(client: TestClient) -> None:
+    html = client.get("/embed", params={"v": "1", "preset": "bunny", "view": "global", "figure": "bars"}).text
+    noscript = html[html.index("<noscript>"):html.index("</noscript>")]
+    found = tags(noscript)[1:]  # after <noscript> itself
+    assert [t for t, _ in found][:2] == ["a", "img"]
+    assert found[0][1]["href"] == f"{HOST}/?v=1&preset=bunny&view=global"
+    assert found[1][1]["src"].startswith(f"{HOST}/api/v1/preview.png?v=1&preset=bunny")

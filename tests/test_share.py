@@ -18,6 +18,7 @@ from PIL import Image
 
 from basisgraph.config import Config
 from basisgraph.share.htmlexport import bundle, json_for_html, script_safe
+from basisgraph.share.preview import _count
 from basisgraph.web.app import create_app, frontend_dir
 
 HOST = "http://testserver"
@@ -231,3 +232,8 @@ def test_preview_draws_medians_below_one() -> None:
     png = render_preview({"config": cfg, "families": ["animal"], "cells": cells,
                           "bases": [{"id": "spd"}, {"id": "hidden"}]})
     assert Image.open(io.BytesIO(png)).size == (1200, 630)
+
+
+@pytest.mark.parametrize(("value", "text"), [(314.5, "314.5"), (87.0, "87"), (24.5, "24.5"), (1000, "1000"), (None, "–")])
+def test_preview_uses_the_pages_rounding_rule(value: float | None, text: str) -> None:
+    assert _count(value) == text  # the one rounding rule (frontend/js/format.js)

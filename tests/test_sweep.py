@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.counts import table
 from basisgraph.core.sweep import alpha_sweep
+from basisgraph.dictionaries.sweep import EV_FLOOR, _best
 from basisgraph.web.app import create_app
 
 CFG = Config(animals=200, attributes=16, samples=400)
@@ -69,3 +70,17 @@ def test_api_sweep_matches_function():
     body = r.json()
     expected = alpha_sweep(Config(preset="bunny"), steps=3)
     assert body == expected
+
+
+def _sae_point(key: str, ev: float, animal: float, attribute: float) -> dict:
+    cells = [{"family": f, "local_edges_median": v, "global_edges_median": v, "own_share_median": None,
+              "error_share_median": 0.0} for f, v in (("animal", animal), ("attribute", attribute))]
+    return {"key": key, "id": key, "sparsity_name": "l1", "sparsity": 1.0,
+            "metrics": {"explained_variance": ev}, "cells": cells}
+
+
+def test_sae_verdict_ignores_saes_below_the_reconstruction_floor() -> None:
+    degenerate = _sae_point("relu:8", EV_FLOOR / 5, 1, 1)  # explains little: its edges look few
+    real = _sae_point("relu:64", 0.97, 3, 40)
+    assert _best([degenerate, real], "local")["key"] == "relu:64"
+    assert _best([degenerate], "global") is None

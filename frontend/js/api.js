@@ -1,6 +1,7 @@
-// Fetch wrappers for the JSON API. Answers are deterministic functions of the query, so they
-// are memoised here (a small LRU of promises): going back, or back and forth between two
-// settings, re-renders without touching the network.
+// The frontend's one fetch client for the JSON API. `call` is the only place that fetches;
+// study answers are deterministic functions of the query, so getJSON memoises them (a small LRU
+// of promises): going back, or back and forth between two settings, re-renders without
+// touching the network. Job answers (jobs.js) go through `call` uncached: their point is to change.
 
 import { answer } from "./datasource.js";
 import { configParams, saeParams, state } from "./state.js";
@@ -13,6 +14,7 @@ const cache = new Map();
 
 // How many nodes a panel draws individually; the API folds the rest into one "+N more" node.
 export const TOP = 30;
+export const MAX_TOP = 2000; // the API's most (basisgraph.core.graphs.MAX_TOP)
 
 export class ApiError extends Error {
   constructor(status, field, message) {
@@ -34,6 +36,33 @@ export function describeError(status, body) {
   return { field: null, message: `the API answered HTTP ${status}` };
 }
 
+/**
+ * {status, ok, body} of one request to `path` under /api/v1 (body null when not JSON).
+ * `fresh` bypasses the HTTP cache (jobs); a network failure rejects. A POST sends "{}" as JSON.
+ */
+export async function call(path, { method = "GET", fresh = true } = {}) {
+  const init = { method, credentials: "omit", headers: { Accept: "application/json" }, ...(fresh ? { cache: "no-store" } : {}) };
+  // A POST starts a job: the server takes only a JSON body (so no other site's form can start one).
+  if (method === "POST") Object.assign(init, { body: "{}", headers: { ...init.headers, "Content-Type": "application/json" } });
+  const r = await fetch(new URL(path, BASE), init);
+  let body = null;
+  try {
+    body = await r.json();
+  } catch (_) {
+    body = null;
+  }
+  return { status: r.status, ok: r.ok, body };
+}
+
+/** {status, ok, body} like `call`, with a network failure as status 0 and a detail to show. */
+export async function tryCall(path, method = "GET") {
+  try {
+    return await call(path, { method });
+  } catch (_) {
+    return { ok: false, status: 0, body: { detail: "the server could not be reached" } };
+  }
+}
+
 function getJSON(endpoint, params) {
   const url = new URL(endpoint, BASE);
   url.search = params.toString();
@@ -49,18 +78,12 @@ function getJSON(endpoint, params) {
     const e = inline.error;
     return e ? Promise.reject(new ApiError(e.status, e.field, e.message)) : Promise.resolve(inline.data);
   }
-  const promise = fetch(url, { credentials: "omit", headers: { Accept: "application/json" } }).then(async (r) => {
-    if (!r.ok) {
-      let body = null;
-      try {
-        body = await r.json();
-      } catch (_) {
-        body = null;
-      }
-      const { field, message } = describeError(r.status, body);
-      throw new ApiError(r.status, field, message);
+  const promise = call(`${endpoint}?${params}`, { fresh: false }).then(({ status, ok, body }) => {
+    if (!ok) {
+      const { field, message } = describeError(status, body);
+      throw new ApiError(status, field, message);
     }
-    return r.json();
+    return body;
   });
   cache.set(key, promise);
   promise.catch(() => cache.delete(key));
@@ -108,8 +131,8 @@ export function fetchSaeTable(config, sae) {
 }
 
 /** Every shown node set's panel for one circuit and input, as a Map from node-set id. */
-export async function fetchPanels(config, bases, circuit, input) {
-  const graphs = await Promise.all(bases.map((b) => fetchGraph(config, b.id, circuit, input)));
+export async function fetchPanels(config, bases, circuit, input, top = TOP) {
+  const graphs = await Promise.all(bases.map((b) => fetchGraph(config, b.id, circuit, input, top)));
   return new Map(bases.map((b, i) => [b.id, graphs[i]]));
 }
 

@@ -5,10 +5,11 @@
 import d3 from "./d3.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { shownBases, state, update } from "./state.js";
-import { circuitForFamily, formatCount } from "./table.js";
+import { formatCount, plural } from "./format.js";
+import { circuitForFamily, stepMarks } from "./table.js";
 
 const HEIGHT = 280;
-const M = { top: 22, right: 10, bottom: 46, left: 44 };
+const M = { top: 22, right: 10, bottom: 46, left: 56 }; // left: room for a "10,000" tick
 
 export function render(root) {
   const t = state.data.table;
@@ -16,6 +17,7 @@ export function render(root) {
   const view = state.ui.view;
   const key = view === "local" ? "local_edges_median" : "global_edges_median";
   const bases = shownBases();
+  const marks = stepMarks();
   const families = t.families;
   const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
   const width = Math.max(280, Math.round(root.clientWidth || 480));
@@ -48,6 +50,13 @@ export function render(root) {
     .attr("aria-label", `${view} edge counts on a log scale, grouped by circuit family`);
   svg.selectAll("*").remove();
 
+  drawAxes(svg, y, width, view);
+  drawBars(svg, data, families, { x0, x1, y, floor, view, marks });
+  drawFamilyLabels(svg, families, x0);
+}
+
+/** Decade grid lines, the log axis (room for a "10,000" tick) and its title. */
+function drawAxes(svg, y, width, view) {
   const decades = [];
   for (let p = 1; p <= y.domain()[1]; p *= 10) decades.push(p);
   const grid = svg.append("g").attr("class", "grid");
@@ -70,7 +79,10 @@ export function render(root) {
     .attr("x", 4)
     .attr("y", 12)
     .text(`${view} edges (log scale)`);
+}
 
+/** One group per family, one bar per node set; a click selects like the table cell. */
+function drawBars(svg, data, families, { x0, x1, y, floor, view, marks }) {
   const groups = svg
     .append("g")
     .selectAll("g.family")
@@ -88,8 +100,9 @@ export function render(root) {
     .attr("data-family", (d) => d.family)
     .attr("data-value", (d) => JSON.stringify(d.value))
     .classed("selected", (d) => d.basis === state.ui.basis && selectedFamily() === d.family)
+    .classed("story-mark", (d) => marks.has(`${d.basis}\u0000${d.family}`))
     .on("click", (ev, d) =>
-      update({ ui: { basis: d.basis, circuit: circuitForFamily(d.family), node: null } }, "push", "chart"),
+      update({ ui: { basis: d.basis, circuit: circuitForFamily(d.family, d.basis), node: null, step: null } }, "push", "chart"),
     );
   bar
     .append("rect")
@@ -100,7 +113,7 @@ export function render(root) {
     .each(function (d) {
       this.style.setProperty("fill", nodeSetColor(d.basis));
     });
-  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${formatCount(d.value)} ${view} edges`);
+  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${plural(d.value, `${view} edge`)}`);
   if (x1.bandwidth() >= 13) {
     bar
       .append("text")
@@ -110,6 +123,10 @@ export function render(root) {
       .text((d) => formatCount(d.value));
   }
 
+}
+
+/** Family names under the groups, on a band in the family's hue. */
+function drawFamilyLabels(svg, families, x0) {
   const axis = svg.append("g").attr("class", "axis x");
   const label = axis
     .selectAll("g")

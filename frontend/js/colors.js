@@ -21,8 +21,12 @@ const NODE_SET = {
   half: OKABE_ITO.green,
   mixed: OKABE_ITO.purple,
   spd: OKABE_ITO.blue, // the trained model's SPD subcomponents
-  hidden: "#5a5a5a", // the trained model's own neurons
+  hidden: OKABE_ITO.vermillion, // the trained model's own neurons (not neuron's grey)
 };
+// Further node sets (learned SAEs) take these in the order they are first asked for, so no two
+// columns on one page share a hue (a hash could collide). Dark enough for white text contrast.
+const EXTRA = ["#6A3D9A", "#1B7837", "#8C510A", "#01665E", "#B2182B", "#4D4D4D", "#762A83", "#35978F"];
+const extraAssigned = new Map();
 const UNION = "#B8A900"; // Okabe–Ito yellow, darkened enough to read on white
 
 const FAMILY = {
@@ -43,7 +47,8 @@ function hashIndex(id, n) {
 export function nodeSetColor(id) {
   if (NODE_SET[id]) return NODE_SET[id];
   if (String(id).startsWith("union")) return UNION;
-  return FALLBACK[hashIndex(id, FALLBACK.length)];
+  if (!extraAssigned.has(id)) extraAssigned.set(id, EXTRA[extraAssigned.size % EXTRA.length]);
+  return extraAssigned.get(id);
 }
 
 export function familyColor(id) {

@@ -11,25 +11,32 @@
 //   {message: "height", value} and as {type: "basisgraph:height", height}.
 //
 // Link keys: /embed takes the page's state, plus `view` = table | graphs | both (the layout)
-// and `count` = local | global (the page calls that one `view`).
+// and `count` = local | global (the page calls that one `view`). `figure` = table | bars |
+// panels | geometry asks for one compact figure instead, sized for a blog column: its height
+// is fixed per width band, the one /oembed reports (basisgraph.share.embed.figure_height).
 
 import * as api from "./api.js";
 import * as chart from "./chart.js";
+import * as controller from "./controller.js";
 import * as explain from "./explain.js";
+import * as geometry from "./geometry.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as table from "./table.js";
-import {
-  FIELDS, UI_DEFAULTS, configParams, defaultCircuit, parseQuery, presetDefaults, saeParams, shownBases, state, subscribe,
-  toQuery,
-} from "./state.js";
+import { configParams, parseQuery, saeParams, set, state, subscribe, toQuery } from "./state.js";
 
 const LAYOUTS = ["table", "graphs", "both"];
+export const FIGURES = ["table", "bars", "panels", "geometry"];
+// The mini panels of figure=panels: one circuit read by the animal, attribute and mixed sets.
+const FIGURE_SETS = ["animal", "attribute", "mixed"];
+const COMPACT_PANEL = { wide: 300, narrow: 210, breakpoint: 520 }; // svg px; stacked below breakpoint
 const $ = (id) => document.getElementById(id);
 // WordPress passes a per-embed secret in the fragment (#?secret=abc123) and checks it on messages.
 const SECRET = (/[#&?]secret=([A-Za-z0-9]{1,64})/.exec(location.hash) || [])[1] || null;
 
 let layout = "both";
+let figure = null; // one of FIGURES, or null for a layout
+let fresh = false; // no `v` in the link: the story's defaults (state.js)
 let generation = 0;
 let retries = 0;
 
@@ -40,14 +47,20 @@ function readLink() {
     layout = view;
     p.delete("view");
   }
+  if (FIGURES.includes(p.get("figure"))) {
+    figure = p.get("figure");
+    layout = figure === "panels" ? "graphs" : "table";
+  }
+  p.delete("figure");
   const count = p.get("count");
   p.delete("count");
   if (count === "local" || count === "global") p.set("view", count);
   const parsed = parseQuery(p.toString());
-  state.config = parsed.config;
-  state.ui = parsed.ui;
-  state.notices = parsed.notices;
+  fresh = parsed.fresh;
+  const ui = figure === "panels" && !parsed.ui.show ? { ...parsed.ui, show: [...FIGURE_SETS] } : parsed.ui;
+  set({ config: parsed.config, ui, notices: parsed.notices }, { replace: true });
   document.body.dataset.layout = layout;
+  if (figure) document.body.dataset.figure = figure;
 }
 
 function post(...messages) {
@@ -79,22 +92,29 @@ function updateChrome() {
 
 function renderNotices() {
   notices.render($("notices"), (i) => {
-    state.notices.splice(i, 1);
+    controller.dropNotice(i);
     renderNotices();
   });
 }
 
-function resolveUi() {
-  const ids = state.data.table.bases.map((b) => b.id);
-  const ui = state.ui;
-  if (ui.show) {
-    const keep = ids.filter((id) => ui.show.includes(id));
-    ui.show = keep.length && keep.length < ids.length ? keep : null;
+/** The svg height of a mini panel at this frame's width (COMPACT_PANEL; embed.py mirrors it). */
+function compactPanelHeight() {
+  const w = document.documentElement.clientWidth;
+  return w >= COMPACT_PANEL.breakpoint ? COMPACT_PANEL.wide : COMPACT_PANEL.narrow;
+}
+
+/** A figure's one-line title: what is drawn and under which count. */
+function renderFigureLine() {
+  const line = $("figure-line");
+  if (!figure) {
+    line.hidden = true;
+    return;
   }
-  if (ui.basis && !ids.includes(ui.basis)) ui.basis = null;
-  const model = state.data.model;
-  if (!ui.circuit || !(model.circuits || []).some((c) => c.id === ui.circuit)) ui.circuit = defaultCircuit(model);
-  if (ui.input !== "dataset" && !(model.examples || []).some((e) => e.id === ui.input)) ui.input = UI_DEFAULTS.input;
+  const c = ((state.data.model && state.data.model.circuits) || []).find((x) => x.id === state.ui.circuit);
+  const count = state.ui.view === "global" ? "global count (mean over the dataset)" : "local count (one input, median)";
+  line.textContent = figure === "panels" || figure === "geometry"
+    ? `${c ? `${c.family} circuit “${c.label}”` : "circuit"} · ${count}`
+    : `Edges per circuit family and node set · ${count}`;
 }
 
 function setReady(on) {
@@ -114,12 +134,11 @@ async function fetchTable(config) {
   // Asked first (always 200), so an SAE this server has not trained costs no 404.
   const p = configParams(config, { omit: ["coverage", "alpha"] });
   for (const [k, v] of saeParams(spec)) p.set(k, v);
-  const r = await fetch(new URL(`../../api/v1/sae/jobs?${p}`, import.meta.url), { credentials: "omit", cache: "no-store" })
-    .catch(() => null);
-  const st = r && r.ok ? (await r.json()).status : null;
+  const r = await api.tryCall(`sae/jobs?${p}`);
+  const st = r.ok && r.body ? r.body.status : null;
   if (st === "done") return api.fetchSaeTable(config, spec);
-  state.notices.push({ field: "sae", message: `The learned dictionary ${spec} is not trained on this server; showing the planted node sets.` });
-  state.ui.sae = null;
+  controller.addNotice({ field: "sae", message: `The learned dictionary ${spec} is not trained on this server; showing the planted node sets.` });
+  set({ ui: { sae: null } });
   return api.fetchTable(config);
 }
 
@@ -129,22 +148,25 @@ async function refresh({ graphsOnly = false } = {}) {
   const config = { ...state.config };
   try {
     if (!graphsOnly) {
-      const [tbl, model] = await Promise.all([fetchTable(config), api.fetchModel(config)]);
+      const { table: tbl, model } = await controller.loadStudy(config, fetchTable);
       if (gen !== generation) return;
-      state.data.table = tbl;
-      state.data.model = model;
-      resolveUi();
+      set({ data: { table: tbl, model } });
+      // A figure is new with this version: without a circuit it shows the clearest attribute one.
+      controller.resolveUi({ story: Boolean(figure) || fresh });
     }
     updateChrome();
-    if (layout !== "graphs") {
-      table.render($("table-wrap"));
-      chart.render($("chart"));
+    renderFigureLine();
+    if (figure === "geometry") geometry.render($("geometry"));
+    else if (layout !== "graphs") {
+      if (figure !== "bars") table.render($("table-wrap"));
+      if (figure !== "table") chart.render($("chart"));
       $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
     }
+    if (figure === "panels") panels.setFixedHeight(compactPanelHeight());
     if (layout !== "table") {
-      const graphs = await api.fetchPanels(config, shownBases(), state.ui.circuit, state.ui.input);
+      const graphs = await controller.loadPanels(config);
       if (gen !== generation) return;
-      state.data.graphs = graphs;
+      set({ data: { graphs } });
       panels.render($("panels"));
     }
     retries = 0;
@@ -157,37 +179,25 @@ async function refresh({ graphsOnly = false } = {}) {
 }
 
 function onError(err) {
-  // The same fallbacks as the page: a value the API rejects goes back to its default, visibly.
-  if (err instanceof api.ApiError && err.status === 422 && retries < 3) {
-    retries += 1;
-    const field = err.field && FIELDS[err.field] ? err.field : null;
-    state.notices.push({ field: err.field, message: `The API rejected ${err.field || "this configuration"} (${err.message}); using the default.` });
-    if (field) state.config[field] = presetDefaults(state.config.preset)[field];
-    else if (err.field in UI_DEFAULTS) state.ui[err.field] = UI_DEFAULTS[err.field];
-    else state.config = presetDefaults(state.config.preset);
-    refresh();
-    return;
-  }
-  if (err instanceof api.ApiError && err.status === 503 && retries < 5) {
-    retries += 1;
-    setTimeout(() => refresh(), 2500);
-    return;
-  }
-  state.notices.push({ level: "error", message: `Could not load the data: ${err.message}` });
+  // The same fallbacks as the page (controller.js).
+  const wait = controller.recover(err, retries);
   renderNotices();
-  setReady(true);
-  postHeight();
+  if (wait === null) {
+    setReady(true);
+    postHeight();
+    return;
+  }
+  retries += 1;
+  setTimeout(() => refresh(), wait);
 }
 
 // Clicks in the views ask for changes; the embed applies them without touching the URL.
 function onChange({ config, ui }) {
-  const before = { ...state.ui };
-  Object.assign(state.config, config);
-  Object.assign(state.ui, ui);
+  const { cfg, uis: keys } = controller.applyChange({ config, ui });
   updateChrome();
-  if (Object.keys(config).length) return refresh();
-  const keys = Object.keys(ui).filter((k) => before[k] !== state.ui[k]);
-  if (keys.every((k) => k === "node")) {
+  if (cfg.length) return refresh();
+  if (!keys.length) return;
+  if (keys.every((k) => k === "node" || k === "step")) {
     if (layout !== "table") panels.highlight();
     return;
   }
@@ -210,15 +220,25 @@ function observe() {
     const w = document.documentElement.clientWidth;
     if (Math.abs(w - lastWidth) < 3 || document.body.dataset.ready !== "true") return;
     lastWidth = w;
-    if (layout !== "graphs") chart.render($("chart"));
+    if (figure === "geometry") geometry.render($("geometry"));
+    else if (layout !== "graphs") chart.render($("chart"));
+    if (figure === "panels") panels.setFixedHeight(compactPanelHeight());
     if (layout !== "table" && state.data.graphs.size) panels.render($("panels"));
   }).observe(document.body);
 }
 
 function boot() {
   readLink();
-  $("open-app").addEventListener("click", () => {
+  $("open-app").addEventListener("click", (ev) => {
     const href = $("open-app").href;
+    // In a frame allowed to open popups this opens the app; in an allow-scripts-only sandbox
+    // window.open returns null, and the host's script (share.js) opens the link for us.
+    ev.preventDefault();
+    const w = window.open(href, "_blank");
+    if (w) {
+      w.opener = null;
+      return;
+    }
     const wp = { message: "link", value: href };
     if (SECRET) wp.secret = SECRET;
     post(wp, { type: "basisgraph:link", href });

@@ -2,26 +2,17 @@
 // Written for a reader who has not seen the post; every number comes from the API.
 
 import { nodeSetColor } from "./colors.js";
+import { formatCount } from "./format.js";
 import { state } from "./state.js";
 
 export const POST_TITLE =
   "The features a model thinks in do not need to form a basis or dictionary for its activations";
 
 const INTRO = [
-  "Attribution graphs explain a model's computation as edges between nodes, and the nodes are " +
-    "usually the coefficients of one dictionary: a set of directions whose weighted sum rebuilds " +
-    "the activation vector. That quietly assumes the model's features add up to its activations. " +
-    "This page tests the assumption on a small planted model where the answer is known.",
-  "The model holds many sparse “animal” features inside a space spanned by a few dense " +
-    "“attribute” directions (size, fur, tail length and so on), so every animal direction is a " +
-    "fixed blend of attributes. Some downstream circuits read one animal, some read one " +
-    "attribute, and composite ones read a blend. Both kinds of number are real features: each is " +
-    "read off the activations by a linear projection. Yet no single dictionary has both as its " +
-    "coefficients, because animals and attributes describe the same directions twice.",
-  "So whichever dictionary you pick, one family of circuits looks simple and another looks " +
-    "tangled. The table counts how tangled: for each node set (columns) and circuit family " +
-    "(rows), how many edges a circuit needs. Only the last column, which reads each circuit in " +
-    "the features it actually uses, keeps every family small, and it is not a dictionary at all.",
+  "Attribution graphs usually take their nodes from one dictionary, whose weighted atoms add up " +
+    "to the activations. This planted model has two real kinds of feature, sparse animals and " +
+    "the dense attributes they are made of, and no dictionary holds both. The table counts the " +
+    "edges each kind of circuit needs under each choice of nodes.",
 ];
 
 const NODE_SETS = {
@@ -80,8 +71,8 @@ export function tableCaption(view, tau) {
         `The small line counts the distinct nodes the circuit touches on any input.`;
 }
 
-/** One sentence under a panel: why its count is what it is. */
-export function panelSentence(graph, badge, tau) {
+/** One sentence under a panel: why its count is what it is (`perInput`: the local median). */
+export function panelSentence(graph, badge, tau, perInput = false) {
   if (!graph) return "";
   if (graph.active === false || graph.edge_count === null) {
     return "The circuit does not fire on this input, so it has no edges to count.";
@@ -92,7 +83,11 @@ export function panelSentence(graph, badge, tau) {
   const totalAbs = feats.reduce((s, n) => s + (n.abs || 0), 0) + (more ? more.abs || 0 : 0);
   const top = feats[0];
   const share = top && totalAbs > 0 ? Math.round((100 * (top.abs || 0)) / totalAbs) : null;
-  const edges = badge === 1 ? "1 edge covers" : `${badge} edges cover`;
+  const edges = badge === 1 ? "1 edge covers" : `${formatCount(badge)} edges cover`;
+  if (perInput) {
+    return `On one input where it fires, ${edges} τ = ${Number(tau).toFixed(2)} (median); ` +
+      `drawn: that many of the strongest edges averaged over the dataset, the rest folded in grey.`;
+  }
   let s = `${edges} τ = ${Number(tau).toFixed(2)} of the circuit's |attribution| here.`;
   if (top && share !== null) s += ` The largest, ${top.label}, carries ${share}%.`;
   return s;
@@ -110,7 +105,7 @@ export function renderIntro(root) {
   cite.append("The argument comes from the post “");
   const t = document.createElement("cite");
   t.textContent = POST_TITLE;
-  cite.append(t, "”; this page rebuilds its example and counts the edges live.");
+  cite.append(t, "”; this page rebuilds its example and counts live.");
   root.appendChild(cite);
 }
 

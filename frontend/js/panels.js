@@ -13,95 +13,25 @@ import d3 from "./d3.js";
 import { familyColor, nodeKindColor, nodeSetColor, signColor } from "./colors.js";
 import { nodeSetShort, panelSentence } from "./explain.js";
 import { fileStem, figureTools } from "./figures.js";
+import { formatCount, plural } from "./format.js";
+import { MAX_TOP, TOP } from "./api.js";
 import { shownBases, state, update } from "./state.js";
+import { circuitCount, countOf } from "./story.js";
+import { ERROR, MORE, absOf, badgeFor, edgesFor, splitNodes, totalAbs, visibleFeats } from "./panelnodes.js";
 
 const M = { top: 14, bottom: 14, right: 16 };
 const OUT_R = 9;
-const LABEL_GAP = 11; // px between two visible labels
+const LABEL_GAP = 13; // px between two visible labels (12 px text)
 const MAX_WIDTH = 12;
-const MORE = "more";
-const ERROR = "error";
 
 let layout = null; // {slots: [...ids], index: Map, row, height}
+let fixedHeight = null; // px: every panel's svg height (embedded mini panels), or null to fit rows
+
+/** Fix the panels' drawing height (an embed's figure must know its height in advance). */
+export function setFixedHeight(h) {
+  fixedHeight = h;
+}
 let tooltip = null;
-
-// ---- numbers ----------------------------------------------------------------------------------
-
-export function badgeFor(graph, tau) {
-  if (!graph || graph.active === false || graph.edge_count === null) return 0;
-  const curve = graph.coverage_curve;
-  if (!Array.isArray(curve) || !curve.length) return graph.edge_count || 0;
-  const i = Math.max(0, Math.min(curve.length - 1, Math.round(tau * 100)));
-  return curve[i] || 0;
-}
-
-function splitNodes(graph) {
-  const nodes = (graph && graph.nodes) || [];
-  const feats = nodes
-    .filter((n) => n.kind !== MORE && n.kind !== ERROR && n.id !== MORE && n.id !== ERROR)
-    .map((n, i) => ({ ...n, rank: n.rank ?? i }))
-    .sort((a, b) => a.rank - b.rank);
-  const more = nodes.find((n) => (n.kind === MORE || n.id === MORE) && (n.count || 0) > 0) || null;
-  const error = nodes.find((n) => n.kind === ERROR || n.id === ERROR) || null;
-  return { feats, more, error };
-}
-
-const absOf = (f) => f.abs ?? Math.abs(f.weight || 0);
-
-/**
- * Feature nodes worth a row: every node that could be counted (the first coverage_curve[100])
- * and every node whose |weight| is not numerically zero next to the panel's largest.
- */
-function visibleFeats(graph) {
-  const { feats } = splitNodes(graph);
-  const curve = graph.coverage_curve || [];
-  const maxCount = curve.length ? curve[curve.length - 1] || 0 : feats.length;
-  const top = d3.max(feats, absOf) || 0;
-  const eps = top * 1e-9;
-  return feats.filter((f, i) => absOf(f) > 0 && (i < maxCount || absOf(f) > eps));
-}
-
-/** The edges to draw for a badge of n, with the data-count each carries. */
-export function edgesFor(graph, n) {
-  const { feats, more, error } = splitNodes(graph);
-  const edges = [];
-  const nonzero = feats.filter((f) => absOf(f) > 0);
-  const k = Math.min(n, nonzero.length);
-  for (let i = 0; i < k; i++) {
-    const f = nonzero[i];
-    edges.push({ key: f.id, source: f.id, weight: f.weight, abs: absOf(f), count: 1, kind: "single", label: f.label });
-  }
-  if (n > nonzero.length && more) {
-    edges.push({
-      key: MORE, source: MORE, weight: more.weight, abs: absOf(more),
-      count: n - nonzero.length, total: more.count, kind: "folded", label: more.label,
-    });
-  } else {
-    // Everything beyond the badge (returned nodes and the API's "+N more") as one grey edge.
-    const rest = nonzero.slice(k);
-    const m = rest.length + (more ? more.count : 0);
-    if (m > 0) {
-      edges.push({
-        key: MORE, source: MORE, count: 0, total: m, kind: "pruned", label: `+${m} beyond τ`,
-        weight: d3.sum(rest, (f) => f.weight) + (more ? more.weight : 0),
-        abs: d3.sum(rest, absOf) + (more ? absOf(more) : 0),
-      });
-    }
-  }
-  if (error && Math.abs(error.weight || 0) > 0) {
-    edges.push({ key: ERROR, source: ERROR, weight: error.weight, abs: Math.abs(error.weight), count: 0, kind: "error", label: "error" });
-  }
-  return edges;
-}
-
-function totalAbs(graph) {
-  const { feats, more, error } = splitNodes(graph);
-  return (
-    d3.sum(feats, (f) => f.abs ?? Math.abs(f.weight)) +
-    (more ? more.abs ?? Math.abs(more.weight) : 0) +
-    (error ? Math.abs(error.weight || 0) : 0)
-  );
-}
 
 // ---- shared layout ----------------------------------------------------------------------------
 
@@ -128,6 +58,10 @@ function sharedLayout(graphs) {
     .map((d) => d.id);
   // Blank rows keep the "+N" and error labels clear of the last node's.
   const slots = [...ids, "\u0000gap1", MORE, "\u0000gap2", ERROR];
+  if (fixedHeight) {
+    const row = (fixedHeight - M.top - M.bottom) / Math.max(1, slots.length - 1);
+    return { slots, index: new Map(slots.map((id, i) => [id, i])), row, height: fixedHeight };
+  }
   const row = Math.max(7, Math.min(18, 460 / slots.length));
   const height = M.top + M.bottom + row * (slots.length - 1);
   return { slots, index: new Map(slots.map((id, i) => [id, i])), row, height };
@@ -173,6 +107,7 @@ function nodeLines(panel, d) {
     const e = panel.edges.find((x) => x.key === MORE);
     if (e && e.kind === "pruned") lines.push(`${e.total} edges beyond τ, folded (not counted)`, `weight (sum): ${fmtW(e.weight)}`);
     else if (e) lines.push(`${e.total} edges folded by the API; ${e.count} of them are needed for τ`, `weight (sum): ${fmtW(e.weight)}`);
+    if ((state.ui.top || TOP) < MAX_TOP) lines.push("click to list more of them");
     return lines;
   }
   lines.push(`weight: ${fmtW(d.weight)}`);
@@ -213,38 +148,56 @@ function makePanel(root, basis, graph) {
   box.className = "panel-svg";
   const why = document.createElement("p");
   why.className = "panel-why";
+  const median = document.createElement("p");
+  median.className = "panel-median";
   // Everything above the drawing is one line, so the shared layout lines up across panels.
-  art.append(head, box, hl, short, why, tools);
+  art.append(head, box, hl, median, short, why, tools);
   root.appendChild(art);
-  return { art, basis, graph, badge, box, why, hl, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
+  return { art, basis, graph, badge, box, why, hl, median, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
 }
 
 function drawPanel(panel, width, widthScale) {
-  const { graph, box } = panel;
   const H = layout.height;
   const labelW = Math.min(118, Math.max(70, width * 0.36));
   const xs = labelW + 6;
   const xo = width - M.right - OUT_R;
-  const yo = H / 2;
-  panel.geom = { xs, xo, yo, width, widthScale };
-
+  panel.geom = { xs, xo, yo: H / 2, width, widthScale, labelW };
   const svg = d3
-    .select(box)
+    .select(panel.box)
     .append("svg")
     .attr("viewBox", `0 0 ${width} ${H}`)
     .attr("width", width)
     .attr("height", H)
     .attr("role", "group")
-    .attr("aria-label", `${panel.basis.id} graph of ${graph.circuit ? graph.circuit.label : "the circuit"}`);
-  svg.append("g").attr("class", "edges");
+    .attr("aria-label", `${panel.basis.id} graph of ${panel.graph.circuit ? panel.graph.circuit.label : "the circuit"}`);
+  const view = svg.append("g").attr("class", "zoom");
+  view.append("g").attr("class", "edges");
+  drawNodes(panel, view);
+  drawOutput(panel, view);
+  attachZoom(panel, svg, view, width, H);
+  panel.svg = svg;
+}
+
+/** Node labels, with the node id's tail added where two nodes of a panel share a label. */
+function nodeLabels(drawn) {
+  const seen = new Map();
+  for (const d of drawn) seen.set(d.label || d.id, (seen.get(d.label || d.id) || 0) + 1);
+  return (d) => {
+    const l = d.label || d.id;
+    return seen.get(l) > 1 && d.kind !== MORE && d.kind !== ERROR ? `${l} #${String(d.id).split(":").pop()}` : l;
+  };
+}
+
+function drawNodes(panel, view) {
+  const { graph } = panel;
+  const { xs, labelW } = panel.geom;
   const { more, error } = splitNodes(graph);
-  const nodes = visibleFeats(graph).filter((f) => layout.index.has(f.id));
-  const drawn = [...nodes];
+  const drawn = visibleFeats(graph).filter((f) => layout.index.has(f.id));
   if (more) drawn.push({ ...more, id: MORE, kind: MORE });
   else drawn.push({ id: MORE, kind: MORE, label: "", weight: 0, abs: 0, placeholder: true });
   if (error) drawn.push({ ...error, id: ERROR, kind: ERROR, label: error.label || "error" });
-
-  const g = svg
+  const label = nodeLabels(drawn);
+  const g = view
     .append("g")
     .attr("class", "nodes")
     .selectAll("g.node")
@@ -255,7 +208,7 @@ function drawPanel(panel, width, widthScale) {
     .attr("transform", (d) => `translate(${xs},${yOf(d.id)})`)
     .attr("tabindex", -1)
     .attr("role", "button")
-    .attr("aria-label", (d) => `${d.label || d.id}, weight ${fmtW(d.weight)}`);
+    .attr("aria-label", (d) => `${label(d)}, weight ${fmtW(d.weight)}`);
   g.each(function (d) {
     const sel = d3.select(this);
     if (d.kind === MORE) {
@@ -263,16 +216,10 @@ function drawPanel(panel, width, widthScale) {
     } else if (d.kind === ERROR) {
       sel.append("rect").attr("x", -4).attr("y", -4).attr("width", 8).attr("height", 8);
     } else {
-      sel.append("circle").attr("r", layout.row < 9 ? 3.2 : 4.2).each(function () {
-        this.style.setProperty("fill", nodeKindColor(d.kind));
-      });
+      sel.append("circle").attr("r", layout.row < 9 ? 3.2 : 4.2).style("fill", nodeKindColor(d.kind));
     }
-    sel
-      .append("text")
-      .attr("x", -8)
-      .attr("dy", "0.32em")
-      .attr("text-anchor", "end")
-      .text(truncate(d.label || d.id, Math.floor(labelW / 6.2)));
+    sel.append("text").attr("x", -8).attr("dy", "0.32em").attr("text-anchor", "end")
+      .text(truncate(label(d), Math.floor(labelW / 7)));
   });
   g.on("pointerenter pointermove", (ev, d) => showTip(nodeLines(panel, d), ev.clientX, ev.clientY))
     .on("pointerleave", hideTip)
@@ -281,33 +228,52 @@ function drawPanel(panel, width, widthScale) {
       showTip(nodeLines(panel, d), r.right, r.bottom);
     })
     .on("blur", hideTip)
-    .on("click", (ev, d) => toggleNode(d.id))
+    .on("click", (ev, d) => (d.kind === MORE ? expandMore(panel) : toggleNode(d.id)))
     .on("keydown", (ev, d) => onNodeKey(ev, d, panel));
+}
 
-  const out = svg.append("g").attr("class", "output").attr("transform", `translate(${xo},${yo})`);
-  out.append("circle").attr("r", OUT_R).each(function () {
-    this.style.setProperty("stroke", familyColor(circuitFamily()));
-  });
+function drawOutput(panel, view) {
+  const { graph } = panel;
+  const { xs, xo, yo } = panel.geom;
+  const out = view.append("g").attr("class", "output").attr("transform", `translate(${xo},${yo})`);
+  out.append("circle").attr("r", OUT_R).style("stroke", familyColor(circuitFamily()));
   const c = graph.circuit || {};
-  out
-    .append("text")
-    .attr("class", "out-label")
-    .attr("x", OUT_R)
-    .attr("y", -OUT_R - 5)
-    .attr("text-anchor", "end")
-    .text(truncate(String(c.id || "circuit").split(":").pop(), Math.floor((width - xs) / 7)));
-  out
-    .append("text")
-    .attr("class", "out-value")
-    .attr("x", OUT_R)
-    .attr("y", OUT_R + 13)
-    .attr("text-anchor", "end")
+  // Named after the circuit (its label), as Neuronpedia names the logit node.
+  out.append("text").attr("class", "out-label").attr("x", OUT_R).attr("y", -OUT_R - 5).attr("text-anchor", "end")
+    .text(truncate(c.label || String(c.id || "circuit"), Math.floor((xo + OUT_R - xs - 4) / 7.5)));
+  out.append("text").attr("class", "out-value").attr("x", OUT_R).attr("y", OUT_R + 13).attr("text-anchor", "end")
     .text(graph.output === null || graph.output === undefined ? "" : `y = ${fmtW(graph.output)}`);
   const outLines = [c.label || c.id, `id: ${c.id}`, `output y: ${fmtW(graph.output)}`, `total attribution (Σ edges): ${fmtW(graph.total)}`];
-  out
-    .on("pointerenter pointermove", (ev) => showTip(outLines, ev.clientX, ev.clientY))
-    .on("pointerleave", hideTip);
-  panel.svg = svg;
+  out.on("pointerenter pointermove", (ev) => showTip(outLines, ev.clientX, ev.clientY)).on("pointerleave", hideTip);
+}
+
+/**
+ * Zoom and pan: Ctrl/⌘ + wheel or a pinch zooms (a plain wheel keeps scrolling the page), a
+ * drag pans, a double click resets. Labels are re-placed for the zoomed row spacing.
+ */
+function attachZoom(panel, svg, view, width, height) {
+  panel.zoomK = 1;
+  const zoom = d3
+    .zoom()
+    .scaleExtent([1, 12])
+    .translateExtent([[0, 0], [width, height]])
+    .filter((ev) => (ev.type === "wheel" ? ev.ctrlKey || ev.metaKey : !ev.button && ev.type !== "dblclick"))
+    .on("zoom", (ev) => {
+      view.attr("transform", ev.transform);
+      if (ev.transform.k !== panel.zoomK) {
+        panel.zoomK = ev.transform.k;
+        placeLabels(panel);
+      }
+    });
+  svg.call(zoom).on("dblclick.zoom", null).on("dblclick", () => svg.call(zoom.transform, d3.zoomIdentity));
+}
+
+/** "+N more": ask the API for four times as many nodes per panel (up to its maximum). */
+function expandMore(panel) {
+  const e = panel.edges.find((x) => x.key === MORE);
+  if (!e) return;
+  const top = Math.min(MAX_TOP, 4 * (state.ui.top || TOP));
+  if (top > (state.ui.top || TOP)) update({ ui: { top } }, "push", "panels");
 }
 
 function truncate(s, n) {
@@ -322,19 +288,40 @@ function edgePath(panel, d) {
   return link({ source: [xs + 5, y], target: [xo - OUT_R, yo] });
 }
 
+/**
+ * The panel's number under the page's one counting rule. On one example input it is that
+ * input's count. Over the dataset it is the global count (the coverage curve of the mean
+ * |edge|), or under the local count the table's median over the inputs where it fires; the
+ * drawing then keeps that many of the strongest mean edges and folds the rest.
+ */
+export function panelCount(graph, basis, tau) {
+  const t = state.data.table;
+  if (state.ui.view === "local" && state.ui.input === "dataset" && t && graph && graph.active !== false) {
+    const v = circuitCount(t, state.ui.circuit, basis, "local");
+    if (v !== null) return v;
+  }
+  return badgeFor(graph, tau);
+}
+
 /** (Re)draw the edges of one panel for the current τ; updates the badge and labels. */
 function prunePanel(panel, tau) {
-  const n = badgeFor(panel.graph, tau);
+  const value = panelCount(panel.graph, panel.basis.id, tau);
+  const n = Math.ceil(value);
   const edges = edgesFor(panel.graph, n);
   panel.edges = edges;
   panel.counted = new Set(edges.filter((e) => e.kind === "single").map((e) => e.key));
   const scale = panel.geom.widthScale;
   const inactive = panel.graph.active === false || panel.graph.edge_count === null;
-  panel.badge.dataset.edges = String(n);
-  panel.badge.textContent = inactive ? "not active" : n === 1 ? "1 edge" : `${n.toLocaleString("en")} edges`;
+  panel.badge.dataset.edges = String(value);
+  panel.badge.textContent = inactive ? "not active" : plural(value, "edge");
   panel.badge.title = inactive
     ? "The circuit does not fire on this input"
-    : `edges needed to cover τ = ${tau.toFixed(2)} of |attribution|`;
+    : `${state.ui.view} edges needed to cover τ = ${tau.toFixed(2)} of |attribution|`;
+  const fam = circuitFamily();
+  const t = state.data.table;
+  const med = t && fam ? countOf(t, panel.basis.id, fam, state.ui.view) : null;
+  panel.median.dataset.value = JSON.stringify(med);
+  panel.median.textContent = med === null ? "" : `${state.ui.view === "global" ? "Global" : "Local"} count; median of the ${fam} circuits: ${formatCount(med)} (the table's cell)`;
   panel.art.classList.toggle("inactive", inactive);
 
   panel.svg
@@ -368,7 +355,7 @@ function prunePanel(panel, tau) {
     }
   });
   placeLabels(panel);
-  panel.why.textContent = panelSentence(panel.graph, n, tau);
+  panel.why.textContent = panelSentence(panel.graph, value, tau, state.ui.view === "local" && state.ui.input === "dataset");
 }
 
 function edgeLines(panel, d) {
@@ -390,7 +377,7 @@ function placeLabels(panel) {
   for (const { el, d } of nodes) {
     if (d.kind === MORE && el.classList.contains("hidden")) continue;
     const y = yOf(d.id);
-    const ok = taken.every((t) => Math.abs(t - y) >= LABEL_GAP);
+    const ok = taken.every((t) => Math.abs(t - y) >= LABEL_GAP / (panel.zoomK || 1));
     el.classList.toggle("label-hidden", !ok);
     if (ok) taken.push(y);
   }
@@ -485,6 +472,12 @@ export function prune() {
   for (const p of panels) prunePanel(p, tau);
 }
 
+/** Whether `basis`'s panel counts node `id` at the current τ (for the detail pane). */
+export function isCounted(basis, id) {
+  const p = panels.find((x) => x.basis.id === basis);
+  return Boolean(p && p.counted.has(id));
+}
+
 /** Mark the highlighted node (same id) in every panel. */
 export function highlight() {
   const id = state.ui.node;
@@ -505,6 +498,31 @@ export function highlight() {
     placeLabels(p);
     setRovingTabStop(p);
   }
+}
+
+/**
+ * A link named a circuit (and maybe a node): scroll to the node in the chosen node set's panel
+ * (or the first panel that draws it), else to the graphs, and mark it for a moment.
+ */
+export function land(nodeId) {
+  let target = null;
+  if (nodeId) {
+    const order = [...panels].sort((a, b) => (b.basis.id === state.ui.basis) - (a.basis.id === state.ui.basis));
+    for (const p of order) {
+      const el = p.svg.selectAll("g.node").nodes().find((n) => n.dataset.id === nodeId);
+      if (el) {
+        target = el;
+        break;
+      }
+    }
+  }
+  const section = document.getElementById("graphs");
+  const el = target || section;
+  if (!el) return;
+  el.scrollIntoView({ block: "center" });
+  el.classList.add("landed");
+  if (!target && section) section.focus({ preventScroll: true });
+  setTimeout(() => el.classList.remove("landed"), 2400);
 }
 
 /** Scroll a node set's panel into view (after a table cell was chosen). */

@@ -11,11 +11,12 @@
 //   dictionary and attribute basis as dashed references.
 
 import d3 from "./d3.js";
-import { ApiError, describeError, fetchSaeTable, fetchTable as fetchPlainTable } from "./api.js";
+import { plural } from "./format.js";
+import { ApiError, describeError, fetchSaeTable, fetchTable as fetchPlainTable, tryCall } from "./api.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
-import { poll, tryCall } from "./jobs.js";
+import { poll } from "./jobs.js";
 import {
   SAE_DEFAULTS,
   SAE_KINDS,
@@ -100,7 +101,7 @@ export async function fetchTable(config) {
 function specLabel(s) {
   if (!s) return "";
   const sp = usesL1(s.kind) ? `λ = ${s.sparsity}` : `k = ${s.sparsity}`;
-  return `sae:${s.kind}:${s.width} (${sp}, ${s.steps} steps, seed ${s.seed})`;
+  return `sae:${s.kind}:${s.width} (${sp}, ${plural(s.steps, "step")}, seed ${s.seed})`;
 }
 
 function saeBasis() {
@@ -306,7 +307,7 @@ function renderMetrics() {
   sw.style.setProperty("--hue", nodeSetColor(b.id));
   const sparsity = usesL1(s.kind) ? `λ = ${s.l1}` : `k = ${s.k}`;
   head.append(sw, el("strong", { text: b.id }),
-    ` — ${s.kind}, ${s.width} latents, ${sparsity}, ${s.steps} steps, seed ${s.seed}` +
+    ` — ${s.kind}, ${plural(s.width, "latent")}, ${sparsity}, ${plural(s.steps, "step")}, seed ${s.seed}` +
     `${m.train_s != null ? `; trained in ${m.train_s} s` : ""}; measured on ${m.eval_samples ?? "held-out"} held-out inputs.`);
   const dl = el("dl", { className: "sae-metrics", "data-basis": b.id });
   for (const [key, label, help, fmt] of METRICS) {
@@ -363,7 +364,7 @@ function renderSweep() {
 
 function seriesName(p) {
   let name = `${p.kind} ${p.sparsity_name === "l1" ? "λ" : "k"} = ${p.sparsity}`;
-  if (p.steps !== SAE_DEFAULTS.steps) name += `, ${p.steps} steps`;
+  if (p.steps !== SAE_DEFAULTS.steps) name += `, ${plural(p.steps, "step")}`;
   if (p.sae_seed !== SAE_DEFAULTS.seed) name += `, seed ${p.sae_seed}`;
   return name;
 }
@@ -390,7 +391,7 @@ function drawSweep(fig, data) {
   const fw = Math.floor((total - gap * (cols - 1)) / cols);
   const fh = 230;
   const rows = Math.ceil(families.length / cols);
-  const M = { top: 22, right: 12, bottom: 38, left: 46 };
+  const M = { top: 22, right: 12, bottom: 38, left: 58 }; // left: room for a "10,000" tick
   const widths = pts.map((p) => p.width);
   let [wlo, whi] = d3.extent(widths);
   if (wlo === whi) [wlo, whi] = [wlo / 2, whi * 2];
@@ -455,12 +456,13 @@ function drawSweep(fig, data) {
   }
   legend.append("span").attr("class", "marker-note").text("dashed: the planted animal dictionary and attribute basis (from the table)");
   const best = data.best && data.best[view];
+  const floor = data.ev_floor != null ? ` explaining at least ${fixed(data.ev_floor, 2)} of the variance` : "";
   els.sweepVerdict.textContent = best
-    ? `Of ${pts.length} trained SAE${pts.length === 1 ? "" : "s"}, the one whose worse family needs the fewest ${view} edges is ${best.id} (${best.sparsity_name === "l1" ? "λ" : "k"} = ${best.sparsity}): ` +
+    ? `Of ${pts.length} trained SAE${pts.length === 1 ? "" : "s"}, among those${floor}, the one whose worse family needs the fewest ${view} edges is ${best.id} (${best.sparsity_name === "l1" ? "λ" : "k"} = ${best.sparsity}): ` +
       `${best.animal} for animal circuits and ${best.attribute} for attribute circuits, explaining ${fixed(best.explained_variance, 3)} of the variance ` +
       `(the never-counted error node carries ${pct(best.error_share_animal)} and ${pct(best.error_share_attribute)} of those circuits' attribution). ` +
       `The attribute basis gives attribute circuits ${plantedCell("attribute", "attribute", key) ?? "–"}, the animal dictionary gives animal circuits ${plantedCell("animal", "animal", key) ?? "–"}.`
-    : "";
+    : pts.length && floor ? `None of the ${pts.length} trained SAEs is${floor}, so none is picked.` : "";
 }
 
 // ---- wiring ------------------------------------------------------------------------------

@@ -60,10 +60,14 @@ export function embedSnippet(layout) {
   );
 }
 
-// A host page may resize the frame from the height messages the embed posts.
+// A host page may resize the frame from the height messages the embed posts, and open the app
+// when the frame's sandbox blocks popups ("Open in basisgraph" posts basisgraph:link); only
+// links to the frame's own site are followed.
 const RESIZER =
-  '<script>addEventListener("message", (e) => { const d = e.data; if (!d || d.type !== "basisgraph:height") return; ' +
-  'for (const f of document.querySelectorAll("iframe")) if (f.contentWindow === e.source) f.style.height = d.height + "px"; });</script>';
+  '<script>addEventListener("message", (e) => { const d = e.data; if (!d) return; ' +
+  'for (const f of document.querySelectorAll("iframe")) { if (f.contentWindow !== e.source) continue; ' +
+  'if (d.type === "basisgraph:height") f.style.height = d.height + "px"; ' +
+  'if (d.type === "basisgraph:link" && new URL(d.href, f.src).origin === new URL(f.src).origin) window.open(d.href, "_blank", "noopener"); } });</script>';
 
 async function copy(field, status) {
   field.focus();

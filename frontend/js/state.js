@@ -68,14 +68,21 @@ export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "n
 export const MODELS = ["planted", "trained"];
 export const UI_DEFAULTS = Object.freeze({
   model: "planted", // "trained": the MLP trained on the planted circuits, with its SPD (trained.js)
-  view: "local",
+  view: "local", // the link default of v=1 (a link without `view` counts locally)
   show: null, // null: every node set the API lists
   basis: null, // the node set picked from the table (emphasised panel)
   circuit: null, // null: the model's first circuit
   input: "dataset",
   node: null, // highlighted node id
   sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
+  step: null, // the story step whose cells are marked (story.js); not part of links
+  top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
+// A bare visit (no query at all) opens on the story's choices: the global count, which is the
+// one that shows the argument (over a dataset every dictionary has a family it tangles), and
+// the clearest attribute circuit (story.js). Every link, with or without `v`, keeps its v=1
+// meaning, so old links open exactly as before; toQuery writes `view=global` explicitly.
+export const FRESH_VIEW = "global";
 const MAX_SAMPLES_X_DIMS = 20000000;
 const ID_RE = /^[A-Za-z0-9_.:+\- ]{1,128}$/;
 const NODE_SET_RE = /^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$/;
@@ -219,6 +226,9 @@ export function parseQuery(search) {
   }
 
   const ui = { ...UI_DEFAULTS };
+  // Bare visits get the story's count; `fresh` lets the controller pick the story's circuit.
+  const fresh = [...p.keys()].length === 0;
+  if (fresh) ui.view = FRESH_VIEW;
   if (p.has("model")) {
     const raw = p.get("model");
     if (MODELS.includes(raw)) ui.model = raw;
@@ -248,7 +258,7 @@ export function parseQuery(search) {
     if (re.test(raw)) ui[key] = raw;
     else bad(key, raw, "not a valid id", "the default");
   }
-  return { config, ui, notices };
+  return { config, ui, notices, fresh };
 }
 
 function fmt(v) {
@@ -287,6 +297,19 @@ export function toQuery(s = state) {
   if (ui.node) p.set("node", ui.node);
   if (ui.sae) p.set("sae", ui.sae);
   return p.toString();
+}
+
+// ---- the one writer ---------------------------------------------------------------------------
+
+/**
+ * Every change to `state` goes through here (views ask with update(); the controller applies
+ * with set()). config, ui and data are merged key by key unless `replace`; notices replace.
+ */
+export function set({ config, ui, data, notices } = {}, { replace = false } = {}) {
+  if (config) state.config = replace ? { ...config } : { ...state.config, ...config };
+  if (ui) state.ui = replace ? { ...UI_DEFAULTS, ...ui } : { ...state.ui, ...ui };
+  if (data) state.data = replace ? { ...data } : { ...state.data, ...data };
+  if (notices) state.notices = [...notices];
 }
 
 // ---- change requests -------------------------------------------------------------------------

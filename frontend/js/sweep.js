@@ -4,12 +4,13 @@
 // a marker shows the alpha currently chosen.
 
 import d3 from "./d3.js";
+import { plural } from "./format.js";
 import { fetchSweep } from "./api.js";
 import { familyColor } from "./colors.js";
 import { configParams, state, subscribe } from "./state.js";
 
 const HEIGHT = 260;
-const M = { top: 18, right: 16, bottom: 40, left: 48 };
+const M = { top: 18, right: 16, bottom: 40, left: 58 }; // left: room for a "10,000" tick
 let root = null;
 let loaded = null; // { key, data }
 let pending = null;
@@ -51,7 +52,7 @@ export function render() {
   root.querySelector("button.run").hidden = Boolean(fresh) || pending === sweepKey();
   root.dataset.state = fresh ? "drawn" : pending ? "loading" : "idle";
   if (!fresh) {
-    d3.select(fig).selectAll("svg").remove();
+    d3.select(fig).selectAll("svg, p.sweep-legend").remove(); // the legend belongs to the drawing
     status(pending ? "Computing one table per value of α…" : "");
     return;
   }
@@ -95,7 +96,7 @@ function draw(fig, data) {
       .attr("cx", (p) => x(p.alpha)).attr("cy", (p) => y(Math.max(p[key], 0.8))).attr("r", 3.5)
       .attr("data-alpha", (p) => p.alpha).attr("data-value", (p) => p[key])
       .each(function () { this.style.setProperty("fill", familyColor(fam)); })
-      .append("title").text((p) => `${fam} circuits, α = ${p.alpha}: ${p[key]} ${view} edges`);
+      .append("title").text((p) => `${fam} circuits, α = ${p.alpha}: ${plural(p[key], `${view} edge`)}`);
   }
 }
 

@@ -3,16 +3,20 @@
 // Space) picks that node set and a circuit of that family for the graphs below.
 
 import { familyColor, nodeSetColor } from "./colors.js";
+import { formatCount, plural } from "./format.js";
 import { shownBases, state, update } from "./state.js";
+import { medianCircuit, steps } from "./story.js";
 
-export function formatCount(v) {
-  if (v === null || v === undefined) return "–";
-  if (Number.isInteger(v)) return String(v);
-  return Math.abs(v) >= 100 ? String(Math.round(v)) : v.toFixed(1);
-}
 
-/** A circuit of `family`: the current one if it already belongs to it, else the first. */
-export function circuitForFamily(family) {
+/**
+ * The circuit a cell (basis, family) opens: the family's circuit whose count under the current
+ * rule is nearest the cell's median, so the panel's number is the cell's (story.js); without
+ * per-circuit stats, the current circuit if it belongs to the family, else the first.
+ */
+export function circuitForFamily(family, basis = null) {
+  const t = state.data.table;
+  const m = t && basis ? medianCircuit(t, basis, family, state.ui.view) : null;
+  if (m) return m;
   const circuits = (state.data.model && state.data.model.circuits) || [];
   const current = circuits.find((c) => c.id === state.ui.circuit);
   if (current && current.family === family) return current.id;
@@ -23,7 +27,7 @@ export function circuitForFamily(family) {
 function selectCell(td) {
   const basis = td.dataset.basis;
   const family = td.dataset.family;
-  update({ ui: { basis, circuit: circuitForFamily(family), node: null } }, "push", "table");
+  update({ ui: { basis, circuit: circuitForFamily(family, basis), node: null, step: null } }, "push", "table");
 }
 
 function onKey(ev) {
@@ -52,36 +56,28 @@ function onClick(ev) {
 
 let wired = false;
 
-export function render(root) {
+/** Cells the current story step marks (story.js decides which): a Set of "basis\0family". */
+export function stepMarks() {
   const t = state.data.table;
-  if (!t) return;
-  if (!wired) {
-    root.addEventListener("click", onClick);
-    root.addEventListener("keydown", onKey);
-    wired = true;
-  }
-  const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
-  const refocus = focused && focused.dataset ? [focused.dataset.basis, focused.dataset.family] : null;
+  const step = t && state.ui.step ? steps(t, state.ui.view).find((x) => x.id === state.ui.step) : null;
+  return new Set(step ? step.cells.map((c) => `${c.basis}\u0000${c.family}`) : []);
+}
 
-  const view = state.ui.view;
-  const bases = shownBases();
-  const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
-  const selectedFamily = (() => {
-    const c = ((state.data.model && state.data.model.circuits) || []).find((x) => x.id === state.ui.circuit);
-    return c ? c.family : null;
-  })();
+const span = (cls, text) => {
+  const el = document.createElement("span");
+  el.className = cls;
+  el.textContent = text;
+  return el;
+};
 
-  const table = document.createElement("table");
-  table.className = "counts";
-  table.id = "counts-table";
-  table.dataset.view = view;
-  const cap = document.createElement("caption");
-  cap.className = "visually-hidden";
-  cap.textContent = `${view === "local" ? "Local" : "Global"} edge counts, median over each family's circuits. Columns are node sets, rows are circuit families.`;
-  table.appendChild(cap);
+function selectedFamily() {
+  const c = ((state.data.model && state.data.model.circuits) || []).find((x) => x.id === state.ui.circuit);
+  return c ? c.family : null;
+}
 
-  const thead = table.createTHead();
-  const hr = thead.insertRow();
+/** The header row: one column per shown node set, in its hue, with its size. */
+function headerRow(table, bases) {
+  const hr = table.createTHead().insertRow();
   const corner = document.createElement("th");
   corner.scope = "col";
   corner.className = "corner";
@@ -93,76 +89,84 @@ export function render(root) {
     th.dataset.basis = b.id;
     th.style.setProperty("--hue", nodeSetColor(b.id));
     th.title = b.label || b.id;
-    const name = document.createElement("span");
-    name.className = "col-name";
-    name.textContent = b.id;
-    const sub = document.createElement("span");
-    sub.className = "col-sub";
-    sub.textContent = b.is_dictionary === false
-      ? `not a dictionary`
-      : `${b.atoms ?? "?"} atoms`;
-    th.append(name, sub);
+    th.append(span("col-name", b.id), span("col-sub", b.is_dictionary === false ? "not a dictionary" : `${b.atoms ?? "?"} atoms`));
     hr.appendChild(th);
   }
+}
 
+/** A family's row header: its hue mark, its name and how many circuits it has. */
+function rowHeader(t, fam) {
+  const th = document.createElement("th");
+  th.scope = "row";
+  th.style.setProperty("--hue", familyColor(fam));
+  const sw = span("fam-mark", "");
+  sw.setAttribute("aria-hidden", "true");
+  th.append(sw, fam);
+  const n = t.cells.find((c) => c.family === fam);
+  if (n && n.circuits != null) th.append(span("row-sub", `${n.circuits} circuits`));
+  return th;
+}
+
+/** One cell: the count under the current rule, both counts in data-*, its small line. */
+function cell(c, basis, fam, { view, marked, selected }) {
+  const td = document.createElement("td");
+  const local = c.local_edges_median ?? null;
+  const global = c.global_edges_median ?? null;
+  Object.assign(td.dataset, { basis, family: fam, local: JSON.stringify(local), global: JSON.stringify(global) });
+  td.tabIndex = 0;
+  td.style.setProperty("--hue", nodeSetColor(basis));
+  const value = view === "local" ? local : global;
+  let small = "";
+  if (view === "local" && c.own_share_median != null) small = `own ${Math.round(100 * c.own_share_median)}%`;
+  else if (view === "global" && c.union_nodes_median != null) small = plural(c.union_nodes_median, "node");
+  td.append(span("num", formatCount(value)), span("cell-sub", small));
+  if (marked) td.classList.add("story-mark");
+  if (selected) td.setAttribute("aria-current", "true");
+  td.setAttribute("aria-label", `${basis}, ${fam} circuits: ${plural(value, `${view} edge`)}` +
+    (small ? `, ${small}` : "") + ". Press Enter to show these graphs.");
+  td.title =
+    `local edges (median): ${formatCount(local)}\n` +
+    `global edges (median): ${formatCount(global)}\n` +
+    `nodes touched over the dataset (median): ${formatCount(c.union_nodes_median ?? null)}\n` +
+    `own share (median): ${c.own_share_median == null ? "–" : Math.round(100 * c.own_share_median) + "%"}\n` +
+    `circuits: ${c.circuits ?? "–"}`;
+  return td;
+}
+
+export function render(root) {
+  const t = state.data.table;
+  if (!t) return;
+  if (!wired) {
+    root.addEventListener("click", onClick);
+    root.addEventListener("keydown", onKey);
+    wired = true;
+  }
+  const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && focused.dataset ? [focused.dataset.basis, focused.dataset.family] : null;
+  const view = state.ui.view;
+  const marks = stepMarks();
+  const bases = shownBases();
+  const cells = new Map(t.cells.map((c) => [`${c.basis}\u0000${c.family}`, c]));
+  const family = selectedFamily();
+
+  const table = document.createElement("table");
+  table.className = "counts";
+  table.id = "counts-table";
+  table.dataset.view = view;
+  const cap = document.createElement("caption");
+  cap.className = "visually-hidden";
+  cap.textContent = `${view === "local" ? "Local" : "Global"} edge counts, median over each family's circuits. Columns are node sets, rows are circuit families.`;
+  table.appendChild(cap);
+  headerRow(table, bases);
   const tbody = table.createTBody();
   for (const fam of t.families) {
     const tr = tbody.insertRow();
     tr.dataset.family = fam;
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.style.setProperty("--hue", familyColor(fam));
-    const sw = document.createElement("span");
-    sw.className = "fam-mark";
-    sw.setAttribute("aria-hidden", "true");
-    const n = t.cells.find((c) => c.family === fam);
-    th.append(sw, fam);
-    if (n && n.circuits != null) {
-      const sub = document.createElement("span");
-      sub.className = "row-sub";
-      sub.textContent = `${n.circuits} circuits`;
-      th.append(sub);
-    }
-    tr.appendChild(th);
+    tr.appendChild(rowHeader(t, fam));
     for (const b of bases) {
-      const c = cells.get(`${b.id}\u0000${fam}`) || {};
-      const td = document.createElement("td");
-      const local = c.local_edges_median ?? null;
-      const global = c.global_edges_median ?? null;
-      td.dataset.basis = b.id;
-      td.dataset.family = fam;
-      td.dataset.local = JSON.stringify(local);
-      td.dataset.global = JSON.stringify(global);
-      td.tabIndex = 0;
-      td.style.setProperty("--hue", nodeSetColor(b.id));
-      const value = view === "local" ? local : global;
-      const num = document.createElement("span");
-      num.className = "num";
-      num.textContent = formatCount(value);
-      td.appendChild(num);
-      const sub = document.createElement("span");
-      sub.className = "cell-sub";
-      if (view === "local" && c.own_share_median != null) {
-        sub.textContent = `own ${Math.round(100 * c.own_share_median)}%`;
-      } else if (view === "global" && c.union_nodes_median != null) {
-        sub.textContent = `${formatCount(c.union_nodes_median)} node${c.union_nodes_median === 1 ? "" : "s"}`;
-      }
-      td.appendChild(sub);
-      const selected = state.ui.basis === b.id && selectedFamily === fam;
-      if (selected) td.setAttribute("aria-current", "true");
-      td.setAttribute(
-        "aria-label",
-        `${b.id}, ${fam} circuits: ${formatCount(value)} ${view} edges` +
-          (sub.textContent ? `, ${sub.textContent}` : "") +
-          `. Press Enter to show these graphs.`,
-      );
-      td.title =
-        `local edges (median): ${formatCount(local)}\n` +
-        `global edges (median): ${formatCount(global)}\n` +
-        `nodes touched over the dataset (median): ${formatCount(c.union_nodes_median ?? null)}\n` +
-        `own share (median): ${c.own_share_median == null ? "–" : Math.round(100 * c.own_share_median) + "%"}\n` +
-        `circuits: ${c.circuits ?? "–"}`;
-      tr.appendChild(td);
+      const key = `${b.id}\u0000${fam}`;
+      tr.appendChild(cell(cells.get(key) || {}, b.id, fam,
+        { view, marked: marks.has(key), selected: state.ui.basis === b.id && family === fam }));
     }
   }
   root.replaceChildren(table);

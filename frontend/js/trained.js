@@ -12,10 +12,10 @@
 // - Once built, the section lists what SPD found: the fit, the read directions recovered, the
 //   importance L0 and the faithfulness, all from the table's `readout` block.
 
-import { ApiError, describeError, fetchTrainedTable } from "./api.js";
+import { ApiError, describeError, fetchTrainedTable, tryCall } from "./api.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
-import { poll, tryCall } from "./jobs.js";
+import { poll } from "./jobs.js";
 import { configParams, state, subscribe, update } from "./state.js";
 
 const POLL_MS = 500;
@@ -196,7 +196,12 @@ function renderResult() {
     ...layers,
     `Output error as a fraction of output variance: ${sci(fa.unmasked)} with every subcomponent on, ${sci(fa.importance_masked)} masked by importance, ${sci(fa.stochastic)} with stochastic masks.`,
   ]) notes.append(el("li", { text: line }));
-  els.result.append(el("div", { className: "table-scroll" }, table), notes);
+  // A region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
+  const scroll = el("div", { className: "table-scroll" }, table);
+  scroll.tabIndex = 0;
+  scroll.setAttribute("role", "region");
+  scroll.setAttribute("aria-label", "Read directions recovered (scrolls sideways)");
+  els.result.append(scroll, notes);
 }
 
 function renderToggle() {

@@ -78,7 +78,11 @@ def test_page_loads_without_console_errors(open_app, page, server_url: str, scre
     assert hosts == {urllib.parse.urlparse(server_url).netloc}, "the page fetched from another host"
     assert page.locator("#counts-table td[data-basis]").count() > 0
     assert page.locator(".panel").count() == len(api(server_url, "table")["bases"])
-    assert query_of(page) == {"v": "2"}, "a default page's link carries only the version"
+    # A bare visit opens on the story (global count, the clearest attribute circuit) and writes
+    # those choices into its link, so the link reopens the same view.
+    q = query_of(page)
+    assert q.pop("circuit").startswith("attribute:")
+    assert q == {"v": "2", "view": "global"}, "a default page's link carries the version and the story's view"
     page.screenshot(path=str(screenshot_dir / "page-default.png"), full_page=True)
 
 
@@ -114,7 +118,9 @@ def test_a_control_changes_the_url_and_the_numbers(open_app, page, server_url: s
     page.press("#f-animals", "Enter")
     page.wait_for_function("() => location.search.includes('animals=200')")
     wait_ready(page)
-    assert query_of(page) == {"v": "2", "animals": "200"}
+    q = query_of(page)
+    q.pop("circuit", None)  # the story's circuit of the new model (the visit was bare)
+    assert q == {"v": "2", "animals": "200", "view": "global"}
     expected = api(server_url, "table", animals=200)
     assert_table_matches(page, expected)
     assert table_cells(page) != before
@@ -154,8 +160,10 @@ def test_back_restores_the_previous_state(open_app, page, server_url: str) -> No
         "",
         "circuit=attribute:furry&view=global",
         "circuit=composite:bunny%2Bcute&input=cute-bunny",
-        "v=2&preset=bunny&coverage=0.5",
-        "v=2&coverage=1",
+        # The dataset panels count globally here; under the local count they show the table's
+        # per-circuit median instead (tests/browser/test_story.py).
+        "v=2&preset=bunny&coverage=0.5&view=global",
+        "v=2&coverage=1&view=global",
     ],
 )
 def test_each_panel_draws_as_many_edges_as_its_badge(open_app, page, server_url: str, query: str) -> None:
@@ -190,7 +198,9 @@ def test_each_panel_draws_as_many_edges_as_its_badge(open_app, page, server_url:
 
 
 def test_coverage_slider_prunes_every_panel_live(open_app, page) -> None:
-    open_app("circuit=attribute:furry")
+    # Live pruning is the global count's (each panel's coverage curve); a local count follows the
+    # table once it is fetched again.
+    open_app("circuit=attribute:furry&view=global")
     before = {p["basis"]: p["badge"] for p in panel_counts(page)}
     history_length = page.evaluate("history.length")
     page.focus("#f-coverage")
@@ -208,7 +218,7 @@ def test_coverage_slider_prunes_every_panel_live(open_app, page) -> None:
 
 
 def test_bunny_preset_draws_every_edge(open_app, page, server_url: str, screenshot_dir: Path) -> None:
-    open_app("v=2&preset=bunny&coverage=1")
+    open_app("v=2&view=global&preset=bunny&coverage=1")  # the dataset graph counts globally
     model = api(server_url, "model", preset="bunny")
     circuit = model["circuits"][0]["id"]
     page.screenshot(path=str(screenshot_dir / "page-bunny-all-edges.png"), full_page=True)

@@ -370,7 +370,8 @@ def make_examples(model: PlantedModel) -> list[tuple[str, str, Data]]:
     """
     rows: list[tuple[str, str, int, int]] = []
     for i in range(min(4, model.config.animals)):
-        rows.append((model.animal_names[i], f"a {model.animal_names[i]}", i, -1))
+        name = model.animal_names[i]
+        rows.append((name, f"{'an' if name[:1] in 'aeiou' else 'a'} {name}", i, -1))
     for c in model.circuits:
         if c.family == "composite":
             a, t = c.id.split(":")[1].split("+")

@@ -97,14 +97,23 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
                                           "own_share_median", "error_share_median")}
                       for c in cells]})
     return {"version": VERSION, "config": cfg.as_json(), "families": list(FAMILIES),
-            "points": points, "best": {v: _best(points, v) for v in ("local", "global")}}
+            "points": points, "ev_floor": EV_FLOOR,
+            "best": {v: _best(points, v) for v in ("local", "global")}}
+
+
+EV_FLOOR = 0.5  # the verdict's reconstruction floor: variance explained by an SAE it may pick
 
 
 def _best(points: list[dict], view: str) -> dict | None:
-    """The SAE whose worse family, of animal and attribute, needs the fewest edges."""
+    """The SAE whose worse family, of animal and attribute, needs the fewest edges, among the
+    SAEs that explain at least EV_FLOOR of the variance (a degenerate SAE pushes the circuits'
+    input into the uncounted error node and would win by explaining nothing)."""
     key = f"{view}_edges_median"
     scored = []
     for p in points:
+        ev = p["metrics"].get("explained_variance")
+        if ev is None or ev < EV_FLOOR:
+            continue
         by = {c["family"]: c[key] for c in p["cells"]}
         if by.get("animal") is None or by.get("attribute") is None:
             continue

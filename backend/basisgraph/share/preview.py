@@ -51,11 +51,13 @@ def _hue(basis: str) -> str:
 
 
 def _count(v: float | None) -> str:
+    """The page's rounding rule (frontend/js/format.js): whole numbers as they are, else one
+    decimal, so a median of 314.5 reads 314.5 in the image as on the page and in the CLI."""
     if v is None:
         return "–"
     if float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}"
+        return str(int(v))
+    return f"{v:.1f}".removesuffix(".0")
 
 
 def _text(d: ImageDraw.ImageDraw, xy: tuple[float, float], s: str, size: int, fill: str = INK,

@@ -7,6 +7,7 @@ take that version's defaults), so its answer can never change: such responses ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -19,7 +20,7 @@ from basisgraph.config import FIELD_HELP, Config, ConfigError, describe_range, e
 from basisgraph.dictionaries.config import NotTrained
 from basisgraph.share.links import LINK_DEFAULTS, config_from_link
 
-__all__ = ["ConfigDep", "PARAM_ALLOWED", "config_from_query", "config_parameters", "client_of",
+__all__ = ["ConfigDep", "PARAM_ALLOWED", "config_from_query", "config_from_values", "config_parameters", "client_of",
            "is_versioned", "add_error_handlers", "error_item", "unprocessable"]
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -61,22 +62,28 @@ def is_versioned(request: Request) -> bool:
     return v.isdigit() and int(v) in LINK_DEFAULTS
 
 
-def config_from_query(request: Request) -> Config:
-    """FastAPI dependency: the Config named by the query string. Unknown keys are ignored; with
-    `v=<version>` omitted keys take that link version's defaults."""
-    fields = {k: v for k, v in request.query_params.items() if k in Config.model_fields}
-    v = request.query_params.get("v")
+def config_from_values(values: Mapping[str, Any]) -> Config:
+    """The Config named by query-like values (a query string, or it merged with a JSON body).
+    Unknown keys are ignored; with `v=<version>` omitted keys take that link version's defaults,
+    so a job, a table and a link that say the same thing name the same study."""
+    fields = {k: v for k, v in values.items() if k in Config.model_fields}
+    v = values.get("v")
     if v is not None:
-        if not is_versioned(request):
+        if not (str(v).isdigit() and int(v) in LINK_DEFAULTS):
             raise ConfigInvalid([error_item("v", "unknown link version", PARAM_ALLOWED["v"], v)])
         try:
-            return config_from_link({**fields, "v": v})
+            return config_from_link({**{k: str(x) for k, x in fields.items()}, "v": str(v)})
         except ConfigError as exc:
             raise ConfigInvalid([error_item(exc.field, str(exc), exc.allowed, exc.value)]) from None
     try:
         return Config.model_validate(fields)
     except ValidationError as exc:
         raise ConfigInvalid([error_item(e.field, str(e), e.allowed, e.value) for e in explain(exc)]) from None
+
+
+def config_from_query(request: Request) -> Config:
+    """FastAPI dependency: the Config named by the query string (see `config_from_values`)."""
+    return config_from_values(request.query_params)
 
 
 ConfigDep = Annotated[Config, Depends(config_from_query)]

@@ -23,6 +23,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Hashable
 from multiprocessing.connection import Connection
@@ -92,12 +93,19 @@ class WorkerPool:
         self._ctx.set_forkserver_preload(["basisgraph.web.app"])
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
-        for _ in range(size):
-            self._add()
+        self._lock = threading.Lock()
+        self._closed = False
+        # Started off the caller's thread: the server answers /health while its workers start.
+        threading.Thread(target=lambda: [self._add() for _ in range(size)], daemon=True,
+                         name="basisgraph-workers").start()
 
     def _add(self) -> None:
         w = _Worker(self._ctx, self._compute)
-        self._all.append(w)
+        with self._lock:
+            if self._closed:  # shut down while this one was starting
+                w.kill()
+                return
+            self._all.append(w)
         self._idle.put(w)
 
     def run(self, key: Hashable, until: float) -> Any:
@@ -109,7 +117,8 @@ class WorkerPool:
                 raise deadline.DeadlineExceeded("the computation ran past its deadline and was stopped")
             status, value = worker.conn.recv()
         except (deadline.DeadlineExceeded, EOFError, OSError) as exc:
-            self._all.remove(worker)
+            with self._lock:
+                self._all.remove(worker)
             worker.kill()
             self._add()  # a fresh worker takes its place
             if isinstance(exc, deadline.DeadlineExceeded):
@@ -122,10 +131,13 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         """Process ids of the workers (tests and benchmarks)."""
-        return [w.proc.pid for w in self._all if w.proc.pid is not None]
+        with self._lock:
+            return [w.proc.pid for w in self._all if w.proc.pid is not None]
 
     def shutdown(self) -> None:
         """Stop every worker."""
-        for w in list(self._all):
+        with self._lock:
+            self._closed = True
+            workers, self._all = list(self._all), []
+        for w in workers:
             w.kill()
-        self._all.clear()

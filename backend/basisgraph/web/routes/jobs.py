@@ -23,13 +23,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, R
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from basisgraph.config import Config, ConfigError, parse_config
+from basisgraph.config import Config, ConfigError
 from basisgraph.jobs import registry as jobs
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.kind import JobRequest
-from basisgraph.share.links import LINK_DEFAULTS, config_from_link
-from basisgraph.web.deps import PARAM_ALLOWED, config_parameters
+from basisgraph.web.deps import config_from_values, config_parameters
 from basisgraph.web.routes.sae import SAE_PARAMETERS
 
 __all__ = ["router", "JobStatus", "JobList", "job_params"]
@@ -128,17 +127,6 @@ _MODEL = {"response_model": JobStatus, "response_model_exclude_none": True}
 _ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "unknown job"}}
 
 
-def _config(values: Mapping[str, Any]) -> Config:
-    """The job's study: like every other route, `v` picks the link version whose defaults fill
-    the omitted keys (so a v=1 page trains what its v=1 table asks for); without it, today's."""
-    if "v" in values:
-        v = str(values["v"])
-        if not (v.isdigit() and int(v) in LINK_DEFAULTS):
-            raise ConfigError("v", v, PARAM_ALLOWED["v"])
-        return config_from_link({k: str(x) for k, x in values.items() if k in Config.model_fields or k == "v"})
-    return parse_config(values)
-
-
 def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool], JobRequest],
               params: list[dict[str, Any]]) -> None:
     post_extra = {"parameters": params, "requestBody": _BODY}
@@ -149,7 +137,7 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
     def start(values: Annotated[dict, Depends(job_params)], response: Response) -> Any:
         """Start the job (202), or 200 with status "done" if its result is cached."""
         try:
-            st = jobs.registry().submit(to_request(_config(values), values, True))
+            st = jobs.registry().submit(to_request(config_from_values(values), values, True))
         except jobs.JobsBusy as exc:
             return JSONResponse({"detail": str(exc)}, status_code=429,
                                 headers={**NO_STORE, "Retry-After": "30"})
@@ -162,7 +150,7 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
         """The job's status without starting it: done, its job's, or "untrained" (always 200)."""
         values = dict(request.query_params)
         response.headers.update(NO_STORE)
-        return jobs.registry().lookup(to_request(_config(values), values, False))
+        return jobs.registry().lookup(to_request(config_from_values(values), values, False))
 
     @router.get(f"/{kind}/jobs/{{job_id}}", tags=[kind], responses=_ERRORS, **_MODEL)
     def job(job_id: JobId, response: Response) -> Any:

@@ -32,7 +32,8 @@ from basisgraph.share.links import Link, link_query, read_link
 from basisgraph.share.preview import render_preview
 from basisgraph.web.routes import trained as trained_api
 
-__all__ = ["SecurityHeaders", "install", "oembed_html", "page_head", "csp_with_script_hashes"]
+__all__ = ["SecurityHeaders", "install", "oembed_html", "page_head", "csp_with_script_hashes",
+           "figure_height", "fallback_html", "FIGURE_HEIGHTS"]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
@@ -40,6 +41,17 @@ PROVIDER = "basisgraph"
 EMBED_WIDTH = 720
 # Initial frame heights per layout; the embed then posts its real height to the host.
 EMBED_HEIGHTS = {"table": 520, "graphs": 820, "both": 1280}
+# One compact figure (/embed?figure=...) has a fixed height per width band, so a blog that
+# strips the host script still gets a frame that fits. (min width, height) pairs, widest first,
+# measured in Chromium (tests/browser/test_embed_figures.py checks them within 20 px). They
+# follow frontend/css/embed.css: the table compacts at <= 480 px (app.css), the mini panels
+# stack below 520 px (embed.js COMPACT_PANEL), bars and geometry have fixed drawing heights.
+FIGURE_HEIGHTS: dict[str, tuple[tuple[int, int], ...]] = {
+    "table": ((481, 308), (0, 211)),
+    "bars": ((0, 363),),
+    "panels": ((520, 394), (0, 863)),
+    "geometry": ((0, 456),),
+}
 MAX_OEMBED = 10_000
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
@@ -157,13 +169,32 @@ def render_page(request: Request, path: Path) -> Response:
     if not path.is_file():
         return PlainTextResponse("basisgraph: the page is not built yet; the API is at /api/v1/docs", status_code=404)
     text = _template(str(path), path.stat().st_mtime_ns)
-    head = page_head(_base(request), read_link(request.query_params.multi_items()))
+    link = read_link(request.query_params.multi_items())
+    head = page_head(_base(request), link)
     i = text.lower().find("</head>")
     body = text[:i] + head + text[i:] if i >= 0 else text
+    body = body.replace("<!--basisgraph:fallback-->", fallback_html(_base(request), link), 1)
     return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
 
 # ---- oEmbed -------------------------------------------------------------------------------------
+
+
+def figure_height(figure: str, width: int) -> int:
+    """The height, in px, that /embed?figure=<figure> needs in a frame `width` px wide."""
+    return next(h for w, h in FIGURE_HEIGHTS[figure] if width >= w)
+
+
+def fallback_html(base: str, link: Link) -> str:
+    """What a frame without scripts shows: the link's chart as a PNG, linking to the live page."""
+    page = f"{base}/?{link_query(link.config, link.ui)}"
+    preview = {"v": "1", **link.config.overrides()}
+    if link.ui.get("view") == "global":
+        preview["view"] = "global"
+    image = f"{base}/api/v1/preview.png?{urlencode(preview)}"
+    return (f'<a class="fallback" href="{_attr(page)}" target="_blank" rel="noopener">'
+            f'<img src="{_attr(image)}" alt="Edge counts per circuit family and node set; open the live page" '
+            f'width="1200" height="630" style="width:100%;height:auto"></a>')
 
 
 def _same_host(url_host: str, scheme: str, request_host: str) -> bool:
@@ -172,12 +203,14 @@ def _same_host(url_host: str, scheme: str, request_host: str) -> bool:
     return a.removesuffix(default) == b.removesuffix(default)
 
 
-def embed_query(link: Link, layout: str) -> str:
-    """/embed's query for a link: the state, `count` for local/global, `view` for the layout."""
+def embed_query(link: Link, layout: str, figure: str | None = None) -> str:
+    """/embed's query for a link: the state, `count` for local/global, `view` for the layout
+    (or `figure` for one compact figure)."""
     ui = {k: v for k, v in link.ui.items() if k != "view"}
     query = link_query(link.config, ui)
     extra = {"count": "global"} if link.ui.get("view") == "global" else {}
-    return query + "&" + urlencode({**extra, "view": layout})
+    shape = {"figure": figure} if figure else {"view": layout}
+    return query + "&" + urlencode({**extra, **shape})
 
 
 def oembed_html(src: str, width: int, height: int, title: str) -> str:
@@ -196,6 +229,9 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
             or parts.path not in ("", "/", "/embed"):
         return JSONResponse({"detail": "not a basisgraph page or embed URL on this host"}, status_code=404)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
+    figure = dict(pairs).get("figure")
+    figure = figure if figure in FIGURE_HEIGHTS else None
+    pairs = [(k, v) for k, v in pairs if k != "figure"]
     layout = "both"
     if parts.path == "/embed":  # an embed URL: `view` is its layout, `count` its local/global
         raw = dict(pairs)
@@ -205,10 +241,11 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
             pairs.append(("view", "global"))
     link = read_link(pairs)
     width = min(EMBED_WIDTH, maxwidth or EMBED_WIDTH)
-    height = min(EMBED_HEIGHTS[layout], maxheight or EMBED_HEIGHTS[layout])
+    need = figure_height(figure, width) if figure else EMBED_HEIGHTS[layout]
+    height = min(need, maxheight or need)
     base = _base(request)
     title, _ = _describe(link.config)
-    src = f"{base}/embed?{embed_query(link, layout)}"
+    src = f"{base}/embed?{embed_query(link, layout, figure)}"
     trained = {"model": "trained"} if link.ui.get("model") == "trained" else {}
     preview = f"{base}/api/v1/preview.png?{urlencode({**dict(parse_qsl(link_query(link.config))), **trained})}"
     return JSONResponse({
