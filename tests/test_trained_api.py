@@ -338,3 +338,19 @@ def test_link_previews_of_the_trained_model(client, built) -> None:
     # A shared link to the trained view previews it.
     head = client.get(f"/?v=1&{Q}&model=trained").text
     assert re.search(r'og:image" content="[^"]*preview\.png\?[^"]*model=trained', head)
+
+
+def test_job_routes_read_the_link_version() -> None:
+    # A v=1 page asks for the v=1 study's model: the job's configuration follows `v` like the
+    # table's (without it, today's defaults); an unknown version is a 422 naming `v`.
+    from fastapi.testclient import TestClient
+
+    from basisgraph.web.app import create_app
+
+    client = TestClient(create_app())
+    tiny = "animals=40&attributes=6&samples=400&circuits=4"
+    old = client.get(f"/api/v1/trained/jobs?v=1&{tiny}").json()
+    assert old["config"]["residual"] == "minnorm" and old["config"]["overlay_sampling"] == "topup"
+    assert client.get(f"/api/v1/trained/jobs?{tiny}").json()["config"]["residual"] == "sparse"
+    bad = client.get(f"/api/v1/trained/jobs?v=7&{tiny}")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "v"

@@ -11,6 +11,7 @@ import os
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ def api(server_url: str, endpoint: str, **params: Any) -> Any:
 
 
 def fmt(v: float) -> str:
-    """The page's one rounding rule (frontend/js/format.js)."""
-    return str(int(v)) if float(v).is_integer() else f"{v:.1f}".removesuffix(".0")
+    """The page's one rounding rule (frontend/js/format.js). JS toFixed rounds an exact half of
+    the binary value up (8.25 -> 8.3) where Python's format rounds it to even (8.2)."""
+    if float(v).is_integer():
+        return str(int(v))
+    return str(Decimal(v).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)).removesuffix(".0")
 
 
 def cell_value(table: dict, basis: str, family: str, view: str) -> float:
@@ -109,7 +113,7 @@ def test_each_step_marks_the_cells_its_numbers_name(new_page: Callable[..., Any]
 @pytest.mark.parametrize("view", ["global", "local"])
 def test_every_cell_equals_the_panel_it_opens(view: str, new_page: Callable[..., Any], server_url: str) -> None:
     page = new_page(1280, 900)
-    page.goto(f"{server_url}/?v=1&view={view}")
+    page.goto(f"{server_url}/?v=2&view={view}")
     page.wait_for_selector(READY, state="attached")
     table = api(server_url, "table", v=1)
     stats = {c["id"]: c["stats"] for c in table["circuits"]}
@@ -135,7 +139,7 @@ def test_every_cell_equals_the_panel_it_opens(view: str, new_page: Callable[...,
 
 def test_a_link_with_circuit_and_node_lands_on_the_node(new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
     page = new_page(1280, 900)
-    page.goto(f"{server_url}/?v=1&view=global&basis=animal&circuit=attribute%3Acute&node=animal%3Abunny")
+    page.goto(f"{server_url}/?v=2&view=global&basis=animal&circuit=attribute%3Acute&node=animal%3Abunny")
     page.wait_for_selector(READY, state="attached")
     node = page.locator('.panel[data-basis="animal"] g.node[data-id="animal:bunny"]')
     assert "highlighted" in node.get_attribute("class").split()
@@ -144,7 +148,7 @@ def test_a_link_with_circuit_and_node_lands_on_the_node(new_page: Callable[..., 
     assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
     page.screenshot(path=str(screenshot_dir / "story-link-lands.png"))
     # A circuit alone scrolls the graphs into view.
-    page.goto(f"{server_url}/?v=1&circuit=attribute%3Acute")
+    page.goto(f"{server_url}/?v=2&circuit=attribute%3Acute")
     page.wait_for_selector(READY, state="attached")
     top = page.locator("#graphs").bounding_box()["y"]
     assert top < 900 and page.evaluate("scrollY") > 0
@@ -158,7 +162,7 @@ def run_axe(page: Any) -> list[dict]:
 
 
 @pytest.mark.parametrize("path", [
-    "/", "/?v=1&view=local&preset=bunny", "/?v=1&model=trained",
+    "/", "/?v=2&view=local&preset=bunny", "/?v=2&model=trained",
     "/embed?figure=table", "/embed?figure=bars", "/embed?figure=panels", "/embed?figure=geometry&preset=bunny",
 ])
 def test_axe_finds_no_serious_violation(path: str, new_page: Callable[..., Any], server_url: str) -> None:
@@ -173,7 +177,7 @@ def test_axe_finds_no_serious_violation(path: str, new_page: Callable[..., Any],
 
 def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
     page = new_page(1280, 900)
-    page.goto(f"{server_url}/?v=1&view=global&circuit=attribute%3Acute")
+    page.goto(f"{server_url}/?v=2&view=global&circuit=attribute%3Acute")
     page.wait_for_selector(READY, state="attached")
     # Search: a label finds its node, which is highlighted in every panel that has it.
     page.fill("#node-search", "bunny")
@@ -221,7 +225,7 @@ def test_the_built_trained_view_is_readable_and_passes_axe(
     tiny = "animals=40&attributes=6&samples=400&circuits=4"
     run_job(tiny_trained_url, f"trained/jobs?{tiny}")
     page = new_page(*size, bypass_csp=True)
-    page.goto(f"{tiny_trained_url}/?v=1&{tiny}&model=trained&view=global")
+    page.goto(f"{tiny_trained_url}/?v=2&{tiny}&model=trained&view=global")
     page.wait_for_selector(READY, state="attached")
     assert page.locator('#counts td[data-basis="spd"]').count() == 3
     # Every column keeps its own hue, and the table fits the page (it scrolls inside its box).
@@ -241,7 +245,7 @@ def test_geometry_draws_the_models_plane_and_the_circuits_read_direction(
     new_page: Callable[..., Any], server_url: str, screenshot_dir: Path
 ) -> None:
     page = new_page(1280, 900)
-    page.goto(f"{server_url}/?v=1&view=global&preset=bunny&circuit=composite%3Abunny%2Bcute")
+    page.goto(f"{server_url}/?v=2&view=global&preset=bunny&circuit=composite%3Abunny%2Bcute")
     page.wait_for_selector(READY, state="attached")
     model = api(server_url, "model", preset="bunny", v=1)
     table = api(server_url, "table", preset="bunny", v=1)
