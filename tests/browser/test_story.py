@@ -115,7 +115,7 @@ def test_every_cell_equals_the_panel_it_opens(view: str, new_page: Callable[...,
     page = new_page(1280, 900)
     page.goto(f"{server_url}/?v=2&view={view}")
     page.wait_for_selector(READY, state="attached")
-    table = api(server_url, "table", v=1)
+    table = api(server_url, "table", v=2)
     stats = {c["id"]: c["stats"] for c in table["circuits"]}
     for (basis, family), text in shown_cells(page).items():
         page.click(f'#counts-table td[data-basis="{basis}"][data-family="{family}"]')
@@ -189,7 +189,7 @@ def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], ser
         "#node-detail tbody tr", "trs => trs.map(tr => [...tr.children].map(c => c.textContent))")
     by_set = {r[0]: r for r in rows}
     for basis in ("animal", "half"):
-        graph = api(server_url, "graph", v=1, basis=basis, circuit="attribute:cute", input="dataset", top=30)
+        graph = api(server_url, "graph", v=2, basis=basis, circuit="attribute:cute", input="dataset", top=30)
         node = next(n for n in graph["nodes"] if n["id"] == "animal:bunny")
         assert float(by_set[basis][1]) == pytest.approx(node["weight"], abs=5e-5)
         assert by_set[basis][3] == str(node["rank"] + 1)
@@ -202,7 +202,7 @@ def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], ser
     page.wait_for_function(
         "n => document.querySelectorAll('.panel[data-basis=\"animal\"] g.node').length > n", arg=before)
     page.wait_for_selector(READY, state="attached")
-    graph = api(server_url, "graph", v=1, basis="animal", circuit="attribute:cute", input="dataset", top=120)
+    graph = api(server_url, "graph", v=2, basis="animal", circuit="attribute:cute", input="dataset", top=120)
     more = next(n for n in graph["nodes"] if n["kind"] == "more")
     assert f"+{more['count']}" in animal.locator("g.node.kind-more text").text_content()
     # Ctrl + wheel zooms one panel's drawing; a double click resets it.
@@ -247,8 +247,8 @@ def test_geometry_draws_the_models_plane_and_the_circuits_read_direction(
     page = new_page(1280, 900)
     page.goto(f"{server_url}/?v=2&view=global&preset=bunny&circuit=composite%3Abunny%2Bcute")
     page.wait_for_selector(READY, state="attached")
-    model = api(server_url, "model", preset="bunny", v=1)
-    table = api(server_url, "table", preset="bunny", v=1)
+    model = api(server_url, "model", preset="bunny", v=2)
+    table = api(server_url, "table", preset="bunny", v=2)
     geo = model["geometry"]
     assert page.locator("#geometry svg.geometry g.animals > g").count() == len(geo["animals"])
     assert page.locator("#geometry svg.geometry g.attrs > g").count() == min(2, len(geo["attributes"]))
