@@ -10,6 +10,7 @@ predicts to be too big is a 422 before any work; bad input never reaches the cor
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import threading
@@ -174,6 +175,13 @@ def create_app(timeout_s: float = TIMEOUT_S, warm: bool = False, *, limit_s: flo
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Everything imported so far lives as long as the server: move it out of the collector's
+        # sight, so a full collection does not stall the event loop for tens of milliseconds
+        # (it set the p99 of a cached answer; docs/serving.md).
+        if warm:  # the served app only: tests and notebooks keep the interpreter's defaults
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(100_000, 50, 1000)  # and collect young objects in larger, rarer batches
         if warm:  # fire and forget: a failure here resurfaces, as a proper response, on request
             for endpoint in ("model", "table"):
                 computer.submit((endpoint, Config().key(), ()))
