@@ -7,6 +7,7 @@ import os
 import time
 from urllib.parse import urlencode
 
+import pytest
 from fastapi.testclient import TestClient
 
 import basisgraph.web.app as api
@@ -57,6 +58,7 @@ def test_usage_reports_bytes_and_budget(tmp_path, monkeypatch) -> None:
     assert budget.cache_budget() == 2 * 1024**3
 
 
+@pytest.mark.slow
 def test_the_worker_keeps_the_budget_after_a_job(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BASISGRAPH_CACHE", str(tmp_path))
     monkeypatch.setenv(budget.BUDGET_ENV, str(60_000))

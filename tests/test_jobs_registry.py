@@ -67,6 +67,7 @@ def test_one_cap_and_one_queue_across_kinds(client, monkeypatch) -> None:
     assert gone.status_code == 200 and gone.json()["status"] == "cancelled", gone.text
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_worker_and_a_resubmission_starts_from_zero(client) -> None:
     job = _post(client, f"/api/v1/sae/jobs?{Q}", {**LONG, "sae_seed": 3}).json()
     running = wait_until(lambda: (lambda j: j if j["progress"] > 0 else None)(
@@ -93,6 +94,7 @@ def test_cancel_stops_the_worker_and_a_resubmission_starts_from_zero(client) -> 
     client.delete(job["poll"])
 
 
+@pytest.mark.slow
 def test_a_killed_worker_fails_its_job_and_the_queue_goes_on(client) -> None:
     first = _post(client, f"/api/v1/sae/jobs?{Q}", {**LONG, "sae_seed": 5}).json()
     second = _post(client, f"/api/v1/sae/jobs?{Q}", {**LONG, "sae_seed": 6}).json()

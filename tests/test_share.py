@@ -204,6 +204,7 @@ def _has_node() -> bool:
     return which("node") is not None
 
 
+@pytest.mark.slow
 def test_cli_export_writes_the_same_kind_of_file(tmp_path: Path) -> None:
     out = tmp_path / "bunny.html"
     cmd = [sys.executable, "-m", "basisgraph.cli", "export", "--html", str(out), "--preset", "bunny", "--view", "global"]
