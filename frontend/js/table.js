@@ -89,7 +89,10 @@ function headerRow(table, bases) {
     th.dataset.basis = b.id;
     th.style.setProperty("--hue", nodeSetColor(b.id));
     th.title = b.label || b.id;
-    th.append(span("col-name", b.id), span("col-sub", b.is_dictionary === false ? "not a dictionary" : `${b.atoms ?? "?"} atoms`));
+    // Version-2 bodies mark the per-circuit view as an oracle: it needs the true features.
+    const sub = b.oracle ? "oracle: true features" : b.is_dictionary === false ? "not a dictionary" : `${b.atoms ?? "?"} atoms`;
+    th.append(span("col-name", b.id), span("col-sub", sub));
+    if (b.oracle) th.title = b.oracle;
     hr.appendChild(th);
   }
 }
