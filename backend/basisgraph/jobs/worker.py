@@ -15,11 +15,9 @@ Steps of the worker (`main`, run as `python -m basisgraph.jobs.worker ROOT [REDI
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +31,7 @@ from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.kind import Cancelled, JobKind
 from basisgraph.jobs.redisstore import RedisStore
 from basisgraph.jobs.store import JobRecord, SQLiteStore, Store
+from basisgraph.lifecycle import die_with_parent
 
 __all__ = ["KINDS", "WorkerProcess", "open_store", "cache_lock", "clean_partial", "recover", "main"]
 
@@ -44,7 +43,6 @@ IDLE_EXIT_S = 60.0  # an idle worker exits (frees torch's memory); the server re
 REPORT_EVERY_S = 0.1  # progress writes at most this often (a phase change is always written)
 # Temporary names the cache writers use: x.tmp<pid> (mlp, spd) and x.<pid>.tmp (sae, store).
 _PARTIAL = re.compile(r"\.tmp(\d+)$|\.(\d+)\.tmp$")
-_PR_SET_PDEATHSIG = 1
 
 
 def open_store(root: Path, redis_url: str | None) -> Store:
@@ -113,9 +111,7 @@ def recover(root: Path, store: Store, redis: bool) -> None:
 
 
 def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
 
     def watch() -> None:
         with contextlib.suppress(OSError, ValueError):

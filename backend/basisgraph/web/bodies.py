@@ -19,7 +19,7 @@ from basisgraph.web.compute import Body, Busy, TimedOut
 from basisgraph.web.deps import client_of, is_versioned
 from basisgraph.web.schemas import ErrorBody
 
-__all__ = ["ERRORS", "answer", "answer_sync", "send", "unavailable", "IMMUTABLE", "SHORT"]
+__all__ = ["ERRORS", "answer", "answer_sync", "computed_sync", "send", "unavailable", "IMMUTABLE", "SHORT"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # The error answers every computed route may give, for the OpenAPI document.
@@ -57,33 +57,41 @@ def unavailable(exc: Busy | TimedOut) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
-async def answer(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-                 admitted: bool = False, repeats: float = 1) -> Response:
-    """The computed body of (endpoint, config, params): cached, or admitted and computed."""
-    computer = request.app.state.computer
+def _cached_or_admitted(request: Request, endpoint: str, config: Config, params: tuple[Any, ...],
+                        repeats: float) -> tuple[tuple[Any, ...], Body | None]:
+    """The cache key and the cached body; on a miss the cost model must admit the work first
+    (ConfigError -> 422, before anything is computed). `repeats`: the work in tables."""
     key = (endpoint, config.key(), params)
-    body = computer.cached(key)
+    body = request.app.state.computer.cached(key)
     if body is None:
-        if not admitted:
-            admit(config, request.app.state.budget, repeats)  # ConfigError -> 422, before any work
+        admit(config, request.app.state.budget, repeats)
+    return key, body
+
+
+async def answer(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
+                 repeats: float = 1) -> Response:
+    """The computed body of (endpoint, config, params): cached, or admitted and computed."""
+    key, body = _cached_or_admitted(request, endpoint, config, params, repeats)
+    if body is None:
         try:
-            body = await computer.get(key, client_of(request))
+            body = await request.app.state.computer.get(key, client_of(request))
         except (Busy, TimedOut) as exc:
             return unavailable(exc)
     return send(request, body, immutable=is_versioned(request))
 
 
-def answer_sync(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-                admitted: bool = False) -> Response:
+def computed_sync(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
+                  repeats: float = 1) -> Body:
+    """The body itself, for a handler on a worker thread that sends it its own way (previews,
+    the export). Raises Busy or TimedOut."""
+    key, body = _cached_or_admitted(request, endpoint, config, params, repeats)
+    return body if body is not None else request.app.state.computer.get_sync(key, client_of(request))
+
+
+def answer_sync(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = ()) -> Response:
     """`answer` for a handler that runs on a worker thread."""
-    computer = request.app.state.computer
-    key = (endpoint, config.key(), params)
-    body = computer.cached(key)
-    if body is None:
-        if not admitted:
-            admit(config, request.app.state.budget)
-        try:
-            body = computer.get_sync(key, client_of(request))
-        except (Busy, TimedOut) as exc:
-            return unavailable(exc)
+    try:
+        body = computed_sync(request, endpoint, config, params)
+    except (Busy, TimedOut) as exc:
+        return unavailable(exc)
     return send(request, body, immutable=is_versioned(request))

@@ -56,10 +56,13 @@ def unprocessable(items: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse({"detail": items}, status_code=422)
 
 
+def _known_version(v: Any) -> bool:
+    return str(v).isdigit() and int(v) in LINK_DEFAULTS
+
+
 def is_versioned(request: Request) -> bool:
     """True when the query pins a known link version, so its answer is immutable."""
-    v = request.query_params.get("v", "")
-    return v.isdigit() and int(v) in LINK_DEFAULTS
+    return _known_version(request.query_params.get("v", ""))
 
 
 def config_from_values(values: Mapping[str, Any]) -> Config:
@@ -69,7 +72,7 @@ def config_from_values(values: Mapping[str, Any]) -> Config:
     fields = {k: v for k, v in values.items() if k in Config.model_fields}
     v = values.get("v")
     if v is not None:
-        if not (str(v).isdigit() and int(v) in LINK_DEFAULTS):
+        if not _known_version(v):
             raise ConfigInvalid([error_item("v", "unknown link version", PARAM_ALLOWED["v"], v)])
         try:
             return config_from_link({**{k: str(x) for k, x in fields.items()}, "v": str(v)})

@@ -17,12 +17,10 @@ dies (its pipe closes and, on Linux, the kernel sends it SIGKILL).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -30,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from basisgraph.core import deadline
+from basisgraph.lifecycle import die_with_parent
 
 __all__ = ["WorkerPool"]
 
@@ -37,14 +36,8 @@ GRACE_S = 2.0  # how long past its deadline a computation may take to notice it
 NICE = 5  # workers' priority below the server's
 
 
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _worker_main(conn: Connection, compute: Callable[[Hashable], Any]) -> None:
-    _die_with_parent()
+    die_with_parent()
     with contextlib.suppress(OSError):
         os.nice(NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops us

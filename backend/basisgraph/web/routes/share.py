@@ -16,7 +16,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
@@ -25,14 +25,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basisgraph.config import Config
-from basisgraph.core.cost import admit
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.assets import frontend_dir
 from basisgraph.share.links import Link, link_query, read_link
 from basisgraph.share.preview import render_preview
-from basisgraph.web.bodies import ERRORS, unavailable
-from basisgraph.web.compute import Body, Busy, TimedOut
-from basisgraph.web.deps import ConfigDep, client_of, config_parameters
+from basisgraph.web.bodies import ERRORS, computed_sync, unavailable
+from basisgraph.web.compute import Busy, TimedOut
+from basisgraph.web.deps import ConfigDep, config_parameters
 from basisgraph.web.routes import trained as trained_api
 
 __all__ = ["SecurityHeaders", "router", "oembed_html", "page_head", "csp_with_script_hashes",
@@ -266,18 +265,6 @@ router = APIRouter()
 _CONFIG_PARAMS = {"parameters": config_parameters()}
 
 
-def _computed(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-              repeats: float = 1) -> Body:
-    """A computed body, as the JSON routes get theirs: cached, or admitted and computed."""
-    computer = request.app.state.computer
-    key = (endpoint, config.key(), params)
-    hit = computer.cached(key)
-    if hit is not None:
-        return hit
-    admit(config, request.app.state.budget, repeats)  # ConfigError -> 422, before any work
-    return computer.get_sync(key, client_of(request))
-
-
 @router.get("/", include_in_schema=False)
 def index(request: Request) -> Response:
     """The page, its head templated for the link."""
@@ -313,8 +300,8 @@ def preview(request: Request, config: ConfigDep,
     the trained MLP's table if that is built here, else the planted one."""
     built = trained_api.built_table_params(config) if model == "trained" else None
     try:
-        table = (_computed(request, "trained_table", config, built) if built is not None
-                 else _computed(request, "table", config))
+        table = (computed_sync(request, "trained_table", config, built) if built is not None
+                 else computed_sync(request, "table", config))
     except (Busy, TimedOut) as exc:
         return unavailable(exc)
     png, png_etag = _preview_png(table.data, table.etag, view)
@@ -332,7 +319,7 @@ def export(request: Request, config: ConfigDep) -> Response:
     # Computed like any body (admitted, under a deadline, cached); it also draws panels. The
     # trained model's settings travel with it, so a worker shows what this server would.
     try:
-        page = _computed(request, "export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS),
+        page = computed_sync(request, "export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS),
                          repeats=2).data.decode()
     except (Busy, TimedOut) as exc:
         return unavailable(exc)

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
-from basisgraph.core.cost import admit
 from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.core.study import cache_stats
 from basisgraph.web.bodies import ERRORS, answer
@@ -58,8 +57,7 @@ async def table(
     cell's median and range over that many seeds (`basisgraph.core.seeds`)."""
     if seeds == 1:
         return await answer(request, "table", config)
-    admit(config, request.app.state.budget, repeats=seeds)  # ConfigError -> 422 naming a size
-    return await answer(request, "table", config, (seeds,), admitted=True)
+    return await answer(request, "table", config, (seeds,), repeats=seeds)
 
 
 @router.get("/model", tags=["study"], openapi_extra=CONFIG_PARAMS,
