@@ -30,6 +30,8 @@ export const BASE_DEFAULTS = Object.freeze({
   composite_weight: 0.2,
   residual: "sparse",
   overlay_sampling: "stratified",
+  attribute_law: "gaussian", // added later; its default changes no earlier link (config.OPTIONAL)
+  attributes_on: 3,
 });
 // Version 1 predates `residual` and `overlay_sampling`: its links read them as these values
 // (config.LEGACY in basisgraph/config.py), and a state holding them is written as a v=1 link.
@@ -62,6 +64,8 @@ export const FIELDS = Object.freeze({
   composite_weight: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Composite w", help: "attribute weight in composite readers" },
   residual: { kind: "choice", choices: ["sparse", "minnorm", "error"], label: "Residual", help: "how the animal dictionary encodes an overlay: fewest animals, all animals (min-norm), or the error node" },
   overlay_sampling: { kind: "choice", choices: ["stratified", "topup"], label: "Overlay draw", help: "stratified: overlay rate as set; topup: version 1's draw, rate above the setting" },
+  attribute_law: { kind: "choice", choices: ["gaussian", "binary"], label: "Attribute law", help: "gaussian: signed weights on every attribute; binary: a few attributes switched on, positive weights" },
+  attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
 export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "node", "sae"];

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
-from basisgraph.config import LEGACY, Config, explain
+from basisgraph.config import LEGACY, OPTIONAL, Config, explain
 
 __all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version", "query_version",
            "with_defaults",
@@ -32,7 +32,10 @@ VERSION = 2
 
 _V1_FIELDS = {"animals": 1000, "attributes": 50, "random_dims": 0, "active": 1, "samples": 2000,
               "seed": 0, "coverage": 0.9, "alpha": 0.5, "circuits": 20, "overlay": 0.25,
-              "composite_weight": 0.2}
+              "composite_weight": 0.2,
+              # Added later with defaults that change no earlier number (config.OPTIONAL), so
+              # every version reads an omitted key as that default.
+              **OPTIONAL}
 _V1_PRESETS = {"post": {}, "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
                "wide": {"random_dims": 50}}
 
