@@ -17,6 +17,7 @@ from basisgraph.cli.commands import (
     SPD_INITS,
     add_sweep_parser,
     add_train_parser,
+    learned_tol,
     run_decompose_command,
     run_sweep_cli,
     run_train_args,
@@ -26,6 +27,7 @@ from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_co
 from basisgraph.core.graphs import panel
 from basisgraph.core.policies import format_policies, residual_policies
 from basisgraph.core.seeds import MAX_SEEDS, check_seeds, table_across_seeds
+from basisgraph.dictionaries.learned import format_learned
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.graphfiles import write_panel
 from basisgraph.share.htmlexport import export_html
@@ -210,12 +212,14 @@ def _run(args: argparse.Namespace) -> int:
         serve(args.host, _int("port", args.port, 1, 65535))
     elif args.command == "train-sae":
         cfg = _config(args)
-        scfg = run_train_args(cfg, args)
+        scfgs = run_train_args(cfg, args)
         if args.table:
             from basisgraph.dictionaries.table import sae_table  # loads torch
 
-            print()
-            print(format_table(sae_table(cfg, [scfg])))
+            t = sae_table(cfg, scfgs, learned=True, tol=learned_tol(args.learned_tol),
+                          fit=args.learned_fit)
+            print(json.dumps(t, indent=1) if args.json else
+                  "\n" + format_table(t) + "\n\n" + format_learned(t["learned"]))
     elif args.command == "sae-sweep":
         run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
                       args.sweep_seed, args.sweep_json)
