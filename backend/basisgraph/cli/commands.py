@@ -102,9 +102,9 @@ def format_metrics(t: TrainedSAE) -> str:
 
 
 def run_train_cli(cfg: Config, values: dict[str, Any], as_json: bool = False,
-                  use_cache: bool = True) -> SAEConfig:
-    """`basisgraph train-sae`: train with a stderr progress bar, then print the metrics. Returns
-    the resolved SAE configuration."""
+                  use_cache: bool = True, out: Any = None) -> SAEConfig:
+    """`basisgraph train-sae`: train with a stderr progress bar, then print the metrics (to
+    `out`, default stdout). Returns the resolved SAE configuration."""
     from basisgraph.dictionaries.sae import train_sae
 
     scfg = parse_sae_config(values).resolve(cfg)
@@ -115,9 +115,9 @@ def run_train_cli(cfg: Config, values: dict[str, Any], as_json: bool = False,
                           "config": cfg.model_dump(mode="json"),
                           "sae": t.sae.model_dump(mode="json"),
                           "metrics": {k: v for k, v in t.metrics.items() if k != "loss_curve"}},
-                         indent=1))
+                         indent=1), file=out or sys.stdout)
     else:
-        print(format_metrics(t))
+        print(format_metrics(t), file=out or sys.stdout)
     return scfg
 
 
@@ -138,8 +138,10 @@ def run_train_args(cfg: Config, args: Any) -> list[SAEConfig]:
             raise ConfigError("widths" if flag == "width" and args.widths else flag, exc.value,
                               exc.allowed) from None
     for w in widths:
+        # With --table --json, stdout carries the table's JSON alone; the metrics go to stderr.
         scfgs.append(run_train_cli(cfg, {**values, "width": w}, as_json=args.json and not args.table,
-                                   use_cache=not args.no_cache))
+                                   use_cache=not args.no_cache,
+                                   out=sys.stderr if args.table and args.json else None))
     return scfgs
 
 
