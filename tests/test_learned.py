@@ -62,6 +62,7 @@ def test_true_atoms_and_codes_give_the_oracles_counts(cfg):
         assert c["error_share"] == pytest.approx(oracle.error_share, abs=1e-4)
     for cell in view["cells"]:
         assert cell["within_1_local"] == cell["within_1_global"] == cell["firing"] == cell["circuits"]
+        assert cell["within_1_explained_local"] == cell["within_1_explained_global"] == cell["firing"]
     assert view["oracle"] is None and "no ground truth" in view["label"]
 
 
