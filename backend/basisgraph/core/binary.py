@@ -12,8 +12,12 @@ Steps of `binary_weights`:
 2. Named animals are redrawn by `binary_row`: their positive attributes (names.SIGNS) on first,
    their negative ones only when nothing else is left.
 3. For each reader (the first `circuits` animals) in turn, an animal whose |cosine| with it
-   exceeds `limit` is redrawn, up to 20 rounds: a later animal itself, or the reader when the
-   clash is with an earlier reader. Sparse animals share attributes far more often than
+   exceeds max(`limit`, SHARE_LIMIT) is redrawn, up to 20 rounds: the reader while it clashes
+   with an earlier reader, then every later animal that clashes with it, each redrawn animal
+   checked again against every reader so far. Two animals that share one attribute of
+   three have a cosine near 1/3, above the gaussian law's typical maximum once d is large, so
+   that bar alone would forbid a reader's attributes to every other animal; SHARE_LIMIT lets
+   neighbours share an attribute but not most of the reader. Sparse animals share attributes far more often than
    Gaussian ones share directions, so redrawing only the reader (as the gaussian law does)
    would rarely succeed.
 """
@@ -25,11 +29,12 @@ import numpy as np
 from basisgraph.config import Config
 from basisgraph.core.names import ANIMAL_NAMES, ATTRIBUTE_NAMES, SIGNS
 
-__all__ = ["BINARY_LOW", "BINARY_HIGH", "binary_row", "binary_weights"]
+__all__ = ["BINARY_LOW", "BINARY_HIGH", "SHARE_LIMIT", "binary_row", "binary_weights"]
 
 # Weights of the attributes an animal has switched on: bounded away from zero (an attribute is
 # on or off, never faintly on), at most 2:1 so no single attribute hides the others.
 BINARY_LOW, BINARY_HIGH = 0.5, 1.0
+SHARE_LIMIT = 0.5  # the lowest cosine with a reader at which another animal is redrawn
 SUPPORT_CHUNK = 8192  # animals whose supports are drawn at once (bounds the random keys)
 
 
@@ -67,16 +72,20 @@ def binary_weights(rng: np.random.Generator, cfg: Config, names: list[str], limi
         if name in SIGNS:
             w[i] = binary_row(rng, cfg, name)
     readers = min(cfg.circuits, n)
+    limit = max(limit, SHARE_LIMIT)
     for i in range(readers):
+        for _ in range(20):  # first against the earlier readers (a few rows: cheap)
+            if not i or np.abs(w[:i] @ w[i]).max() <= limit:
+                break
+            w[i] = binary_row(rng, cfg, names[i])
+        # Then every later animal against this reader (a view: no copy of w), and each redrawn
+        # animal again against every reader so far.
+        clash = np.flatnonzero(np.abs(w[i + 1:] @ w[i]) > limit) + i + 1
         for _ in range(20):
-            cos = np.abs(w @ w[i])  # (animals,)
-            cos[i] = 0.0
-            if i and cos[:i].max() > limit:
-                w[i] = binary_row(rng, cfg, names[i])
-                continue
-            clash = np.flatnonzero(cos[i + 1:] > limit) + i + 1
             if not len(clash):
                 break
             for j in clash:
                 w[j] = binary_row(rng, cfg, names[j])
+            cos = np.abs(w[clash] @ w[: i + 1].T)  # (redrawn, readers so far)
+            clash = clash[cos.max(axis=1) > limit]
     return w
