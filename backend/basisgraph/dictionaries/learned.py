@@ -41,6 +41,7 @@ from basisgraph.config import ConfigError
 from basisgraph.core.bases import NodeSet
 from basisgraph.core.counts import FAMILIES, circuit_stats, cover_counts, round_sig
 from basisgraph.core.study import Study
+from basisgraph.fmt import format_count
 
 __all__ = ["Source", "node_set_sources", "sparse_read", "learned_view", "format_learned", "LEARNED_LABEL", "TOL", "MAX_ATOMS",
            "FITS"]
@@ -205,9 +206,7 @@ def _cells(circuits: list[dict]) -> list[dict]:
 
 def format_learned(view: dict) -> str:
     """The learned view beside the oracle, as text (one row per family, then the totals)."""
-    def num(x):
-        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
-
+    num = format_count
     lines = [f"{view['label']}: OMP of each circuit's {view['fit']} over {view['atoms']} atoms of "
              f"{', '.join(view['sources'])} to tol {view['tol']:g} (at most {view['max_atoms']} "
              "atoms); not the oracle",
