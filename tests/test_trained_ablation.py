@@ -17,7 +17,12 @@ import torch
 from basisgraph.config import Config
 from basisgraph.decomposition import ablation
 from basisgraph.decomposition import panels as trained_graphs
-from basisgraph.decomposition.ablation import Contributions, ablation_effects, disagreement, disagreement_terms
+from basisgraph.decomposition.ablation import (
+    Contributions,
+    ablation_effects,
+    disagreement,
+    disagreement_terms,
+)
 from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.panels import Settings, trained_node_sets, trained_panel, trained_view
 from basisgraph.decomposition.spd import SPDConfig

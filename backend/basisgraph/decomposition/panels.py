@@ -33,6 +33,7 @@ from basisgraph.config import Config, ConfigError
 from basisgraph.core.counts import VERSION, round_sig
 from basisgraph.core.graphs import MAX_TOP, fold_nodes
 from basisgraph.core.study import Study, get_study
+from basisgraph.decomposition import ablation
 from basisgraph.dictionaries.config import cache_key
 
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
@@ -176,7 +177,6 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
     The contract is `graphs.panel`'s, plus "model": "trained"; raises NotCachedError when the
     MLP or its decomposition is not cached, ConfigError for an unknown basis, circuit or input.
     """
-    from basisgraph.decomposition import ablation
     from basisgraph.decomposition.readout import importances
     from basisgraph.decomposition.table import EXTRA_LABELS, target_name
 
