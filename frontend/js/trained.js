@@ -10,13 +10,18 @@
 //   /api/v1/trained/jobs and polls the job (stage, step, progress) into a <progress> bar; when
 //   it is done the page reloads the trained table.
 // - Once built, the section lists what SPD found: the fit, the read directions recovered, the
-//   importance L0 and the faithfulness, all from the table's `readout` block.
+//   importance L0 and the faithfulness, all from the table's `readout` block; the circuits
+//   recovered (and causal) and missed by name; and how far the edges are from single-node
+//   ablations of the MLP (the table's `ablation` block).
+// - The "MLP" toggle (shown on the trained model) picks the target: the aligned MLP (one reader
+//   unit per circuit) or the superposed one (fewer units than circuits, SPD from random
+//   initialisation). Link key target=superposed; every trained request carries it.
 
-import { ApiError, describeError, fetchTrainedTable, tryCall } from "./api.js";
+import { ApiError, describeError, fetchTrainedTable, setTarget, tryCall } from "./api.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
 import { poll } from "./jobs.js";
-import { configParams, state, subscribe, update } from "./state.js";
+import { configParams, state, subscribe, TARGETS, update } from "./state.js";
 
 const POLL_MS = 500;
 const FAMILIES = ["animal", "attribute", "composite"];
@@ -30,7 +35,8 @@ let notBuilt = null; // { message, canBuild }: why the trained table is not show
 
 const offline = () => Boolean(inlineData()); // a one-file export: no server to build on
 const carriesTrained = () => Boolean(inlineData() && inlineData().table.model === "trained");
-const jobQuery = (config = state.config) => configParams(config, { omit: ["coverage"] }).toString();
+const jobQuery = (config = state.config) => setTarget(configParams(config, { omit: ["coverage"] })).toString();
+const TARGET_LABELS = { aligned: "aligned", superposed: "superposed" };
 
 /** Whether the page shows the trained model but has no table for it (main.js draws placeholders). */
 export function missingMessage() {
@@ -136,6 +142,7 @@ function renderJob() {
     els.progress.value = j.progress || 0;
     els.progress.textContent = `${Math.round(100 * (j.progress || 0))}%`;
   }
+  renderStages(running ? j : null);
   els.build.disabled = Boolean(running) || offline() || built || (notBuilt && !notBuilt.canBuild && state.ui.model === "trained");
   els.build.hidden = built;
   els.jobBox.hidden = Boolean(built); // nothing left to do here: the result below says it all
@@ -153,8 +160,24 @@ function renderJob() {
   else setStatus(offline() ? "This file carries only the planted model." : "");
 }
 
+/** The build's stages in order, each marked done, running (with its step) or waiting. */
+function renderStages(j) {
+  const names = (j && j.stage_names) || [];
+  els.stages.hidden = !names.length;
+  els.stages.replaceChildren();
+  const at = j && j.stage !== "loading" ? j.stage_index ?? 0 : -1;
+  names.forEach((name, i) => {
+    const status = i < at ? "done" : i === at ? "running" : "waiting";
+    const steps = i === at && j.steps ? ` (${j.step ?? 0} / ${j.steps})` : "";
+    const li = el("li", { text: `${name}: ${status}${steps}` });
+    li.dataset.status = status;
+    els.stages.append(li);
+  });
+}
+
 const fix = (v, n) => (v == null ? "–" : Number(v).toFixed(n));
 const sci = (v) => (v == null ? "–" : Number(v).toPrecision(2));
+const pct = (v) => (v == null ? "–" : `${Math.round(100 * Number(v))}%`);
 
 function renderResult() {
   const t = state.data.table;
@@ -176,6 +199,8 @@ function renderResult() {
     ["strict, causal", "recovered under the stricter tests (a composite must beat its plain animal direction by a margin), " +
       "and how many of those pass the ablation check (removing the subcomponent changes its circuit by at least 50% " +
       "and every unrelated circuit by at most 10%)"],
+    ["ablation own / other", "medians over the strictly recovered circuits: how much removing the subcomponent changes " +
+      "its own circuit's output, and the largest change it makes to a circuit sharing no feature with it"],
   ]) {
     head.append(el("th", { scope: "col", text: h, title }));
   }
@@ -187,7 +212,8 @@ function renderResult() {
     tr.append(el("th", { scope: "row", text: fam }));
     const st = ((ro.recovery_strict || {}).families || {})[fam];
     const strict = st ? `${st.recovered}/${st.circuits}, ${st.recovered_and_causal} causal` : "–";
-    for (const text of [fix(fit[fam], 3), `${r.recovered}/${r.circuits}`, `${r.neuron_rows_recovered}/${r.circuits}`, fix(r.median_best_cos, 3), strict]) {
+    const abl = st && st.recovered ? `${pct(st.ablation_own_median)} / ${pct(st.ablation_other_median)}` : "–";
+    for (const text of [fix(fit[fam], 3), `${r.recovered}/${r.circuits}`, `${r.neuron_rows_recovered}/${r.circuits}`, fix(r.median_best_cos, 3), strict, abl]) {
       tr.append(el("td", { text }));
     }
   }
@@ -201,16 +227,80 @@ function renderResult() {
     ...layers,
     `Output error as a fraction of output variance: ${sci(fa.unmasked)} with every subcomponent on, ${sci(fa.importance_masked)} masked by importance, ${sci(fa.stochastic)} with stochastic masks.`,
   ]) notes.append(el("li", { text: line }));
-  // A region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
+  const head2 = el("p", { className: "trained-target" });
+  head2.append(el("strong", { text: `Target: ${TARGET_LABELS[t.target] || t.target || "custom"} MLP` }),
+    ` (${ro.train ? `hidden units ${ro.train.hidden_fraction} × circuits, L1 on W_out ${ro.train.l1_out}, loss ${ro.train.loss}` : ""}` +
+    `${ro.spd ? `; SPD from ${ro.spd.init === "random" ? "random initialisation" : `the ${ro.spd.init} start`}, ${ro.spd.steps} steps` : ""}).`);
+  els.result.append(head2, scrolling(table, "Read directions recovered"), renderNames(ro), notes, renderAblation(t));
+}
+
+// A region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
+function scrolling(table, label) {
   const scroll = el("div", { className: "table-scroll" }, table);
   scroll.tabIndex = 0;
   scroll.setAttribute("role", "region");
-  scroll.setAttribute("aria-label", "Read directions recovered (scrolls sideways)");
-  els.result.append(scroll, notes);
+  scroll.setAttribute("aria-label", `${label} (scrolls sideways)`);
+  return scroll;
+}
+
+/** Which circuits the strict tests recovered (and whether causally) and which they missed, by name. */
+function renderNames(ro) {
+  const fams = ((ro.recovery_strict || {}).families) || {};
+  const dl = el("dl", { className: "trained-names" });
+  for (const fam of FAMILIES.filter((f) => fams[f] && fams[f].names)) {
+    const n = fams[fam].names;
+    const dd = el("dd");
+    dd.dataset.family = fam;
+    for (const [key, label] of [["causal", "recovered and causal"], ["not_causal", "recovered, not causal"], ["missed", "missed"]]) {
+      const span = el("span", { className: `names ${key}`, text: `${label} (${n[key].length}): ${n[key].length ? n[key].join(", ") : "none"}` });
+      span.dataset.kind = key;
+      dd.append(span);
+    }
+    dl.append(el("dt", { text: `${fam} circuits` }), dd);
+  }
+  return dl;
+}
+
+/** Edges against single-node ablations: the disagreement per node set and family. */
+function renderAblation(t) {
+  const ab = t.ablation;
+  const box = el("div", { className: "trained-ablation" });
+  if (!ab) return box;
+  const cells = new Map(ab.cells.map((c) => [`${c.basis}|${c.family}`, c]));
+  const table = el("table", { className: "trained-recovery trained-disagreement" });
+  table.append(el("caption", { text: "Edges against ablations: Σ|edge − ablation effect| / Σ|ablation effect|" }));
+  const head = table.createTHead().insertRow();
+  head.append(el("th", { scope: "col", text: "node set" }));
+  for (const fam of t.families) head.append(el("th", { scope: "col", text: fam }));
+  const body = table.createTBody();
+  for (const b of t.bases) {
+    const tr = body.insertRow();
+    tr.dataset.basis = b.id;
+    tr.append(el("th", { scope: "row", text: b.id, title: b.label }));
+    for (const fam of t.families) {
+      const c = cells.get(`${b.id}|${fam}`);
+      const td = el("td", { text: c ? pct(c.disagreement) : "–", title: c ? `${c.pairs} input-node pairs` : "" });
+      td.dataset.family = fam;
+      td.dataset.value = JSON.stringify(c ? c.disagreement : null);
+      tr.append(td);
+    }
+  }
+  const why = el("p", { className: "caption" });
+  why.textContent = `Each edge here is gradient × activation: what removing the node would do if the MLP were linear. ` +
+    `The table reruns the MLP with each kept node removed (on the inputs where the circuit fires, the edges the local ` +
+    `count keeps at τ = ${ab.coverage}) and gives ${ab.rule.replace(/^sum/, "Σ")}; 0% means the edges are exactly the ` +
+    `ablation effects, and a larger number is how far, relative to the effects, the edges misstate them because removing ` +
+    `a node switches ReLU units on or off (for mixed, also because its edges are a least-squares refit).`;
+  box.append(scrolling(table, "Edges against ablations"), why);
+  return box;
 }
 
 function renderToggle() {
   for (const m of ["planted", "trained"]) els[`model_${m}`].checked = state.ui.model === m;
+  for (const t of TARGETS) els[`target_${t}`].checked = state.ui.target === t;
+  // The target only means something on the trained model; a one-file export carries one.
+  els.targetBox.hidden = state.ui.model !== "trained";
+  for (const t of TARGETS) els[`target_${t}`].disabled = offline() && state.ui.target !== t;
   // A one-file export carries one model: the other choice has nothing to show.
   els.model_trained.disabled = offline() && !carriesTrained();
   els.model_planted.disabled = carriesTrained();
@@ -234,7 +324,20 @@ function buildToggle(box) {
     els[`model_${value}`] = input;
     fs.append(input, el("label", { for: id, text: label }));
   }
-  box.append(fs);
+  const tf = el("fieldset", { className: "segmented target" }, el("legend", { text: "MLP" }));
+  for (const value of TARGETS) {
+    const id = `target-${value}`;
+    const input = el("input", { type: "radio", name: "target", id, value });
+    input.addEventListener("change", () => {
+      if (input.checked) update({ ui: { target: value, basis: null, node: null } }, "push", "controls");
+    });
+    els[`target_${value}`] = input;
+    tf.append(input, el("label", { for: id, text: TARGET_LABELS[value], title: value === "superposed"
+      ? "fewer hidden units than circuits: no neuron is one circuit's reader; SPD starts from random"
+      : "one hidden unit per reader; SPD starts from the neurons" }));
+  }
+  els.targetBox = tf;
+  box.append(fs, tf);
 }
 
 export function init(section, toggleBox, { refresh } = {}) {
@@ -245,6 +348,9 @@ export function init(section, toggleBox, { refresh } = {}) {
   els.build = root.querySelector(".trained-job button.run");
   els.progress = root.querySelector(".trained-job progress");
   els.status = root.querySelector(".trained-job .status");
+  els.stages = el("ol", { className: "trained-stages" });
+  els.stages.hidden = true;
+  els.status.after(els.stages);
   els.result = root.querySelector(".trained-result");
   els.build.addEventListener("click", build);
   if (offline()) els.build.title = "The trained model needs the server: open basisgraph to build it";
