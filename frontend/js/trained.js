@@ -286,11 +286,11 @@ function renderAblation(t) {
     }
   }
   const why = el("p", { className: "caption" });
-  why.textContent = `Each edge here is gradient × activation: what removing the node would do if the MLP were linear. ` +
-    `The table reruns the MLP with each kept node removed (on the inputs where the circuit fires, the edges the local ` +
-    `count keeps at τ = ${ab.coverage}) and gives ${ab.rule.replace(/^sum/, "Σ")}; 0% means the edges are exactly the ` +
-    `ablation effects, and a larger number is how far, relative to the effects, the edges misstate them because removing ` +
-    `a node switches ReLU units on or off (for mixed, also because its edges are a least-squares refit).`;
+  why.textContent = `An edge is gradient × activation, which is what removing its node would do if the MLP were ` +
+    `linear; here each node the local count keeps (τ = ${ab.coverage}, on the inputs where the circuit fires) is ` +
+    `removed and the MLP rerun, and 0% means the edges are exactly the ablation effects, while a larger number is how far ` +
+    `they misstate them, mostly because removing a node switches ReLU units on or off (for mixed, also because its ` +
+    `edges are a least-squares refit).`;
   box.append(scrolling(table, "Edges against ablations"), why);
   return box;
 }

@@ -28,7 +28,7 @@ def _get(url: str) -> dict:
 
 
 def _ready(page: Any) -> None:
-    page.wait_for_selector('body[data-ready="true"]', state="attached")
+    page.wait_for_selector('body[data-ready="true"]', state="attached", timeout=60_000)
 
 
 def _check_readout(page: Any, table: dict) -> None:
@@ -76,6 +76,8 @@ def test_both_targets_in_the_page(new_page: Any, tiny_trained_url: str, run_job:
     _check_readout(page, sup)
     page.wait_for_selector('#panels .panel[data-basis="spd"]')
     page.screenshot(path=str(screenshot_dir / "trained-superposed-1280.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "trained-superposed-1280-top.png"))
+    page.locator("#trained").screenshot(path=str(screenshot_dir / "trained-superposed-1280-section.png"))
     assert page.console_errors == []
 
     # Switch to the aligned MLP: the link drops target, the numbers are the aligned table's.
