@@ -450,3 +450,16 @@ def test_superposed_panel_is_the_python_panel(client, superposed) -> None:
     assert r.json()["target"] == "superposed" and "disagreement" in r.json()["ablation"]
     aligned = client.get(f"/api/v1/trained/graph?{Q}&basis=spd&circuit={cid}").json()
     assert aligned["target"] == "aligned" and aligned["nodes"] != r.json()["nodes"]
+
+
+def test_preview_and_export_follow_the_target(client, superposed) -> None:
+    s = trained_jobs.settings_for("superposed")
+    assert trained_api.built_table_params(CFG, "superposed") == (*trained_graphs.cache_state(CFG, s), s)
+    assert client.get(f"/api/v1/preview.png?{Q}&model=trained&target=nope").status_code == 422
+    assert client.get(f"/api/v1/preview.png?{Q}&model=trained&target=superposed").status_code == 200
+    head = client.get(f"/?v=2&{Q}&model=trained&target=superposed").text
+    assert re.search(r'og:image" content="[^"]*preview\.png\?[^"]*model=trained&amp;target=superposed', head)
+    page = client.get(f"/api/v1/export.html?v=2&{Q}&model=trained&target=superposed")
+    assert page.status_code == 200, page.text[:300]
+    assert re.search(r'"target":\s*"superposed"', page.text)
+    assert not re.search(r'"target":\s*"superposed"', client.get(f"/api/v1/export.html?v=2&{Q}&model=trained").text)

@@ -30,7 +30,7 @@ from basisgraph.web.bodies import ERRORS, answer_sync
 from basisgraph.web.deps import ConfigDep, config_parameters
 from basisgraph.web.schemas import ErrorBody, GraphBody, TrainedTableBody
 
-__all__ = ["router", "compute", "built_table_params"]
+__all__ = ["router", "compute", "built_table_params", "TargetQuery"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -40,11 +40,13 @@ TargetQuery = Annotated[Literal["aligned", "superposed"],
                        Query(description="the trained MLP: aligned (default) or superposed")]
 
 
-def built_table_params(cfg: Config) -> tuple | None:
-    """The response-cache params of `cfg`'s trained table if its model is built, else None."""
+def built_table_params(cfg: Config, target: str = "aligned") -> tuple | None:
+    """The response-cache params of `cfg`'s trained table (of `target`) if its model is built,
+    else None."""
     try:
-        if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
-            return (*cache_state(cfg, trained_jobs.SETTINGS), trained_jobs.SETTINGS)
+        settings = trained_jobs.settings_for(target)
+        if trained_jobs.is_cached(cfg, settings):
+            return (*cache_state(cfg, settings), settings)
     except Exception:  # a warm-up must never stop the server from starting
         return None
     return None
