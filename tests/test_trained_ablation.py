@@ -164,3 +164,19 @@ def test_panel_reports_its_circuits_disagreement(built) -> None:
     one = trained_panel(CFG, "spd", table["circuits"][0]["id"], next(iter(built["view"].study.examples)),
                         40, SETTINGS)
     assert one["ablation"]["pairs"] >= 0 and "disagreement" in one["ablation"]
+
+
+def test_cli_text_shows_the_disagreement_and_the_names(built) -> None:
+    from basisgraph.cli.commands import format_recovery
+    from basisgraph.decomposition.table import format_trained_table
+
+    table = built["table"]
+    text = format_trained_table(table)
+    assert "edges against single-node ablations: " + ablation.RULE in text
+    spd = next(c for c in table["ablation"]["cells"] if c["basis"] == "spd" and c["disagreement"] is not None)
+    row = next(line for line in text.splitlines()[::-1] if line.startswith(spd["family"]))
+    assert f"{spd['disagreement']:.2f}" in row
+    rep = format_recovery(table["readout"]["recovery_strict"])
+    for f in table["readout"]["recovery_strict"]["families"].values():
+        for names in f["names"].values():
+            assert all(n in rep for n in names)

@@ -192,6 +192,10 @@ def format_recovery(rep: dict) -> str:
     for fam, f in rep["families"].items():
         lines.append(f"  {fam}: {f['recovered']}/{f['circuits']} recovered "
                      f"({f['recovered_cos']} by |cos| alone), {f['recovered_and_causal']} causal")
+        for key, label in (("causal", "recovered and causal"), ("not_causal", "recovered, not causal"),
+                           ("missed", "missed")):
+            names = f.get("names", {}).get(key, [])
+            lines.append(f"    {label} ({len(names)}): {', '.join(names) if names else 'none'}")
     return "\n".join(lines)
 
 

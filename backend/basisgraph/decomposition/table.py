@@ -257,6 +257,13 @@ def format_trained_table(t: dict) -> str:
         lines.append(fam.ljust(11) + "".join(
             f"{num(cells[(b, fam)]['local_edges_median'])} / "
             f"{num(cells[(b, fam)]['global_edges_median'])}".rjust(width) for b in bases))
+    ab = {(c["basis"], c["family"]): c["disagreement"] for c in t.get("ablation", {}).get("cells", [])}
+    if ab:
+        lines += ["", "edges against single-node ablations: " + t["ablation"]["rule"],
+                  "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
+        for fam in t["families"]:
+            lines.append(fam.ljust(11) + "".join(
+                ("-" if ab.get((b, fam)) is None else f"{ab[(b, fam)]:.2f}").rjust(width) for b in bases))
     sec = ro["seconds"]
     lines += ["", f"train {sec['train']} s{' (cached)' if ro['cached']['train'] else ''}, "
               f"decompose {sec['decompose']} s{' (cached)' if ro['cached']['decompose'] else ''}"]
