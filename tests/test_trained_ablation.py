@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from basisgraph.cli.commands import format_recovery
 from basisgraph.config import Config
 from basisgraph.decomposition import ablation
 from basisgraph.decomposition import panels as trained_graphs
@@ -26,7 +27,7 @@ from basisgraph.decomposition.ablation import (
 from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.panels import Settings, trained_node_sets, trained_panel, trained_view
 from basisgraph.decomposition.spd import SPDConfig
-from basisgraph.decomposition.table import trained_edges, trained_table
+from basisgraph.decomposition.table import format_trained_table, trained_edges, trained_table
 from basisgraph.dictionaries.config import SAEConfig
 
 CFG = Config(animals=6, attributes=3, samples=200, circuits=2)
@@ -167,9 +168,6 @@ def test_panel_reports_its_circuits_disagreement(built) -> None:
 
 
 def test_cli_text_shows_the_disagreement_and_the_names(built) -> None:
-    from basisgraph.cli.commands import format_recovery
-    from basisgraph.decomposition.table import format_trained_table
-
     table = built["table"]
     text = format_trained_table(table)
     assert "edges against single-node ablations: " + ablation.RULE in text
