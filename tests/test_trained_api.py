@@ -27,6 +27,7 @@ from basisgraph.decomposition.table import trained_table
 from basisgraph.dictionaries.config import SAEConfig
 from basisgraph.jobs import registry as jobs_registry
 from basisgraph.jobs import trained as trained_jobs
+from basisgraph.jobs.kind import JOB_SECONDS_ENV
 from basisgraph.web.routes import trained as trained_api
 
 TINY = {"animals": 6, "attributes": 3, "samples": 200, "circuits": 2}
@@ -463,3 +464,17 @@ def test_preview_and_export_follow_the_target(client, superposed) -> None:
     assert page.status_code == 200, page.text[:300]
     assert re.search(r'"target":\s*"superposed"', page.text)
     assert not re.search(r'"target":\s*"superposed"', client.get(f"/api/v1/export.html?v=2&{Q}&model=trained").text)
+
+
+def test_superposed_build_is_under_the_cost_cap(client, monkeypatch) -> None:
+    # The superposed target goes through the same cap: past it, 422 naming `animals`.
+    big = urlencode({"animals": 1000, "attributes": 50, "samples": 200})
+    monkeypatch.setattr(trained_jobs, "SETTINGS", trained_jobs.DEFAULT)
+    est = trained_jobs.estimate_s(Config(animals=1000, attributes=50), trained_jobs.settings_for("superposed"))
+    monkeypatch.setenv(JOB_SECONDS_ENV, str(est / 2))
+    r = client.post(f"/api/v1/trained/jobs?{big}&target=superposed", json={})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "animals"]
+    monkeypatch.setenv(JOB_SECONDS_ENV, str(est * 2))
+    look = client.get(f"/api/v1/trained/jobs?{big}&target=superposed")
+    assert look.status_code == 200 and look.json()["estimate_s"] <= est * 2
