@@ -101,7 +101,7 @@ function renderAblation(t) {
   const box = el("div", { className: "trained-ablation" });
   if (!ab) return box;
   const cells = new Map(ab.cells.map((c) => [`${c.basis}|${c.family}`, c]));
-  const table = el("table", { className: "trained-recovery trained-disagreement" });
+  const table = el("table", { className: "trained-disagreement" });
   table.append(el("caption", { text: "Edges against ablations: Σ|edge − ablation effect| / Σ|ablation effect|" }));
   const head = table.createTHead().insertRow();
   head.append(el("th", { scope: "col", text: "node set" }));
