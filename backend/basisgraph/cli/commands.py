@@ -19,6 +19,7 @@ from basisgraph.config import Config, ConfigError
 from basisgraph.dictionaries.codes import TrainedSAE
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, SAEConfig, cache_key, parse_sae_config
 from basisgraph.dictionaries.sweep import MAX_GRID, format_sweep, sae_sweep, sparsity
+from basisgraph.jobs.trained import TARGET_SPD
 
 __all__ = ["add_train_parser", "add_sweep_parser", "format_metrics", "run_train_cli", "run_train_args",
            "run_sweep_cli", "run_decompose_command", "format_recovery", "DECOMPOSE_TARGETS", "SPD_INITS"]
@@ -209,6 +210,8 @@ def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool =
     from basisgraph.decomposition.spd import SPDConfig
     from basisgraph.decomposition.table import default_saes, format_trained_table, trained_table
 
+    # Without --init, a target starts SPD where the page's build does (jobs.trained.TARGET_SPD).
+    init = init or TARGET_SPD.get(target, {}).get("init")
     scfg = SPDConfig() if init is None else SPDConfig(init=init)
     if steps is not None:
         try:

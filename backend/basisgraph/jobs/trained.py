@@ -33,7 +33,7 @@ from basisgraph.jobs.kind import Cancelled, JobKind, JobRequest, Reporter, max_j
 
 __all__ = ["MAX_ANIMALS", "MAX_DIMS", "MAX_CIRCUITS", "SETTINGS", "KIND", "TrainedJobs", "check_size",
            "job_key", "is_cached", "estimate_s", "request", "TARGET_NAMES", "DEFAULT_TARGET", "check_target",
-           "settings_for"]
+           "settings_for", "TARGET_SPD"]
 
 MAX_ANIMALS = 1000  # animals a trained model may have (the post's default)
 MAX_DIMS = 64  # attributes + random dims
@@ -53,7 +53,7 @@ TARGET_NAMES = ("aligned", "superposed")
 DEFAULT_TARGET = "aligned"
 # SPD changes of a target beyond its MLP's: issue 13 decomposes the superposed MLP from random
 # initialisation, as docs/spd.md measured it (the neuron start would hand SPD the answer).
-_TARGET_SPD = {"superposed": {"init": "random"}}
+TARGET_SPD = {"superposed": {"init": "random"}}
 
 
 def check_target(target: object) -> str:
@@ -78,7 +78,7 @@ def settings_for(target: str = DEFAULT_TARGET, base: Settings | None = None) -> 
     diff = {f.name: getattr(want, f.name) for f in dataclasses.fields(TrainConfig)
             if getattr(want, f.name) != getattr(ref, f.name)}
     train = dataclasses.replace(base.train or TrainConfig(), **diff)
-    spd = dataclasses.replace(base.spd or SPDConfig(), **_TARGET_SPD.get(target, {}))
+    spd = dataclasses.replace(base.spd or SPDConfig(), **TARGET_SPD.get(target, {}))
     return Settings(train, spd, base.saes)
 
 
