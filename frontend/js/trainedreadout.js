@@ -22,7 +22,6 @@ export function renderReadout(box, t) {
   const fit = (ro.fit && ro.fit.fve_per_family) || {};
   const rec = ro.recovery || {};
   const table = el("table", { className: "trained-recovery" });
-  table.append(el("caption", { text: "Read directions recovered (|cos| > 0.9 with some significant subcomponent)" }));
   const head = table.createTHead().insertRow();
   for (const [h, title] of [
     ["family", null],
@@ -65,16 +64,18 @@ export function renderReadout(box, t) {
   head2.append(el("strong", { text: `Target: ${TARGET_LABELS[t.target] || t.target || "custom"} MLP` }),
     ` (${ro.train ? `hidden units ${ro.train.hidden_fraction} × circuits, L1 on W_out ${ro.train.l1_out}, loss ${ro.train.loss}` : ""}` +
     `${ro.spd ? `; SPD from ${ro.spd.init === "random" ? "random initialisation" : `the ${ro.spd.init} start`}, ${ro.spd.steps} steps` : ""}).`);
-  box.append(head2, scrolling(table, "Read directions recovered"), renderNames(ro), notes, renderAblation(t));
+  box.append(head2, scrolling(table, "Read directions recovered (|cos| > 0.9 with some significant subcomponent)"), renderNames(ro), notes, renderAblation(t));
 }
 
-// A region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
-function scrolling(table, label) {
+// A titled region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
+// The title sits outside the scroller (a caption would be as wide as the table and scroll away).
+function scrolling(table, title) {
+  table.setAttribute("aria-label", title);
   const scroll = el("div", { className: "table-scroll" }, table);
   scroll.tabIndex = 0;
   scroll.setAttribute("role", "region");
-  scroll.setAttribute("aria-label", `${label} (scrolls sideways)`);
-  return scroll;
+  scroll.setAttribute("aria-label", `${title} (scrolls sideways)`);
+  return el("div", {}, el("p", { className: "table-title", text: title }), scroll);
 }
 
 /** Which circuits the strict tests recovered (and whether causally) and which they missed, by name. */
@@ -102,7 +103,6 @@ function renderAblation(t) {
   if (!ab) return box;
   const cells = new Map(ab.cells.map((c) => [`${c.basis}|${c.family}`, c]));
   const table = el("table", { className: "trained-disagreement" });
-  table.append(el("caption", { text: "Edges against ablations: Σ|edge − ablation effect| / Σ|ablation effect|" }));
   const head = table.createTHead().insertRow();
   head.append(el("th", { scope: "col", text: "node set" }));
   for (const fam of t.families) head.append(el("th", { scope: "col", text: fam }));
@@ -125,7 +125,7 @@ function renderAblation(t) {
     `removed and the MLP rerun, and 0% means the edges are exactly the ablation effects, while a larger number is how far ` +
     `they misstate them, mostly because removing a node switches ReLU units on or off (for mixed, also because its ` +
     `edges are a least-squares refit).`;
-  box.append(scrolling(table, "Edges against ablations"), why);
+  box.append(scrolling(table, "Edges against ablations: Σ|edge − ablation effect| / Σ|ablation effect|"), why);
   return box;
 }
 
