@@ -68,10 +68,14 @@ export const FIELDS = Object.freeze({
   attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "node", "sae"];
+export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae"];
 export const MODELS = ["planted", "trained"];
+// The trained MLPs (basisgraph.jobs.trained.TARGET_NAMES): one reader unit per circuit, or
+// fewer hidden units than circuits (computation in superposition).
+export const TARGETS = ["aligned", "superposed"];
 export const UI_DEFAULTS = Object.freeze({
   model: "planted", // "trained": the MLP trained on the planted circuits, with its SPD (trained.js)
+  target: "aligned", // which trained MLP (TARGETS); only read on the trained model
   view: "local", // the link default of v=1 (a link without `view` counts locally)
   show: null, // null: every node set the API lists
   basis: null, // the node set picked from the table (emphasised panel)
@@ -238,6 +242,11 @@ export function parseQuery(search) {
     if (MODELS.includes(raw)) ui.model = raw;
     else bad("model", raw, "planted or trained", "the planted model");
   }
+  if (p.has("target")) {
+    const raw = p.get("target");
+    if (TARGETS.includes(raw)) ui.target = raw;
+    else bad("target", raw, TARGETS.join(" or "), "the aligned MLP");
+  }
   if (p.has("view")) {
     const raw = p.get("view");
     if (raw === "local" || raw === "global") ui.view = raw;
@@ -293,6 +302,7 @@ export function toQuery(s = state) {
   for (const [k, val] of configParams(s.config)) if (!(v1 && k in V1_VALUES)) p.set(k, val);
   const ui = s.ui;
   if (ui.model !== UI_DEFAULTS.model) p.set("model", ui.model);
+  if (ui.model === "trained" && ui.target !== UI_DEFAULTS.target) p.set("target", ui.target);
   if (ui.view !== UI_DEFAULTS.view) p.set("view", ui.view);
   if (ui.show) p.set("show", ui.show.join(","));
   if (ui.basis) p.set("basis", ui.basis);
