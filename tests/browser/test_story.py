@@ -192,7 +192,8 @@ def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], ser
         graph = api(server_url, "graph", v=2, basis=basis, circuit="attribute:cute", input="dataset", top=30)
         node = next(n for n in graph["nodes"] if n["id"] == "animal:bunny")
         assert float(by_set[basis][1]) == pytest.approx(node["weight"], abs=5e-5)
-        assert by_set[basis][3] == str(node["rank"] + 1)
+        assert by_set[basis][5] == str(node["rank"] + 1)
+        assert float(by_set[basis][2]) == pytest.approx(node["ablation_pre"], abs=5e-5)  # beside the edge
     assert by_set["attribute"][1] == "not a node of this set"
     page.screenshot(path=str(screenshot_dir / "story-node-detail.png"))
     # "+N more" lists four times as many nodes.
