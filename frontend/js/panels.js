@@ -186,8 +186,8 @@ function causalLine(graph) {
   b.textContent = "Causal check: ";
   let text = c.kept_output_fraction === null || c.kept_output_fraction === undefined
     ? "the circuit never fires here"
-    : `the counted edges alone give ${pct(c.kept_output_fraction)} of the output y`;
-  text += `; error node ${pct(c.error_fraction)} of |attribution|`;
+    : `keeping only the edges each input's count keeps (every other node and the error ablated) gives ${pct(c.kept_output_fraction)} of the output y`;
+  text += `; the error node holds ${pct(c.error_fraction)} of |attribution|`;
   if (c.unlisted_over_1pct) text += `; ${c.unlisted_over_1pct} true features outside the recipe each move r·a by over 1%`;
   p.append(b, `${text}.`);
   p.title = "Ablate every node the count does not keep (and the error node): the reader then sees only the counted edges. " +
@@ -236,7 +236,7 @@ function drawNodes(panel, view) {
   else drawn.push({ id: MORE, kind: MORE, label: "", weight: 0, abs: 0, placeholder: true });
   if (error) drawn.push({ ...error, id: ERROR, kind: ERROR, label: error.label || "error" });
   const thr = thresholdOf(graph);
-  if (thr !== null && layout.index.has(THRESHOLD)) drawn.push({ id: THRESHOLD, kind: THRESHOLD, label: "threshold −b", weight: thr, abs: Math.abs(thr) });
+  if (thr !== null && layout.index.has(THRESHOLD)) drawn.push({ id: THRESHOLD, kind: THRESHOLD, label: "threshold", weight: thr, abs: Math.abs(thr) });
   const label = nodeLabels(drawn);
   const g = view
     .append("g")
@@ -282,10 +282,7 @@ function drawOutput(panel, view) {
   if (thr !== null && layout.index.has(THRESHOLD)) {
     const link = d3.linkHorizontal()({ source: [xs + 5, yOf(THRESHOLD)], target: [xo - OUT_R, yo] });
     view.select("g.edges").append("path").attr("class", "threshold-edge").attr("d", link)
-      .attr("data-weight", thr).attr("data-count", 0)
-      .each(function () {
-        this.style.setProperty("stroke-width", `${Math.min(MAX_WIDTH, Math.max(0.8, panel.geom.widthScale(Math.abs(thr))))}px`);
-      });
+      .attr("data-weight", thr).attr("data-count", 0); // thin: a threshold, not an edge to weigh
   }
   const out = view.append("g").attr("class", "output").attr("transform", `translate(${xo},${yo})`);
   out.append("circle").attr("r", OUT_R).style("stroke", familyColor(circuitFamily()));
@@ -611,13 +608,16 @@ function renderCircuitInfo() {
     }
   }
   root.append(fam, text);
-  const share = g && thresholdOf(g) !== null && g.total > 0 ? g.output / g.total : null;
+  const planted = g && g.model !== "trained" && state.ui.model !== "trained";
+  const share = planted && g.active !== false && g.total > 0 ? g.output / g.total : null;
   if (share !== null) {
     const s = document.createElement("span");
     s.className = "threshold-note";
     s.dataset.share = String(share);
     s.textContent = ` The edges divide the reader's input r·a (${fmtW(g.total)}) before its threshold, not its output: ` +
-      `y is ${(100 * share).toFixed(0)}% of r·a here, and the dashed threshold node (−b) on each panel carries the rest.`;
+      (thresholdOf(g) !== null
+        ? `y is ${(100 * share).toFixed(0)}% of r·a here, and the dashed threshold node (−b) on each panel carries the rest.`
+        : "this reader's threshold is 0, so here y equals r·a.");
     root.append(s);
   }
 }

@@ -90,7 +90,7 @@ function draw(fig, data) {
   data.families.forEach((fam, i) => {
     const g = svg.append("g").attr("class", "facet").attr("data-family", fam)
       .attr("transform", stacked ? `translate(0,${i * FACET_H})` : `translate(${i * fw},0)`);
-    g.append("text").attr("class", "facet-title").attr("x", M.left).attr("y", 13).text(`${fam} circuits`)
+    g.append("text").attr("class", "facet-title").attr("x", M.left).attr("y", 13).text(`${fam} circuits: global edges (log)`)
       .each(function () { this.style.setProperty("fill", familyColor(fam)); });
     g.append("g").attr("class", "axis y").attr("transform", `translate(${M.left},0)`)
       .call(d3.axisLeft(y).tickValues(decades).tickFormat(d3.format(",")).tickSizeOuter(0));

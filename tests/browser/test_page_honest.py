@@ -179,4 +179,14 @@ def test_screens(size: tuple[int, int], new_page: Callable[..., Any], server_url
     page.screenshot(path=str(screenshot_dir / f"honest-first-{size[0]}.png"))
     page.screenshot(path=str(screenshot_dir / f"honest-full-{size[0]}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # The default configuration's samples sweep (the server's budget decides how far it goes).
+    section = page.locator("#samples-sweep")
+    section.locator("button.run").click()
+    page.wait_for_selector('#samples-sweep[data-state="drawn"] circle', state="attached", timeout=90000)
+    section.scroll_into_view_if_needed()
+    section.screenshot(path=str(screenshot_dir / f"honest-samples-default-{size[0]}.png"))
+    graphs = page.locator("#graphs")
+    graphs.scroll_into_view_if_needed()
+    graphs.screenshot(path=str(screenshot_dir / f"honest-graphs-{size[0]}.png"))
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     assert page.console_errors == []
