@@ -65,7 +65,8 @@ export function render() {
   draw(fig, loaded.data);
 }
 
-function draw(fig, data) {
+/** Draw a sweep answer into `fig` (the embed's figure=samples uses this too). */
+export function draw(fig, data) {
   const shown = new Set((state.ui.show || data.bases.map((b) => b.id)));
   const bases = data.bases.filter((b) => shown.has(b.id));
   const pts = data.points.filter((p) => shown.has(p.basis) && p.global_edges_median !== null);
@@ -83,14 +84,16 @@ function draw(fig, data) {
   svg.attr("viewBox", `0 0 ${width} ${height}`).attr("width", width).attr("height", height)
     .attr("aria-label", "global edges of every node set against the number of inputs, one panel per circuit family");
   svg.selectAll("*").remove();
-  legend(fig, bases);
+  const cur = state.config.samples;
+  const marked = cur >= x.domain()[0] && cur <= x.domain()[1];
+  legend(fig, bases, marked);
   const decades = [];
   for (let p = 1; p <= y.domain()[1]; p *= 10) decades.push(p);
   const line = d3.line().x((p) => x(p.samples)).y((p) => y(Math.max(p.global_edges_median, 0.8)));
   data.families.forEach((fam, i) => {
     const g = svg.append("g").attr("class", "facet").attr("data-family", fam)
       .attr("transform", stacked ? `translate(0,${i * FACET_H})` : `translate(${i * fw},0)`);
-    g.append("text").attr("class", "facet-title").attr("x", M.left).attr("y", 13).text(`${fam} circuits: global edges (log)`)
+    g.append("text").attr("class", "facet-title").attr("x", M.left).attr("y", 13).text(fw >= 300 ? `${fam} circuits: global edges (log)` : `${fam} circuits`)
       .each(function () { this.style.setProperty("fill", familyColor(fam)); });
     g.append("g").attr("class", "axis y").attr("transform", `translate(${M.left},0)`)
       .call(d3.axisLeft(y).tickValues(decades).tickFormat(d3.format(",")).tickSizeOuter(0));
@@ -98,8 +101,7 @@ function draw(fig, data) {
       .call(d3.axisBottom(x).tickValues(xs.filter((s, j) => fw > 420 || j % 2 === 0)).tickFormat(d3.format("~s")).tickSizeOuter(0));
     g.append("text").attr("class", "axis-title").attr("x", fw - M.right).attr("y", FACET_H - 6).attr("text-anchor", "end")
       .text("inputs in the dataset (log)");
-    const cur = state.config.samples;
-    if (cur >= x.domain()[0] && cur <= x.domain()[1]) {
+    if (marked) {
       g.append("line").attr("class", "samples-marker").attr("x1", x(cur)).attr("x2", x(cur))
         .attr("y1", M.top).attr("y2", FACET_H - M.bottom);
     }
@@ -117,7 +119,7 @@ function draw(fig, data) {
   });
 }
 
-function legend(fig, bases) {
+function legend(fig, bases, marked) {
   const box = d3.select(fig).selectAll("p.sweep-legend").data([0]).join("p").attr("class", "sweep-legend");
   const item = box.selectAll("span.item").data(bases, (b) => b.id).join("span").attr("class", "item");
   item.selectAll("i").data((b) => [b]).join("i").each(function (b) {
@@ -125,5 +127,6 @@ function legend(fig, bases) {
   });
   item.selectAll("span").data((b) => [b]).join("span").text((b) => (b.oracle ? `${b.id} (oracle)` : b.id));
   box.selectAll("span.marker-note").data([0]).join("span").attr("class", "marker-note")
-    .text(`dashed line: the table's ${formatCount(state.config.samples)} inputs`);
+    .text(marked ? `dashed line: the table's ${formatCount(state.config.samples)} inputs`
+      : `the table's ${formatCount(state.config.samples)} inputs lie outside this grid`);
 }
