@@ -186,8 +186,8 @@ function causalLine(graph) {
   b.textContent = "Causal check: ";
   let text = c.kept_output_fraction === null || c.kept_output_fraction === undefined
     ? "the circuit never fires here"
-    : `keeping only the edges each input's count keeps (every other node and the error ablated) gives ${pct(c.kept_output_fraction)} of the output y`;
-  text += `; the error node holds ${pct(c.error_fraction)} of |attribution|`;
+    : `each input's counted edges alone (all else ablated) give ${pct(c.kept_output_fraction)} of y`;
+  text += `; error node: ${pct(c.error_fraction)} of |attribution|`;
   if (c.unlisted_over_1pct) text += `; ${c.unlisted_over_1pct} true features outside the recipe each move r·a by over 1%`;
   p.append(b, `${text}.`);
   p.title = "Ablate every node the count does not keep (and the error node): the reader then sees only the counted edges. " +

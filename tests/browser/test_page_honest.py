@@ -104,6 +104,18 @@ def test_node_detail_puts_each_edge_beside_its_ablation_effects(new_page: Callab
     assert page.console_errors == []
 
 
+def test_one_example_input_draws_its_threshold(new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
+    query = "v=2&preset=bunny&circuit=composite%3Abunny%2Bcute&input=cute-bunny&node=animal%3Abunny"
+    page = open_page(new_page, server_url, query)
+    model = api(server_url, "model", v=2, preset="bunny")
+    bias = next(c["bias"] for c in model["circuits"] if c["id"] == "composite:bunny+cute")
+    for p in page.locator(".panel").all():
+        # On one input where the circuit fires the threshold node is exactly −b.
+        assert float(p.locator("path.threshold-edge").get_attribute("data-weight")) == pytest.approx(-bias, abs=2e-5)
+    page.locator("#graphs").screenshot(path=str(screenshot_dir / "honest-example-input-1280.png"))
+    assert page.console_errors == []
+
+
 def test_seed_ranges_equal_the_json_and_ride_in_the_link(
         new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
     page = open_page(new_page, server_url, "v=2&preset=small&view=global&seeds=3")
