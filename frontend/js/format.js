@@ -1,5 +1,5 @@
 // One rounding rule for every number the views show (the CLI and the preview image use the
-// same one, basisgraph.share.preview.format_count): whole numbers as they are, anything else
+// same one, basisgraph.fmt.format_count): whole numbers as they are, anything else
 // with one decimal, so a median of 314.5 reads 314.5 everywhere.
 
 /** "314.5", "87", "–" for a missing value. */

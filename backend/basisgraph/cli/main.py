@@ -26,6 +26,7 @@ from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_co
 from basisgraph.core.graphs import panel
 from basisgraph.core.policies import format_policies, residual_policies
 from basisgraph.core.seeds import MAX_SEEDS, check_seeds, table_across_seeds
+from basisgraph.fmt import format_count
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.graphfiles import write_panel
 from basisgraph.share.htmlexport import export_html
@@ -107,9 +108,7 @@ def format_table(t: dict) -> str:
     bases = [b["id"] for b in t["bases"]]
     cells = {(c["basis"], c["family"]): c for c in t["cells"]}
 
-    def num(x):
-        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
-
+    num = format_count
     width = max(16, *(len(b) + 2 for b in bases))
     lines = [f"edge counts, local / global (coverage tau = {t['config']['coverage']})", "",
              "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
@@ -153,7 +152,7 @@ def _spread(across: dict) -> str:
     def one(d: dict | None) -> str:
         if d is None:
             return "-"
-        num = [(f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}") for x in (d["median"], d["min"], d["max"])]
+        num = [format_count(d[k]) for k in ("median", "min", "max")]
         return f"{num[0]} [{num[1]}-{num[2]}]"
     return f"{one(across['local_edges'])} / {one(across['global_edges'])}"
 

@@ -33,6 +33,7 @@ from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.readout import readout
 from basisgraph.decomposition.recovery import recovery_report
 from basisgraph.decomposition.spd import SPDConfig, SPDRun, decompose
+from basisgraph.fmt import format_count
 
 __all__ = [
     "trained_table",
@@ -248,9 +249,7 @@ def format_trained_table(t: dict) -> str:
     bases = [b["id"] for b in t["bases"]]
     cells = {(c["basis"], c["family"]): c for c in t["cells"]}
 
-    def num(x):
-        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
-
+    num = format_count
     width = max(12, *(len(b) + 2 for b in bases))
     lines += ["", f"edge counts on the trained MLP, local / global (coverage tau = {t['config']['coverage']})",
               "family".ljust(11) + "".join(b.rjust(width) for b in bases)]

@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -28,7 +28,7 @@ from basisgraph.jobs import registry as jobs
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.kind import JobRequest
-from basisgraph.web.deps import config_from_values, config_parameters
+from basisgraph.web.deps import UnsupportedBody, config_from_values, config_parameters
 from basisgraph.web.routes.sae import SAE_PARAMETERS
 
 __all__ = ["router", "JobStatus", "JobList", "job_params"]
@@ -81,8 +81,9 @@ async def job_params(request: Request) -> dict[str, Any]:
     """The query values merged with the JSON object body: 415 without `Content-Type:
     application/json` (before the body is read), 422 naming `body` unless it is a flat object."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise HTTPException(415, "content-type: job-creating requests must send a JSON object body "
-                            "with Content-Type: application/json ({} for no parameters)", NO_STORE)
+        raise UnsupportedBody("content-type", "content-type: job-creating requests must send a JSON "
+                              "object body with Content-Type: application/json ({} for no parameters)",
+                              "application/json")
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ConfigError("body", f"{len(raw)} bytes", f"a JSON object of at most {MAX_BODY} bytes")
