@@ -371,7 +371,9 @@ function prunePanel(panel, tau) {
   const t = state.data.table;
   const med = t && fam ? countOf(t, panel.basis.id, fam, state.ui.view) : null;
   panel.median.dataset.value = JSON.stringify(med);
-  panel.median.textContent = med === null ? "" : `${state.ui.view === "global" ? "Global" : "Local"} count; median of the ${fam} circuits: ${formatCount(med)} (the table's cell)`;
+  const seeds = t && t.seeds && t.seeds.length > 1 ? t.seeds : null;
+  panel.median.textContent = med === null ? "" : `${state.ui.view === "global" ? "Global" : "Local"} count; median of the ${fam} circuits: ${formatCount(med)} ` +
+    (seeds ? `(seed ${seeds[0]}; the table shows the median over ${seeds.length} seeds)` : "(the table's cell)");
   panel.art.classList.toggle("inactive", inactive);
 
   panel.svg

@@ -163,6 +163,17 @@ def test_a_bad_seeds_value_in_a_link_falls_back_visibly(new_page: Callable[..., 
     assert "seeds" not in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
 
 
+def test_seeds_too_costly_here_fall_back_to_one_seed_visibly(new_page: Callable[..., Any], server_url: str) -> None:
+    # Nine tables at the defaults are over the interactive budget: the API says 422 (naming the
+    # size field to lower); the page keeps the configuration and shows one seed with a notice.
+    page = open_page(new_page, server_url, "v=2&seeds=9")
+    assert "9 seeds is too costly" in page.locator("#notices").text_content()
+    assert page.locator("#pick-seeds").input_value() == "1"
+    assert "seeds" not in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert page.locator("#f-animals").input_value() == "1000"
+    assert page.locator("#counts-table td[data-median]").count() == 0
+
+
 def test_samples_sweep_figure_equals_the_json(new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
     page = open_page(new_page, server_url, "v=2&preset=small&view=global")
     section = page.locator("#samples-sweep")
