@@ -149,7 +149,16 @@ function makePanel(root, basis, graph) {
     () => fileStem("basisgraph", basis.id, state.ui.circuit, state.ui.input),
     `the ${basis.id} graph`,
   );
-  head.append(h, badge);
+  head.append(h);
+  if (basis.oracle) {
+    // Version-2 bodies mark the per-circuit view: it is read off the true features.
+    const tag = document.createElement("span");
+    tag.className = "oracle-tag";
+    tag.textContent = "oracle";
+    tag.title = basis.oracle;
+    head.append(tag);
+  }
+  head.append(badge);
   const short = document.createElement("p");
   short.className = "panel-what";
   short.textContent = nodeSetShort(basis);

@@ -59,6 +59,8 @@ def test_error_shares_threshold_and_causal_scores_equal_the_json(
     mixed = {f: t for b, f, _, t in cells if b == "mixed"}
     assert mixed["composite"] != "err 0%"  # the oracle leaves interference in its error node
     assert "oracle" in page.locator('#counts-table th[data-basis="mixed"]').text_content()
+    tag = page.locator('.panel[data-basis="mixed"] .oracle-tag')
+    assert tag.text_content() == "oracle" and tag.get_attribute("title") == "oracle: uses the true features"
     assert "never counted" in page.locator("#table-caption").text_content()
 
     circuit = "composite:bunny+cute"
