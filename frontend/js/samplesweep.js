@@ -5,7 +5,7 @@
 // every change; a dashed line marks the dataset size the table above uses.
 
 import d3 from "./d3.js";
-import { fetchSamplesSweep } from "./api.js";
+import { ApiError, fetchSamplesSweep } from "./api.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { formatCount, plural } from "./format.js";
 import { configParams, state, subscribe } from "./state.js";
@@ -13,6 +13,9 @@ import { configParams, state, subscribe } from "./state.js";
 const FACET_H = 210;
 const M = { top: 24, right: 10, bottom: 38, left: 48 };
 const STACK_BELOW = 640; // px: narrower figures stack the facets
+const LARGEST = 20000; // Config's largest samples: the grid's last point when nothing cuts it
+const RETRIES = 2; // a busy server (503) is asked again this many times
+const RETRY_MS = 3000;
 let root = null;
 let loaded = null; // { key, data }
 let pending = null;
@@ -32,7 +35,16 @@ async function load() {
   pending = key;
   render();
   try {
-    const data = await fetchSamplesSweep(state.config);
+    let data = null;
+    for (let attempt = 0; data === null; attempt++) {
+      try {
+        data = await fetchSamplesSweep(state.config);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 503 && attempt < RETRIES)) throw err;
+        status("The server is busy; asking again…");
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
     if (pending === key) loaded = { key, data };
   } catch (err) {
     pending = null;
@@ -61,7 +73,9 @@ export function render() {
     status(pending ? "Computing one table per dataset size…" : "");
     return;
   }
-  status("");
+  const grid = loaded.data.samples;
+  status(`Counted at ${grid.map((s) => s.toLocaleString("en")).join(", ")} inputs` +
+    (grid[grid.length - 1] < LARGEST ? "; larger datasets are over this server's budget for one request." : "."));
   draw(fig, loaded.data);
 }
 

@@ -191,6 +191,7 @@ def test_samples_sweep_figure_equals_the_json(new_page: Callable[..., Any], serv
     t = api(server_url, "table", v=2, preset="small", samples=500)
     cell = next(c for c in t["cells"] if c["basis"] == "animal" and c["family"] == "attribute")
     assert want[("attribute", "animal", 500)] == cell["global_edges_median"]
+    assert section.locator(".status").text_content().startswith("Counted at 500, 1,000, 2,000")
     section.scroll_into_view_if_needed()
     section.screenshot(path=str(screenshot_dir / "honest-samples-1280.png"))
     assert page.console_errors == []
