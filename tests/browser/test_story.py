@@ -165,7 +165,7 @@ def run_axe(page: Any) -> list[dict]:
     "/", "/?v=2&view=local&preset=bunny", "/?v=2&model=trained",
     "/embed?figure=table", "/embed?figure=bars", "/embed?figure=panels", "/embed?figure=geometry&preset=bunny",
     "/embed?figure=samples&preset=bunny",
-    "/?v=2&preset=bunny&seeds=3&circuit=composite%3Abunny%2Bcute&input=cute-bunny&node=animal%3Abunny",
+    "/?v=2&preset=bunny&seeds=3&basis=mixed&circuit=composite%3Abunny%2Bcute&input=cute-bunny&node=animal%3Abunny",
 ])
 def test_axe_finds_no_serious_violation(path: str, new_page: Callable[..., Any], server_url: str) -> None:
     if not AXE.is_file():
