@@ -122,6 +122,7 @@ function nodeLines(panel, d) {
       "not an edge: never counted; the edges split r·a"];
   }
   lines.push(`weight: ${fmtW(d.weight)}`);
+  if (d.ablation_pre !== undefined) lines.push(`ablated: r·a falls by ${fmtW(d.ablation_pre)}, y by ${fmtW(d.ablation_output)}`);
   if (total > 0) lines.push(`share of |attribution|: ${(100 * a / total).toFixed(1)}%`);
   if (d.kind === ERROR) lines.push("reconstruction error: shown, never counted");
   else if (panel.counted.has(d.id)) lines.push("counted: needed to reach τ");
@@ -200,7 +201,10 @@ function causalLine(graph) {
   if (c.unlisted_over_1pct) text += `; ${c.unlisted_over_1pct} true features outside the recipe each move r·a by over 1%`;
   p.append(b, `${text}.`);
   p.title = "Ablate every node the count does not keep (and the error node): the reader then sees only the counted edges. " +
-    "Over the inputs where the circuit fires, the share of its output that survives; and the error node's share of all |attribution|.";
+    "Over the inputs where the circuit fires, the share of its output that survives; and the error node's share of all |attribution|." +
+    (c.unlisted && c.unlisted.length
+      ? ` Largest features outside the recipe (r·a falls by): ${c.unlisted.map((u) => `${u.label} ${fmtW(u.ablation_pre)}`).join(", ")}.`
+      : "");
   return p;
 }
 
