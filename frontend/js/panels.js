@@ -23,6 +23,7 @@ import { MAX_TOP, TOP } from "./api.js";
 import { shownBases, state, update } from "./state.js";
 import { circuitCount, countOf } from "./story.js";
 import { ERROR, MORE, THRESHOLD, absOf, badgeFor, edgesFor, splitNodes, thresholdOf, totalAbs, visibleFeats } from "./panelnodes.js";
+import { causalLine, thresholdNote } from "./panelcausal.js";
 
 const M = { top: 14, bottom: 14, right: 16 };
 const OUT_R = 9;
@@ -171,41 +172,11 @@ function makePanel(root, basis, graph) {
   why.className = "panel-why";
   const median = document.createElement("p");
   median.className = "panel-median";
-  const causal = causalLine(graph);
+  const causal = causalLine(graph, fmtW);
   // Everything above the drawing is one line, so the shared layout lines up across panels.
   art.append(head, box, hl, median, ...(causal ? [causal] : []), short, why, tools);
   root.appendChild(art);
   return { art, basis, graph, badge, box, why, hl, median, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
-}
-
-const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)}%`);
-
-/**
- * The node set's causal scores (version-2 panels): how much of the output the counted edges
- * reproduce with every other node and the error node ablated, and the error node's share of
- * |attribution|; for the oracle, the true features its recipe leaves out that still move r·a.
- */
-function causalLine(graph) {
-  const c = graph && graph.causal;
-  if (!c) return null;
-  const p = document.createElement("p");
-  p.className = "panel-causal";
-  p.dataset.kept = JSON.stringify(c.kept_output_fraction ?? null);
-  p.dataset.error = JSON.stringify(c.error_fraction ?? null);
-  const b = document.createElement("strong");
-  b.textContent = "Causal check: ";
-  let text = c.kept_output_fraction === null || c.kept_output_fraction === undefined
-    ? "the circuit never fires here"
-    : `each input's counted edges alone (all else ablated) give ${pct(c.kept_output_fraction)} of y`;
-  text += `; error node: ${pct(c.error_fraction)} of |attribution|`;
-  if (c.unlisted_over_1pct) text += `; ${c.unlisted_over_1pct} true features outside the recipe each move r·a by over 1%`;
-  p.append(b, `${text}.`);
-  p.title = "Ablate every node the count does not keep (and the error node): the reader then sees only the counted edges. " +
-    "Over the inputs where the circuit fires, the share of its output that survives; and the error node's share of all |attribution|." +
-    (c.unlisted && c.unlisted.length
-      ? ` Largest features outside the recipe (r·a falls by): ${c.unlisted.map((u) => `${u.label} ${fmtW(u.ablation_pre)}`).join(", ")}.`
-      : "");
-  return p;
 }
 
 function drawPanel(panel, width, widthScale) {
@@ -623,18 +594,8 @@ function renderCircuitInfo() {
     }
   }
   root.append(fam, text);
-  const planted = g && g.model !== "trained" && state.ui.model !== "trained";
-  const share = planted && g.active !== false && g.total > 0 ? g.output / g.total : null;
-  if (share !== null) {
-    const s = document.createElement("span");
-    s.className = "threshold-note";
-    s.dataset.share = String(share);
-    s.textContent = ` The edges divide the reader's input r·a (${fmtW(g.total)}) before its threshold, not its output: ` +
-      (thresholdOf(g) !== null
-        ? `y is ${(100 * share).toFixed(0)}% of r·a here, and the dashed threshold node (−b) on each panel carries the rest.`
-        : "this reader's threshold is 0, so here y equals r·a.");
-    root.append(s);
-  }
+  const note = thresholdNote(g, state.ui.model === "trained", fmtW);
+  if (note) root.append(note);
 }
 
 function renderLegend() {
