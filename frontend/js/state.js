@@ -64,12 +64,16 @@ export const FIELDS = Object.freeze({
   overlay_sampling: { kind: "choice", choices: ["stratified", "topup"], label: "Overlay draw", help: "stratified: overlay rate as set; topup: version 1's draw, rate above the setting" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds"];
+export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds"];
 // The table across seeds (GET /api/v1/table?seeds=n): at most core/seeds.MAX_SEEDS.
 export const MAX_SEEDS = 9;
 export const MODELS = ["planted", "trained"];
+// The trained MLPs (basisgraph.jobs.trained.TARGET_NAMES): one reader unit per circuit, or
+// fewer hidden units than circuits (computation in superposition).
+export const TARGETS = ["aligned", "superposed"];
 export const UI_DEFAULTS = Object.freeze({
   model: "planted", // "trained": the MLP trained on the planted circuits, with its SPD (trained.js)
+  target: "aligned", // which trained MLP (TARGETS); only read on the trained model
   view: "local", // the link default of v=1 (a link without `view` counts locally)
   show: null, // null: every node set the API lists
   basis: null, // the node set picked from the table (emphasised panel)
@@ -237,6 +241,11 @@ export function parseQuery(search) {
     if (MODELS.includes(raw)) ui.model = raw;
     else bad("model", raw, "planted or trained", "the planted model");
   }
+  if (p.has("target")) {
+    const raw = p.get("target");
+    if (TARGETS.includes(raw)) ui.target = raw;
+    else bad("target", raw, TARGETS.join(" or "), "the aligned MLP");
+  }
   if (p.has("view")) {
     const raw = p.get("view");
     if (raw === "local" || raw === "global") ui.view = raw;
@@ -298,6 +307,7 @@ export function toQuery(s = state) {
   for (const [k, val] of configParams(s.config)) if (!(v1 && k in V1_VALUES)) p.set(k, val);
   const ui = s.ui;
   if (ui.model !== UI_DEFAULTS.model) p.set("model", ui.model);
+  if (ui.model === "trained" && ui.target !== UI_DEFAULTS.target) p.set("target", ui.target);
   if (ui.view !== UI_DEFAULTS.view) p.set("view", ui.view);
   if (ui.show) p.set("show", ui.show.join(","));
   if (ui.basis) p.set("basis", ui.basis);

@@ -49,7 +49,7 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("model", "view", "show", "basis", "circuit", "input", "node", "sae")
+UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
 _NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
 # A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
@@ -124,6 +124,8 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             continue
         if key == "model":
             ok = raw in ("planted", "trained")
+        elif key == "target":
+            ok = raw in ("aligned", "superposed")  # jobs.trained.TARGET_NAMES
         elif key == "view":
             ok = raw in ("local", "global")
         elif key == "show":
@@ -190,7 +192,8 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
                if k != "preset" and getattr(config, k) != defaults[k]]
     for key in UI_KEYS:
         value = (ui or {}).get(key)
-        if value is None or (key, value) in (("model", "planted"), ("view", "local"), ("input", "dataset")):
+        if value is None or (key, value) in (("model", "planted"), ("target", "aligned"),
+                                                     ("view", "local"), ("input", "dataset")):
             continue
         params.append((key, ",".join(value) if isinstance(value, list | tuple) else str(value)))
     return urlencode(params)

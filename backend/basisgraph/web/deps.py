@@ -31,6 +31,7 @@ PARAM_ALLOWED = {
     "input": "an example id listed by /api/v1/model, or 'dataset'",
     "top": "an integer from 1 to 2000",
     "seeds": "an integer from 1 to 9",
+    "target": "aligned or superposed (the trained MLP)",
     "v": "a link version: " + ", ".join(str(v) for v in LINK_DEFAULTS),
 }
 

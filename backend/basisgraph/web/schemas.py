@@ -105,6 +105,8 @@ class TrainedTableBody(TableBody):
     """The table on the trained MLP, plus the read-out of its decomposition."""
 
     readout: dict[str, Any]
+    target: str | None = None  # the trained MLP: aligned or superposed (decomposition.mlp.TARGETS)
+    ablation: dict[str, Any] | None = None  # edges against single-node ablations, per node set and family
 
 
 class ErrorBody(_Open):

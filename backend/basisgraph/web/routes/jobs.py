@@ -57,6 +57,7 @@ class JobStatus(BaseModel):
     stage: str | None = None  # trained model: the stage running
     stage_index: int | None = None
     stages: int | None = None
+    stage_names: list[str] | None = None  # trained model: every stage, in order
     basis: str | None = None  # SAE: its node-set id, sae:<kind>:<width>
     sae: dict[str, Any] | None = None  # SAE: its resolved configuration
     table: str | None = None  # once done: the table with the result
@@ -102,7 +103,8 @@ def _sae_request(cfg: Config, values: Mapping[str, Any], check: bool) -> JobRequ
 
 
 def _trained_request(cfg: Config, values: Mapping[str, Any], check: bool) -> JobRequest:
-    return trained_jobs.request(cfg, trained_jobs.SETTINGS, check=check)
+    target = trained_jobs.check_target(values.get("target", trained_jobs.DEFAULT_TARGET))
+    return trained_jobs.request(cfg, trained_jobs.settings_for(target), check=check, target=target)
 
 
 def _answer(st: dict[str, Any] | None, response: Response, job_id: str) -> dict[str, Any] | JSONResponse:
@@ -165,7 +167,12 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
 
 
 _add_kind("sae", _sae_request, config_parameters() + SAE_PARAMETERS)
-_add_kind("trained", _trained_request, config_parameters())
+TARGET_PARAMETER = {"name": "target", "in": "query", "required": False,
+                    "schema": {"type": "string", "enum": list(trained_jobs.TARGET_NAMES),
+                               "default": trained_jobs.DEFAULT_TARGET},
+                    "description": "which MLP to train: aligned (one unit per reader) or superposed "
+                                   "(fewer units than circuits, SPD from random initialisation)"}
+_add_kind("trained", _trained_request, config_parameters() + [TARGET_PARAMETER])
 
 
 @router.get("/jobs", tags=["jobs"], response_model=JobList, response_model_exclude_none=True)
