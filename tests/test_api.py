@@ -337,3 +337,13 @@ def test_table_across_seeds(client) -> None:
     bad = client.get(f"/api/v1/table?{BUNNY}&seeds=10")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "seeds"
     assert bad.json()["detail"][0]["allowed"] == "an integer from 1 to 9"
+
+
+def test_too_many_seeds_for_the_budget_name_seeds(client) -> None:
+    # The defaults fit alone but not nine times over: the 422 names seeds and what fits.
+    r = client.get("/api/v1/table?v=2&seeds=9")
+    assert r.status_code == 422, r.text
+    item = r.json()["detail"][0]
+    assert item["loc"][-1] == "seeds" and item["allowed"].startswith("an integer from 1 to ")
+    largest = int(item["allowed"].split(" to ")[1].split(" ")[0])
+    assert 1 <= largest < 9

@@ -166,10 +166,11 @@ def test_a_bad_seeds_value_in_a_link_falls_back_visibly(new_page: Callable[..., 
 
 
 def test_seeds_too_costly_here_fall_back_to_one_seed_visibly(new_page: Callable[..., Any], server_url: str) -> None:
-    # Nine tables at the defaults are over the interactive budget: the API says 422 (naming the
-    # size field to lower); the page keeps the configuration and shows one seed with a notice.
+    # Nine tables at the defaults are over the interactive budget: the API says 422 naming `seeds`
+    # and the largest count that fits; the page keeps the configuration and shows one seed.
     page = open_page(new_page, server_url, "v=2&seeds=9")
-    assert "9 seeds is too costly" in page.locator("#notices").text_content()
+    notice = page.locator("#notices").text_content()
+    assert "9 seeds is too costly" in notice and "seeds: 9 is not allowed" in notice
     assert page.locator("#pick-seeds").input_value() == "1"
     assert "seeds" not in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
     assert page.locator("#f-animals").input_value() == "1000"

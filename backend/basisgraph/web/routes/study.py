@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
 from basisgraph.core import sweep
+from basisgraph.core.cost import admit_count
 from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.core.study import cache_stats
 from basisgraph.web.bodies import ERRORS, answer
@@ -67,6 +68,8 @@ async def table(
     cell's median and range over that many seeds (`basisgraph.core.seeds`)."""
     if seeds == 1:
         return await answer(request, "table", config)
+    # Too many seeds for a configuration that fits alone: the 422 names `seeds`, not a size.
+    admit_count(config, request.app.state.budget, seeds, "seeds", float)
     return await answer(request, "table", config, (seeds,), repeats=seeds)
 
 
@@ -86,7 +89,12 @@ async def alpha_sweep(
 ) -> Response:
     """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
     # Each alpha point recounts the union node set, about a third of a table's work.
-    return await answer(request, "sweep", config, (steps,), repeats=max(1.0, steps / 3))
+    admit_count(config, request.app.state.budget, steps, "steps", _alpha_repeats, lo=2)
+    return await answer(request, "sweep", config, (steps,), repeats=_alpha_repeats(steps))
+
+
+def _alpha_repeats(steps: int) -> float:
+    return max(1.0, steps / 3)
 
 
 @router.get("/sweep/samples", tags=["study"], openapi_extra=CONFIG_PARAMS,
