@@ -68,7 +68,9 @@ export const FIELDS = Object.freeze({
   attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae"];
+export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "learned"];
+// The learned per-circuit view's fit (learned.js; basisgraph.dictionaries.learned.FITS).
+export const LEARNED_FITS = ["read", "input"];
 export const MODELS = ["planted", "trained"];
 // The trained MLPs (basisgraph.jobs.trained.TARGET_NAMES): one reader unit per circuit, or
 // fewer hidden units than circuits (computation in superposition).
@@ -83,6 +85,7 @@ export const UI_DEFAULTS = Object.freeze({
   input: "dataset",
   node: null, // highlighted node id
   sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
+  learned: "read", // what the learned view decomposes (LEARNED_FITS); links carry it with an SAE
   step: null, // the story step whose cells are marked (story.js); not part of links
   top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
@@ -264,6 +267,11 @@ export function parseQuery(search) {
     if (s) ui.sae = saeSpec(s);
     else bad("sae", raw, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:1050:1", "no learned dictionary");
   }
+  if (p.has("learned")) {
+    const raw = p.get("learned");
+    if (LEARNED_FITS.includes(raw)) ui.learned = raw;
+    else bad("learned", raw, LEARNED_FITS.join(" or "), "read");
+  }
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
     const raw = p.get(key);
@@ -310,6 +318,7 @@ export function toQuery(s = state) {
   if (ui.input && ui.input !== UI_DEFAULTS.input) p.set("input", ui.input);
   if (ui.node) p.set("node", ui.node);
   if (ui.sae) p.set("sae", ui.sae);
+  if (ui.sae && ui.learned !== UI_DEFAULTS.learned) p.set("learned", ui.learned);
   return p.toString();
 }
 
