@@ -67,37 +67,72 @@ async function load(key) {
 
 // ---- drawing ---------------------------------------------------------------------------------
 
-function numCell(family, key, value, text, cls) {
-  return el("td", { className: cls, "data-family": family, "data-key": key, "data-value": JSON.stringify(value ?? null), text });
+const GROUPS = { learned: "learned (no ground truth)", oracle: "oracle: true features", compare: "within one edge of the oracle" };
+const NARROW_PX = 600; // below this the table turns: one column per family, one row per number
+
+/** What each row (or column) shows: [group, JSON key of a family's cell, label, text of a cell]. */
+function measures(view) {
+  const count = (c, k) => formatCount(c[k]);
+  const frac = (c, k) => share(c[k]);
+  const within = (c, k) => `${c[k]} of ${c.firing}`;
+  return [
+    ["learned", "atoms_median", "atoms", count],
+    ["learned", `${view}_edges_median`, `${view} edges`, count],
+    ["learned", "error_share_median", "error share", frac],
+    ["oracle", `oracle_${view}_edges_median`, `${view} edges`, count],
+    ["oracle", "oracle_error_share_median", "error share", frac],
+    ["compare", `within_1_${view}`, "all", within],
+    ["compare", `within_1_explained_${view}`, "and explained", within],
+  ];
 }
 
-function drawTable(view, data) {
-  const colgroup = (label, span, cls) => el("th", { scope: "colgroup", colspan: span, className: cls, text: label });
-  const col = (label, cls) => el("th", { scope: "col", className: cls, text: label });
-  const head = el("thead", {},
-    el("tr", {}, el("td", { className: "corner" }), colgroup("learned (no ground truth)", 3, "learned start"),
-      colgroup("oracle: true features", 2, "oracle start"), colgroup("within one edge of the oracle", 2, "compare start")),
+function numCell(c, [group, key, , text], start) {
+  const cls = `${group}${start ? " start" : ""}${key.endsWith("edges_median") ? " edges" : ""}`;
+  return el("td", { className: cls, "data-family": c.family, "data-key": key, "data-value": JSON.stringify(c[key] ?? null), text: text(c, key) });
+}
+
+function familyHead(c, scope) {
+  const th = el("th", { scope }, el("span", { className: "fam-mark", "aria-hidden": "true" }), c.family,
+    el("span", { className: "row-sub", text: `${c.firing} of ${c.circuits} fire` }));
+  th.style.setProperty("--hue", familyColor(c.family));
+  return th;
+}
+
+/** Wide: one row per family, the learned, oracle and comparison columns side by side. */
+function wideTable(view, data) {
+  const ms = measures(view);
+  const first = (i) => i === 0 || ms[i - 1][0] !== ms[i][0];
+  const groups = Object.keys(GROUPS).map((g) => el("th", { scope: "colgroup", colspan: ms.filter((m) => m[0] === g).length,
+    className: `${g} start`, text: GROUPS[g] }));
+  const head = el("thead", {}, el("tr", {}, el("td", { className: "corner" }), ...groups),
     el("tr", {}, el("th", { scope: "col", className: "corner", text: "circuits" }),
-      col("atoms", "learned start"), col(`${view} edges`, "learned"), col("error share", "learned"),
-      col(`${view} edges`, "oracle start"), col("error share", "oracle"),
-      col("all", "compare start"), col("and explained", "compare")));
+      ...ms.map((m, i) => el("th", { scope: "col", className: `${m[0]}${first(i) ? " start" : ""}`, text: m[2] }))));
   const body = el("tbody");
   for (const c of data.cells) {
-    const fam = el("th", { scope: "row" }, el("span", { className: "fam-mark", "aria-hidden": "true" }), c.family,
-      el("span", { className: "row-sub", text: `${c.firing} of ${c.circuits} fire` }));
-    fam.style.setProperty("--hue", familyColor(c.family));
-    const count = (key, cls) => numCell(c.family, key, c[key], formatCount(c[key]), cls);
-    const within = (key, cls) => numCell(c.family, key, c[key], `${c[key]} of ${c.firing}`, cls);
-    body.append(el("tr", { "data-family": c.family }, fam,
-      count("atoms_median", "learned start"), count(`${view}_edges_median`, "learned edges"),
-      numCell(c.family, "error_share_median", c.error_share_median, share(c.error_share_median), "learned"),
-      count(`oracle_${view}_edges_median`, "oracle start edges"),
-      numCell(c.family, "oracle_error_share_median", c.oracle_error_share_median, share(c.oracle_error_share_median), "oracle"),
-      within(`within_1_${view}`, "compare start"), within(`within_1_explained_${view}`, "compare")));
+    body.append(el("tr", { "data-family": c.family }, familyHead(c, "row"), ...ms.map((m, i) => numCell(c, m, first(i)))));
   }
+  return [head, body];
+}
+
+/** Narrow (a phone): one column per family, the numbers in row groups. */
+function narrowTable(view, data) {
+  const head = el("thead", {}, el("tr", {}, el("td", { className: "corner" }), ...data.cells.map((c) => familyHead(c, "col"))));
+  const bodies = Object.keys(GROUPS).map((g) => {
+    const body = el("tbody", { className: g },
+      el("tr", {}, el("th", { scope: "rowgroup", colspan: data.cells.length + 1, className: `group ${g}`, text: GROUPS[g] })));
+    for (const m of measures(view).filter((x) => x[0] === g)) {
+      body.append(el("tr", {}, el("th", { scope: "row", className: "measure", text: m[2] }), ...data.cells.map((c) => numCell(c, m, false))));
+    }
+    return body;
+  });
+  return [head, ...bodies];
+}
+
+function drawTable(view, data, narrow) {
   const cap = el("caption", { className: "visually-hidden",
     text: `Learned per-circuit view of ${data.sources.join(", ")} beside the oracle, ${view} counts (medians per family)` });
-  return el("table", { className: "learned-table", "data-fit": data.fit, "data-view": view }, cap, head, body);
+  return el("table", { className: `learned-table ${narrow ? "narrow" : "wide"}`, "data-fit": data.fit, "data-view": view },
+    cap, ...(narrow ? narrowTable(view, data) : wideTable(view, data)));
 }
 
 function summary(view, data) {
@@ -145,8 +180,8 @@ export function render() {
   const view = state.ui.view;
   els.status.textContent = "";
   els.body.replaceChildren(
-    el("p", { className: "caption method", text: method(data) }),
-    el("div", { className: "table-wrap learned-wrap" }, drawTable(view, data)),
+    el("details", { className: "method" }, el("summary", { text: "How the learned view is computed" }), el("p", { text: method(data) })),
+    el("div", { className: "table-wrap learned-wrap" }, drawTable(view, data, root.clientWidth < NARROW_PX)),
     el("p", { className: "learned-summary", text: summary(view, data) }),
   );
 }
@@ -173,5 +208,14 @@ export function init(el_) {
       "Beside it, the oracle's counts, which use the true features. Counts follow the local/global toggle at the top." }),
     els.status, els.body);
   root.setAttribute("aria-labelledby", "learned-h");
+  if ("ResizeObserver" in window) {
+    // The table turns on narrow screens: redraw when the width crosses NARROW_PX.
+    let narrow = null;
+    new ResizeObserver(() => {
+      const now = root.clientWidth < NARROW_PX;
+      if (narrow !== null && now !== narrow && loaded) requestAnimationFrame(render);
+      narrow = now;
+    }).observe(root);
+  }
   render();
 }
