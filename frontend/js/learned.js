@@ -67,7 +67,7 @@ async function load(key) {
 
 // ---- drawing ---------------------------------------------------------------------------------
 
-const GROUPS = { learned: "learned (no ground truth)", oracle: "oracle: true features", compare: "within one edge of the oracle" };
+const GROUPS = { learned: "learned (no ground truth)", oracle: "oracle: uses the true features", compare: "within one edge of the oracle" };
 const NARROW_PX = 600; // below this the table turns: one column per family, one row per number
 
 /** What each row (or column) shows: [group, JSON key of a family's cell, label, text of a cell]. */

@@ -75,7 +75,7 @@ def test_learned_counts_are_the_jsons_and_the_link_keeps_the_fit(
     page = open_app(f"v=2&{TINY}&view=local&sae={SPEC}")
     page.wait_for_selector(DRAWN.format(fit="read"))
     box = page.locator("#sae .sae-learned")
-    assert "needs no ground truth" in box.inner_text() and "oracle: true features" in box.inner_text()
+    assert "needs no ground truth" in box.inner_text() and "oracle: uses the true features" in box.inner_text()
     assert page.is_checked("#learned-fit-read") and "learned=" not in page.url  # read: the default
     _check(page, read, "local")
     assert "sae:relu:20" in page.text_content("#sae .sae-learned .method")
