@@ -142,6 +142,23 @@ function summary(view, data) {
     "(zero edges is within one edge of one, yet explains nothing).";
 }
 
+const SHOW_ATOMS = 4; // picked atoms named in the circuit's line; the rest are counted
+
+/** The circuit picked for the graphs, as this view reads it (its support labels are for reading only). */
+function circuitLine(view, data) {
+  const c = data.circuits.find((x) => x.id === state.ui.circuit);
+  if (!c) return null;
+  const atoms = c.support.slice(0, SHOW_ATOMS).map((s) => `${s.node} (${s.label}) × ${s.weight}`).join(", ");
+  const more = c.support.length > SHOW_ATOMS ? ` and ${c.support.length - SHOW_ATOMS} more` : "";
+  const edges = (v) => (v == null ? "no count (it never fires)" : `${formatCount(v)} ${view} edge${v === 1 ? "" : "s"}`);
+  const line = el("p", { className: "learned-circuit", "data-circuit": c.id },
+    el("strong", { text: `The circuit in the graphs, ${c.id}: ` }),
+    `${c.atoms} atom${c.atoms === 1 ? "" : "s"}${atoms ? ` (${atoms}${more})` : ""}, relative miss ${c.miss}; ` +
+    `${edges(c[`${view}_edges`])}, error share ${share(c.error_share)}. The oracle: ${edges(c[`oracle_${view}_edges`])}, error share ${share(c.oracle_error_share)}. ` +
+    "Each atom's label names its nearest true feature, for reading only: the pursuit never sees it.");
+  return line;
+}
+
 function method(data) {
   return `For each circuit: orthogonal matching pursuit ${FIT_TEXT[data.fit] || ""}, over the ${data.atoms} live atoms of ${data.sources.join(", ")}, ` +
     `until what is left is at most ${data.tol} of it (at most ${data.max_atoms} atoms). Each picked atom's edge is its weight × its learned code; ` +
@@ -184,6 +201,8 @@ export function render() {
     el("div", { className: "table-wrap learned-wrap" }, drawTable(view, data, root.clientWidth < NARROW_PX)),
     el("p", { className: "learned-summary", text: summary(view, data) }),
   );
+  const line = circuitLine(view, data);
+  if (line) els.body.append(line);
 }
 
 export function init(el_) {

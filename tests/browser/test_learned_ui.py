@@ -40,6 +40,11 @@ def _share(v: float | None) -> str:
     return "–" if v is None else str(Decimal(v).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
+def _js(v: float) -> str:
+    """A number as JavaScript writes it in a template string (1.0 -> "1")."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
 def _shown(page: Any) -> dict[tuple[str, str], tuple[Any, str]]:
     rows = page.eval_on_selector_all(
         "#sae .sae-learned td[data-key]",
@@ -64,6 +69,13 @@ def _check(page: Any, view: dict, count: str) -> None:
     summary = page.inner_text("#sae .learned-summary")
     assert f"{t[f'within_1_{count}']} of {t['firing']} firing circuits" in summary
     assert f"{t[f'within_1_explained_{count}']} of them" in summary
+    # The circuit picked for the graphs, as this view reads it.
+    circuit = page.get_attribute("#sae .learned-circuit", "data-circuit")
+    c = next(x for x in view["circuits"] if x["id"] == circuit)
+    line = page.inner_text("#sae .learned-circuit")
+    assert f"{c['atoms']} atom" in line and f"relative miss {_js(c['miss'])}" in line
+    assert all(f"{s['node']} ({s['label']}) × {_js(s['weight'])}" in line for s in c["support"][:4])
+    assert f"error share {_share(c['error_share'])}. The oracle: {_count(c[f'oracle_{count}_edges'])} {count} edge" in line
 
 
 def test_learned_counts_are_the_jsons_and_the_link_keeps_the_fit(
