@@ -258,5 +258,6 @@ def test_links_carry_the_learned_fit() -> None:
     assert link.ui["learned"] == "input"
     assert "learned=input" in link_query(link.config, link.ui)
     assert "learned=" not in link_query(link.config, {**link.ui, "learned": "read"})  # the default
+    assert "learned=" not in link_query(link.config, {"learned": "input"})  # no SAE, no view
     bad = read_link("v=2&animals=40&sae=relu:46&learned=oracle")
     assert "learned" not in bad.ui and "learned" in bad.dropped

@@ -68,7 +68,7 @@ async function load(key) {
 // ---- drawing ---------------------------------------------------------------------------------
 
 const GROUPS = { learned: "learned (no ground truth)", oracle: "oracle: uses the true features", compare: "within one edge of the oracle" };
-const NARROW_PX = 600; // below this the table turns: one column per family, one row per number
+const NARROW_PX = 840; // below this the wide table would scroll: turn it, one column per family
 
 /** What each row (or column) shows: [group, JSON key of a family's cell, label, text of a cell]. */
 function measures(view) {

@@ -124,6 +124,12 @@ def test_learned_counts_are_the_jsons_and_the_link_keeps_the_fit(
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     # ... and on a phone the turned table fits without scrolling.
     assert phone.eval_on_selector("#sae .learned-wrap", "w => w.scrollWidth <= w.clientWidth")
+    # A wider window gets the wide table back, still without scrolling.
+    phone.set_viewport_size({"width": 1024, "height": 800})
+    phone.wait_for_selector("#sae table.learned-table.wide")
+    assert phone.eval_on_selector("#sae .learned-wrap", "w => w.scrollWidth <= w.clientWidth")
+    _check(phone, fitted, "local")
+    phone.locator("#sae .sae-learned").screenshot(path=str(screenshot_dir / "learned-input-1024.png"))
     assert phone.console_errors == []
 
 

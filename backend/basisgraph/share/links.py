@@ -202,6 +202,8 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
                                                      ("view", "local"), ("input", "dataset"),
                                                      ("learned", FITS[0])):
             continue
+        if key == "learned" and not (ui or {}).get("sae"):
+            continue  # the fit of a learned view that is not shown (as the page writes it)
         params.append((key, ",".join(value) if isinstance(value, list | tuple) else str(value)))
     return urlencode(params)
 
