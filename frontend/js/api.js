@@ -91,9 +91,11 @@ function getJSON(endpoint, params) {
   return promise;
 }
 
-/** GET /api/v1/table: the edge-count table for a config. */
-export function fetchTable(config) {
-  return getJSON("table", configParams(config));
+/** GET /api/v1/table: the edge-count table for a config; across `seeds` seeds when above 1. */
+export function fetchTable(config, seeds = state.ui.seeds) {
+  const p = configParams(config);
+  if (seeds > 1) p.set("seeds", String(seeds));
+  return getJSON("table", p);
 }
 
 /** GET /api/v1/model: names, circuits, examples, node sets. Coverage does not change it. */
@@ -159,6 +161,14 @@ export function fetchSweep(config, steps = 11) {
   const p = configParams(config, { omit: ["alpha"] });
   p.set("steps", String(steps));
   return getJSON("sweep", p);
+}
+
+/**
+ * GET /api/v1/sweep/samples: every node set's counts at dataset sizes from 500 up. `samples`
+ * is what varies, so it is left out (the server's grid stops where its budget does).
+ */
+export function fetchSamplesSweep(config) {
+  return getJSON("sweep/samples", configParams(config, { omit: ["samples"] }));
 }
 
 /** Whether an answer for this query is already held (used to skip loading indicators). */

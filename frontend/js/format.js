@@ -14,3 +14,11 @@ export function formatCount(v) {
 export function plural(v, word) {
   return `${formatCount(v)} ${word}${v === 1 ? "" : "s"}`;
 }
+
+/** A share as a percentage: "0%", "<1%", "20%" (the error node's share of |attribution|). */
+export function formatShare(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  if (x === 0) return "0%";
+  if (Math.abs(x) < 0.01) return "<1%";
+  return `${Math.round(100 * x)}%`;
+}

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Health", "ConfigSchema", "TableBody", "ModelBody", "GraphBody", "SweepBody", "SaeSweepBody",
+__all__ = ["Health", "ConfigSchema", "TableBody", "ModelBody", "GraphBody", "SweepBody", "SamplesSweepBody", "SaeSweepBody",
            "TrainedTableBody", "ErrorBody"]
 
 
@@ -83,6 +83,14 @@ class SweepBody(_Open):
 
     version: int
     alphas: list[float]
+    points: list[dict[str, Any]]
+
+
+class SamplesSweepBody(_Open):
+    """Every node set's family medians at each dataset size of the samples grid."""
+
+    version: int
+    samples: list[int]
     points: list[dict[str, Any]]
 
 

@@ -47,12 +47,14 @@ EMBED_HEIGHTS = {"table": 520, "graphs": 820, "both": 1280}
 # strips the host script still gets a frame that fits. (min width, height) pairs, widest first,
 # measured in Chromium (tests/browser/test_embed_figures.py checks them within 20 px). They
 # follow frontend/css/embed.css: the table compacts at <= 480 px (app.css), the mini panels
-# stack below 520 px (embed.js COMPACT_PANEL), bars and geometry have fixed drawing heights.
+# stack below 520 px (embed.js COMPACT_PANEL), the samples sweep's facets below 664 px (its
+# figure is the frame less 24 px; samplesweep.js), bars and geometry have fixed drawing heights.
 FIGURE_HEIGHTS: dict[str, tuple[tuple[int, int], ...]] = {
     "table": ((481, 308), (0, 211)),
     "bars": ((0, 363),),
     "panels": ((520, 394), (0, 863)),
     "geometry": ((0, 456),),
+    "samples": ((664, 324), (0, 757)),  # facets side by side from 640 px of figure (samplesweep.js)
 }
 MAX_OEMBED = 10_000
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
