@@ -110,3 +110,21 @@ def test_cli_table_carries_the_learned_view(_cache, capsys):
     assert "not the oracle" in out and "within one edge of the oracle" in out
     assert main([*argv, "--learned-tol", "1.5"]) == 2
     assert capsys.readouterr().err.startswith("basisgraph: error: learned_tol: '1.5'")
+
+
+def test_totals_sum_the_families_and_the_slack_is_reported():
+    # Only the true animals as atoms: attribute circuits lose what the animals cannot read, so
+    # the families differ and the sums are not trivially "all".
+    study = get_study(Config(preset="small"))
+    view = learned_view(study, [_truth(study, animals_only=True)], tol=1e-8)
+    assert view["error_slack"] == 0.1
+    for key, total in view["totals"].items():
+        assert total == sum(c[key] for c in view["cells"]), key
+    assert view["totals"]["circuits"] == len(view["circuits"]) == 24
+    # With the true animals, every animal circuit is the oracle's (1 edge, nothing left over).
+    animal = next(c for c in view["cells"] if c["family"] == "animal")
+    assert animal["within_1_explained_local"] == animal["firing"] == 8
+    # No animal atom carries an attribute on the inputs where its circuit fires.
+    attribute = next(c for c in view["cells"] if c["family"] == "attribute")
+    assert attribute["within_1_explained_local"] == 0 and attribute["error_share_median"] == 1.0
+    assert view["totals"]["within_1_explained_local"] < view["totals"]["firing"]

@@ -249,3 +249,15 @@ def test_links_carry_the_trained_target() -> None:
     assert "target=" not in link_query(link.config, {**link.ui, "target": "aligned"})  # the default
     bad = read_link("v=2&animals=40&model=trained&target=nope")
     assert "target" not in bad.ui and "target" in bad.dropped
+
+
+def test_links_carry_the_learned_fit() -> None:
+    from basisgraph.share.links import link_query, read_link
+
+    link = read_link("v=2&animals=40&sae=relu:46&learned=input")
+    assert link.ui["learned"] == "input"
+    assert "learned=input" in link_query(link.config, link.ui)
+    assert "learned=" not in link_query(link.config, {**link.ui, "learned": "read"})  # the default
+    assert "learned=" not in link_query(link.config, {"learned": "input"})  # no SAE, no view
+    bad = read_link("v=2&animals=40&sae=relu:46&learned=oracle")
+    assert "learned" not in bad.ui and "learned" in bad.dropped

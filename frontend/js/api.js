@@ -139,6 +139,17 @@ export function fetchSaeTable(config, sae) {
   return getJSON("sae/table", p);
 }
 
+/**
+ * GET /api/v1/sae/table?learned=<fit>: the same table plus `learned`, the per-circuit view over
+ * the SAE's atoms (no ground truth) beside the oracle's counts (404 if the SAE is not trained).
+ */
+export function fetchLearned(config, sae, fit) {
+  const p = configParams(config);
+  for (const [k, v] of saeParams(sae)) p.set(k, v);
+  p.set("learned", fit);
+  return getJSON("sae/table", p);
+}
+
 /** Every shown node set's panel for one circuit and input, as a Map from node-set id. */
 export async function fetchPanels(config, bases, circuit, input, top = TOP) {
   const graphs = await Promise.all(bases.map((b) => fetchGraph(config, b.id, circuit, input, top)));

@@ -5,7 +5,8 @@
 //   /api/v1/sae/jobs/{id} into a <progress> bar. A cached SAE answers "done" at once.
 // - Once trained, the SAE is state.ui.sae (link key `sae`, e.g. sae=relu:1050): the table then
 //   comes from /api/v1/sae/table, so the SAE is one more column (data-basis="sae:relu:1050"),
-//   one more bar and one more panel, and its metrics are listed here.
+//   one more bar and one more panel, and its metrics are listed here; below them, learned.js
+//   reads each circuit over the SAE's atoms beside the oracle.
 // - The sweep plots width × sparsity against the edge counts per family for every SAE of this
 //   configuration the server has trained (GET /api/v1/sae/sweep), with the planted animal
 //   dictionary and attribute basis as dashed references.
@@ -17,6 +18,7 @@ import { familyColor, nodeSetColor } from "./colors.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
 import { poll } from "./jobs.js";
+import * as learned from "./learned.js";
 import {
   SAE_DEFAULTS,
   SAE_KINDS,
@@ -472,6 +474,7 @@ export function render() {
   syncForm();
   renderJob();
   renderMetrics();
+  learned.render();
   if (sweep.data || sweep.pending || sweep.error) renderSweep();
 }
 
@@ -483,6 +486,7 @@ export function init(el_, { refresh } = {}) {
   els.progress = root.querySelector("progress");
   els.status = root.querySelector(".sae-job .status");
   els.metrics = root.querySelector(".sae-result");
+  learned.init(root.querySelector(".sae-learned"));
   els.sweep = root.querySelector(".sae-sweep");
   els.sweepButton = els.sweep.querySelector("button.run");
   els.sweepStatus = els.sweep.querySelector(".status");

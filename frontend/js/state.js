@@ -68,9 +68,11 @@ export const FIELDS = Object.freeze({
   attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds"];
+export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned"];
 // The table across seeds (GET /api/v1/table?seeds=n): at most core/seeds.MAX_SEEDS.
 export const MAX_SEEDS = 9;
+// The learned per-circuit view's fit (learned.js; basisgraph.dictionaries.learned.FITS).
+export const LEARNED_FITS = ["read", "input"];
 export const MODELS = ["planted", "trained"];
 // The trained MLPs (basisgraph.jobs.trained.TARGET_NAMES): one reader unit per circuit, or
 // fewer hidden units than circuits (computation in superposition).
@@ -86,6 +88,7 @@ export const UI_DEFAULTS = Object.freeze({
   node: null, // highlighted node id
   sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
   seeds: 1, // seeds the table is counted over (cells show the median and range when > 1)
+  learned: "read", // what the learned view decomposes (LEARNED_FITS); links carry it with an SAE
   step: null, // the story step whose cells are marked (story.js); not part of links
   top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
@@ -273,6 +276,11 @@ export function parseQuery(search) {
     if (n >= 1 && n <= MAX_SEEDS) ui.seeds = n;
     else bad("seeds", raw, `a whole number from 1 to ${MAX_SEEDS}`, "one seed");
   }
+  if (p.has("learned")) {
+    const raw = p.get("learned");
+    if (LEARNED_FITS.includes(raw)) ui.learned = raw;
+    else bad("learned", raw, LEARNED_FITS.join(" or "), "read");
+  }
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
     const raw = p.get(key);
@@ -320,6 +328,7 @@ export function toQuery(s = state) {
   if (ui.node) p.set("node", ui.node);
   if (ui.sae) p.set("sae", ui.sae);
   if (ui.seeds && ui.seeds !== UI_DEFAULTS.seeds) p.set("seeds", String(ui.seeds));
+  if (ui.sae && ui.learned !== UI_DEFAULTS.learned) p.set("learned", ui.learned);
   return p.toString();
 }
 

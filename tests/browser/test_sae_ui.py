@@ -92,6 +92,8 @@ def test_train_sae_from_the_page(open_app: Any, server_url: str, screenshot_dir:
     assert info.value.suggested_filename == "basisgraph-sae-sweep-local.svg"
     svg = Path(info.value.path()).read_text()
     assert "<svg" in svg[:100] and svg.count("<circle") == len(points)
+    # Below the metrics, the learned per-circuit view of the new SAE (tests/browser/test_learned_ui.py).
+    page.wait_for_selector('#sae .sae-learned[data-state="drawn"] td[data-key="local_edges_median"]')
     page.locator("#sae").screenshot(path=str(screenshot_dir / "sae-section.png"))
     assert page.console_errors == []
 

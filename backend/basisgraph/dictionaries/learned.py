@@ -27,7 +27,8 @@ Steps of `learned_view`:
 4. Beside each circuit, the oracle's (`mixed`) counts; per family the medians of both and how
    many firing circuits are within one edge of the oracle, per view, and how many of those
    also leave at most ERROR_SLACK more of the attribution in the error node than the oracle
-   does (a count of zero edges matches a small oracle count but explains nothing).
+   does (a count of zero edges matches a small oracle count but explains nothing); the same
+   counts summed over families under `totals`, and the slack itself under `error_slack`.
 """
 
 from __future__ import annotations
@@ -174,9 +175,11 @@ def learned_view(study: Study, sources: Sequence[Source], tol: float = TOL,
             entry["error_share"] = round_sig(float(np.median(
                 err / np.maximum(absv.sum(axis=1) + err, 1e-300))), 4, 1e-9)
         circuits.append(entry)
+    cells = _cells(circuits)
     return {"id": "learned", "label": LEARNED_LABEL, "oracle": None,
             "sources": [s.id for s in sources], "atoms": len(atoms), "fit": fit, "tol": tol,
-            "max_atoms": max_atoms, "cells": _cells(circuits), "circuits": circuits}
+            "max_atoms": max_atoms, "error_slack": ERROR_SLACK, "cells": cells,
+            "totals": _totals(cells), "circuits": circuits}
 
 
 def _within(c: dict, view: str) -> bool:
@@ -204,6 +207,15 @@ def _cells(circuits: list[dict]) -> list[dict]:
     return out
 
 
+TOTAL_KEYS = ("circuits", "firing", "within_1_local", "within_1_global", "within_1_explained_local",
+              "within_1_explained_global")
+
+
+def _totals(cells: list[dict]) -> dict:
+    """The families' circuit counts and within-one-edge counts, summed over families."""
+    return {key: sum(c[key] for c in cells) for key in TOTAL_KEYS}
+
+
 def format_learned(view: dict) -> str:
     """The learned view beside the oracle, as text (one row per family, then the totals)."""
     num = format_count
@@ -212,24 +224,18 @@ def format_learned(view: dict) -> str:
              "atoms); not the oracle",
              f"{'family':<11}{'atoms':>7}{'learned l / g':>16}{'error':>8}{'oracle l / g':>15}"
              f"{'error':>8}{'within 1 of oracle (l, g)':>28}"]
-    fire = 0
-    within = {"local": 0, "global": 0}
-    explained = {"local": 0, "global": 0}
     for c in view["cells"]:
-        fire += c["firing"]
-        for v in within:
-            within[v] += c[f"within_1_{v}"]
-            explained[v] += c[f"within_1_explained_{v}"]
         lines.append(f"{c['family']:<11}{num(c['atoms_median']):>7}"
                      f"{num(c['local_edges_median']) + ' / ' + num(c['global_edges_median']):>16}"
                      f"{_share(c['error_share_median']):>8}"
                      f"{num(c['oracle_local_edges_median']) + ' / ' + num(c['oracle_global_edges_median']):>15}"
                      f"{_share(c['oracle_error_share_median']):>8}"
                      f"{str(c['within_1_local']) + ', ' + str(c['within_1_global']) + ' of ' + str(c['firing']):>28}")
-    lines.append(f"all families: {within['local']} (local) and {within['global']} (global) of "
-                 f"{fire} firing circuits within one edge of the oracle; {explained['local']} and "
-                 f"{explained['global']} of them also with an error share at most "
-                 f"{ERROR_SLACK:g} above the oracle's")
+    t = view["totals"]
+    lines.append(f"all families: {t['within_1_local']} (local) and {t['within_1_global']} (global) of "
+                 f"{t['firing']} firing circuits within one edge of the oracle; {t['within_1_explained_local']} and "
+                 f"{t['within_1_explained_global']} of them also with an error share at most "
+                 f"{view['error_slack']:g} above the oracle's")
     return "\n".join(lines)
 
 

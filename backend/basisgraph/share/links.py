@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 from pydantic import ValidationError
 
 from basisgraph.config import LEGACY, OPTIONAL, Config, explain
+from basisgraph.dictionaries.learned import FITS
 
 __all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version", "query_version",
            "with_defaults",
@@ -52,7 +53,7 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae")
+UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "learned")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
 _NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
 # A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
@@ -131,6 +132,8 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             ok = raw in ("aligned", "superposed")  # jobs.trained.TARGET_NAMES
         elif key == "view":
             ok = raw in ("local", "global")
+        elif key == "learned":
+            ok = raw in FITS  # the learned per-circuit view's fit (page: learned.js)
         elif key == "show":
             ids = [s.strip() for s in raw.split(",") if s.strip()]
             ok = 0 < len(ids) <= 16 and all(_NODE_SET_RE.match(s) for s in ids)
@@ -196,8 +199,11 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
     for key in UI_KEYS:
         value = (ui or {}).get(key)
         if value is None or (key, value) in (("model", "planted"), ("target", "aligned"),
-                                                     ("view", "local"), ("input", "dataset")):
+                                                     ("view", "local"), ("input", "dataset"),
+                                                     ("learned", FITS[0])):
             continue
+        if key == "learned" and not (ui or {}).get("sae"):
+            continue  # the fit of a learned view that is not shown (as the page writes it)
         params.append((key, ",".join(value) if isinstance(value, list | tuple) else str(value)))
     return urlencode(params)
 
