@@ -261,3 +261,14 @@ def test_links_carry_the_learned_fit() -> None:
     assert "learned=" not in link_query(link.config, {"learned": "input"})  # no SAE, no view
     bad = read_link("v=2&animals=40&sae=relu:46&learned=oracle")
     assert "learned" not in bad.ui and "learned" in bad.dropped
+
+
+def test_links_carry_the_seeds_of_the_table() -> None:
+    from basisgraph.share.links import link_query, read_link
+
+    link = read_link("v=2&preset=small&seeds=5&view=global")
+    assert link.ui["seeds"] == "5"
+    assert link_query(link.config, link.ui) == "v=2&preset=small&view=global&seeds=5"  # the page's order
+    assert "seeds=" not in link_query(link.config, {"seeds": "1"})  # one seed is the plain table
+    for bad in ("0", "10", "two"):
+        assert "seeds" in read_link(f"v=2&seeds={bad}").dropped

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 from pydantic import ValidationError
 
 from basisgraph.config import LEGACY, OPTIONAL, Config, explain
+from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.dictionaries.learned import FITS
 
 __all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version", "query_version",
@@ -53,7 +54,7 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "learned")
+UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
 _NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
 # A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
@@ -132,6 +133,8 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             ok = raw in ("aligned", "superposed")  # jobs.trained.TARGET_NAMES
         elif key == "view":
             ok = raw in ("local", "global")
+        elif key == "seeds":  # the table across seeds (page: seedscontrol.js); 1 is the plain table
+            ok = raw.isdigit() and 1 <= int(raw) <= MAX_SEEDS
         elif key == "learned":
             ok = raw in FITS  # the learned per-circuit view's fit (page: learned.js)
         elif key == "show":
@@ -200,7 +203,7 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
         value = (ui or {}).get(key)
         if value is None or (key, value) in (("model", "planted"), ("target", "aligned"),
                                                      ("view", "local"), ("input", "dataset"),
-                                                     ("learned", FITS[0])):
+                                                     ("learned", FITS[0]), ("seeds", "1")):
             continue
         if key == "learned" and not (ui or {}).get("sae"):
             continue  # the fit of a learned view that is not shown (as the page writes it)
