@@ -1,6 +1,6 @@
 // A panel's numbers, from one /api/v1/graph answer: the badge at a coverage τ (from the
 // panel's coverage_curve), the nodes worth a row, and the edges to draw with the count each
-// carries. Pure functions of the graph JSON; panels.js draws them.
+// carries. Pure functions of the graph JSON; paneldraw.js draws them.
 //
 // badge = coverage_curve[round(τ·100)]; that many top edges are drawn one by one (count 1).
 // If the badge is larger than the nodes the API returned individually, the API's "+N more" node
