@@ -19,7 +19,7 @@ import { formatCount, plural } from "./format.js";
 import { state } from "./state.js";
 import { circuitCount, countOf } from "./story.js";
 import { ERROR, MORE, THRESHOLD, badgeFor, edgesFor, splitNodes, thresholdOf, visibleFeats } from "./panelnodes.js";
-import { MAX_WIDTH, M, OUT_R, circuitFamily, currentLayout, fmtW, placeLabels, truncate, yOf } from "./panellayout.js";
+import { MAX_WIDTH, M, OUT_NAME_Y, OUT_R, OUT_VALUE_Y, circuitFamily, currentLayout, fmtW, placeLabels, truncate, yOf } from "./panellayout.js";
 import { attachZoom, bindEdges, bindNodes, bindOutput } from "./panelinteract.js";
 
 /** Draw a panel's svg (nodes, output, an empty edge group) `width` px wide; prunePanel adds edges. */
@@ -106,12 +106,16 @@ function drawOutput(panel, view) {
       .attr("data-weight", thr).attr("data-count", 0); // thin: a threshold, not an edge to weigh
   }
   const out = view.append("g").attr("class", "output").attr("transform", `translate(${xo},${yo})`);
+  // The name and value sit in the top band, right-aligned over the node, joined to it by a
+  // leader down the one column no edge crosses (edges end at the node's left side).
+  out.append("line").attr("class", "out-leader").attr("x1", 0).attr("x2", 0)
+    .attr("y1", OUT_VALUE_Y + 5 - yo).attr("y2", -OUT_R);
   out.append("circle").attr("r", OUT_R).style("stroke", familyColor(circuitFamily()));
   const c = graph.circuit || {};
   // Named after the circuit (its label), as Neuronpedia names the logit node.
-  out.append("text").attr("class", "out-label").attr("x", OUT_R).attr("y", -OUT_R - 5).attr("text-anchor", "end")
-    .text(truncate(c.label || String(c.id || "circuit"), Math.floor((xo + OUT_R - xs - 4) / 7.5)));
-  out.append("text").attr("class", "out-value").attr("x", OUT_R).attr("y", OUT_R + 13).attr("text-anchor", "end")
+  out.append("text").attr("class", "out-label").attr("x", OUT_R).attr("y", OUT_NAME_Y - yo).attr("text-anchor", "end")
+    .text(truncate(c.label || String(c.id || "circuit"), Math.floor((xo + OUT_R - 4) / 7.5)));
+  out.append("text").attr("class", "out-value").attr("x", OUT_R).attr("y", OUT_VALUE_Y - yo).attr("text-anchor", "end")
     .text(graph.output === null || graph.output === undefined ? "" : `y = ${fmtW(graph.output)}`);
   const outLines = [c.label || c.id, `id: ${c.id}`, `output y: ${fmtW(graph.output)}`, `reader's input r·a (Σ edges, error included): ${fmtW(graph.total)}`];
   if (thr !== null) outLines.push(`threshold: ${fmtW(thr)} (y = r·a − b where the circuit fires)`);

@@ -7,7 +7,11 @@ import d3 from "./d3.js";
 import { state } from "./state.js";
 import { ERROR, MORE, THRESHOLD, absOf, thresholdOf, visibleFeats } from "./panelnodes.js";
 
-export const M = { top: 14, bottom: 14, right: 16 };
+// top: a band above the first row, clear of every edge, for the output's name and value (edges
+// converge on the output from both sides, so any label beside it would sit on them).
+export const M = { top: 38, bottom: 14, right: 16 };
+export const OUT_NAME_Y = 12; // baselines of the output's name and value in that band
+export const OUT_VALUE_Y = 26;
 export const OUT_R = 9;
 export const MAX_WIDTH = 12;
 const LABEL_GAP = 13; // px between two visible labels (12 px text)
