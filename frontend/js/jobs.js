@@ -1,5 +1,5 @@
 // Background jobs on the server (SAE training, the trained model's build): the polling loop
-// that sae.js and trained.js share. Requests go through api.js's one client, uncached.
+// that saejob.js and trained.js share. Requests go through api.js's one client, uncached.
 
 import { call, describeError } from "./api.js";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
