@@ -31,7 +31,7 @@ import numpy as np
 from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.counts import VERSION, round_sig
-from basisgraph.core.graphs import MAX_TOP, fold_nodes
+from basisgraph.core.graphs import MAX_TOP, PanelNodes, fold_nodes
 from basisgraph.core.study import Study, get_study
 from basisgraph.decomposition import ablation
 from basisgraph.dictionaries.config import cache_key
@@ -216,8 +216,8 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
     hidden = np.maximum(x @ view.w_in.T + view.b_in, 0.0)  # (n, hidden)
     output = float(np.mean(hidden @ view.w_out[k] + view.run.target.b_out.numpy()[k]))
     node_ids, labels, kinds = _nodes(view, basis, k)
-    body = fold_nodes(node_ids, labels, kinds, weights, absw, total_mean, int(top), cfg.coverage,
-                      f"circuit:{c.id}")
+    body = fold_nodes(PanelNodes(node_ids, labels, kinds, weights, absw, total_mean), int(top),
+                      cfg.coverage, f"circuit:{c.id}")
     size = len(node_ids)
     set_label = (view.node_sets[basis].label if basis in view.node_sets
                  else EXTRA_LABELS.get(basis) or study.node_sets["mixed"].label)
