@@ -99,3 +99,32 @@ def test_bad_settings_name_the_field():
         ResidConfig(hidden=0)
     with pytest.raises(ConfigError, match="p"):
         ResidSPDConfig(p=0)
+
+
+def test_cli_model_choices_are_the_presets():
+    from basisgraph.cli.resid import RESID_MODELS
+    from basisgraph.decomposition.resid_mlp import RESID_PRESETS
+
+    assert set(RESID_MODELS) == set(RESID_PRESETS)
+
+
+def test_cli_rejects_bad_seeds(capsys):
+    from basisgraph.cli.main import main
+
+    assert main(["resid", "--seeds", "x"]) == 2
+    assert "seeds" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resid_20_10_reproduces_the_paper():
+    # The paper (100 features, 50 neurons): one W_in subcomponent per feature, using the same
+    # neurons as the target. Seed 0 of the 20-10 preset: about 2 minutes on the shared machine.
+    from dataclasses import replace
+
+    from basisgraph.decomposition.resid_mlp import RESID_PRESETS, reproduce_resid
+
+    torch.set_num_threads(1)
+    rcfg, scfg = RESID_PRESETS["20-10"]
+    r = reproduce_resid(replace(rcfg, seed=0), replace(scfg, seed=0))
+    assert resid_reproduced(r), r
+    assert r["alive_in"] == rcfg.features and r["own_fraction"] == 1.0
