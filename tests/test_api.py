@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import basisgraph.web.app as api
-from basisgraph.config import Config, ConfigError
+from basisgraph.config import OPTIONAL, Config, ConfigError
 from basisgraph.web.compute import Computer, encode
 
 BUNNY = "preset=bunny"
@@ -25,7 +25,8 @@ TABLE_SCHEMA = {
     "required": ["version", "config", "families", "bases", "cells", "circuits"],
     "properties": {
         "version": {"const": 1},
-        "config": {"type": "object", "required": list(Config.model_fields)},
+        # keys at an OPTIONAL default are left out (they change no earlier number)
+        "config": {"type": "object", "required": [k for k in Config.model_fields if k not in OPTIONAL]},
         "families": {"type": "array", "items": {"type": "string"}},
         "bases": {"type": "array", "minItems": 1, "items": {
             "type": "object",
@@ -336,3 +337,13 @@ def test_table_across_seeds(client) -> None:
     bad = client.get(f"/api/v1/table?{BUNNY}&seeds=10")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "seeds"
     assert bad.json()["detail"][0]["allowed"] == "an integer from 1 to 9"
+
+
+def test_too_many_seeds_for_the_budget_name_seeds(client) -> None:
+    # The defaults fit alone but not nine times over: the 422 names seeds and what fits.
+    r = client.get("/api/v1/table?v=2&seeds=9")
+    assert r.status_code == 422, r.text
+    item = r.json()["detail"][0]
+    assert item["loc"][-1] == "seeds" and item["allowed"].startswith("an integer from 1 to ")
+    largest = int(item["allowed"].split(" to ")[1].split(" ")[0])
+    assert 1 <= largest < 9

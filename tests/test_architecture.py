@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "backend" / "basisgraph"
-LAYERS = ["config", "cache", "core", "dictionaries", "decomposition", "jobs", "share", "web", "cli"]
-RANK = {"config": 0, "cache": 0, "core": 1, "dictionaries": 2, "decomposition": 3, "jobs": 4,
+LAYERS = ["config", "cache", "fmt", "core", "dictionaries", "decomposition", "jobs", "share", "web", "cli"]
+RANK = {"config": 0, "cache": 0, "fmt": 0, "core": 1, "dictionaries": 2, "decomposition": 3, "jobs": 4,
         "share": 5, "web": 6, "cli": 7}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from basisgraph.config import PRESETS, Config, ConfigError, describe_range, parse_config
+from basisgraph.config import OPTIONAL, PRESETS, Config, ConfigError, describe_range, parse_config
 
 # field -> (smallest allowed, largest allowed, just below, just above)
 RANGES = {
@@ -20,11 +20,13 @@ RANGES = {
     "circuits": (1, 64, 0, 65),
     "overlay": (0.0, 1.0, -0.01, 1.01),
     "composite_weight": (1e-9, 1.0, 0.0, 1.01),
+    "attributes_on": (1, 64, 0, 65),
 }
 
 
 # field -> its allowed choices (the keys added with link version 2)
-CHOICES = {"residual": ("minnorm", "sparse", "error"), "overlay_sampling": ("topup", "stratified")}
+CHOICES = {"residual": ("minnorm", "sparse", "error"), "overlay_sampling": ("topup", "stratified"),
+           "attribute_law": ("gaussian", "binary")}
 
 
 def test_every_numeric_field_has_a_range_here():
@@ -45,11 +47,24 @@ def test_choice_fields_accept_each_choice_and_name_themselves_otherwise(field):
 def test_version_1_configs_leave_the_new_keys_out_of_json_bodies():
     legacy = Config(residual="minnorm", overlay_sampling="topup")
     assert "residual" not in legacy.as_json() and "overlay_sampling" not in legacy.as_json()
-    assert Config().as_json() == Config().model_dump()
+    everything = Config().model_dump()
+    assert Config().as_json() == {k: v for k, v in everything.items() if k not in OPTIONAL}
     assert Config(residual="minnorm").as_json()["overlay_sampling"] == "stratified"
     # residual never changes what is trained; the version-1 draw keeps old cache keys
     assert "residual" not in Config().training_json()
     assert "overlay_sampling" not in legacy.training_json()
+
+
+def test_optional_keys_are_left_out_at_their_defaults_only():
+    # Later keys whose default changes no number: absent from bodies and cache keys at the
+    # default (so every earlier body and cached SAE stays valid), present otherwise.
+    assert OPTIONAL == {"attribute_law": "gaussian", "attributes_on": 3}
+    for cfg in (Config(), Config(residual="minnorm", overlay_sampling="topup"), Config(preset="bunny")):
+        assert not set(OPTIONAL) & set(cfg.as_json()) and not set(OPTIONAL) & set(cfg.training_json())
+    binary = Config(attribute_law="binary")
+    assert binary.as_json()["attribute_law"] == "binary" and "attributes_on" not in binary.as_json()
+    assert binary.training_json()["attribute_law"] == "binary"
+    assert Config(attributes_on=5).as_json()["attributes_on"] == 5
 
 
 @pytest.mark.parametrize("field", sorted(RANGES))

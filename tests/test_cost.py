@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from basisgraph.config import Config, ConfigError
-from basisgraph.core.cost import SIZE_FIELDS, Budget, admit, predict
+from basisgraph.core.cost import SIZE_FIELDS, Budget, admit, admit_count, predict
 
 
 @pytest.mark.parametrize("field", SIZE_FIELDS)
@@ -42,6 +42,22 @@ def test_over_budget_names_the_raised_field_and_a_value_that_fits(kw, field):
     admit(cfg.model_copy(update={field: largest}))
     with pytest.raises(ConfigError):
         admit(cfg.model_copy(update={field: largest + 1}))
+
+
+def test_too_many_repeats_name_the_count_field_and_the_largest_that_fits():
+    # A budget of 2.5 default tables: 2 seeds fit, 3 do not, and the error names `seeds`.
+    budget = Budget(seconds=2.5 * predict(Config()).seconds)
+    assert admit_count(Config(), budget, 2, "seeds", float).seconds <= budget.seconds
+    with pytest.raises(ConfigError) as err:
+        admit_count(Config(), budget, 5, "seeds", float)
+    assert (err.value.field, err.value.value) == ("seeds", 5)
+    assert err.value.allowed.startswith("an integer from 1 to 2 ")
+
+
+def test_a_configuration_too_big_alone_keeps_the_size_error():
+    with pytest.raises(ConfigError) as err:
+        admit_count(Config(animals=100000, attributes=256), Budget(), 3, "seeds", float)
+    assert err.value.field == "animals"
 
 
 def test_a_tight_budget_refuses_the_defaults():

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from basisgraph.config import Config, parse_config
+from basisgraph.config import OPTIONAL, Config, parse_config
 from basisgraph.core.counts import circuit_stats, cover_counts, round_sig, table
 from basisgraph.core.study import get_study
 
@@ -203,7 +203,10 @@ def test_contract_keys():
     cfg = Config(preset="bunny")
     t = table(cfg)
     assert t["version"] == 1
-    assert t["config"] == cfg.model_dump() and set(t["config"]) == set(Config.model_fields)
+    # every key, except the OPTIONAL ones at their defaults (they change no earlier number)
+    assert t["config"] == cfg.as_json() and set(t["config"]) == set(Config.model_fields) - set(OPTIONAL)
+    binary = Config(preset="bunny", attribute_law="binary")
+    assert table(binary)["config"] == {k: v for k, v in binary.model_dump().items() if k != "attributes_on"}
     assert t["families"] == ["animal", "attribute", "composite"]
     for b in t["bases"]:
         assert {"id", "label", "atoms", "is_dictionary", "reconstruction_error",

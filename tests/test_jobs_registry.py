@@ -134,6 +134,7 @@ def test_a_form_or_no_cors_post_starts_nothing(client, ctype, body) -> None:
         r = client.post(path, content=body, headers=headers)
         assert r.status_code == 415, r.text
         assert "application/json" in r.json()["detail"]
+        assert (r.json()["field"], r.json()["allowed"]) == ("content-type", "application/json")
     assert client.get("/api/v1/jobs").json()["jobs"] == []
     assert client.get(f"/api/v1/sae/jobs?{Q}&{urlencode(LONG)}").json()["status"] == "untrained"
 

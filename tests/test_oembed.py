@@ -172,7 +172,7 @@ def test_page_head_carries_discovery_for_its_state(client: TestClient) -> None:
 
 @pytest.mark.parametrize(("figure", "maxwidth", "height"), [
     ("table", 680, 308), ("table", 390, 211), ("bars", 680, 363), ("panels", 680, 394), ("panels", 390, 863),
-    ("geometry", 390, 456)])
+    ("geometry", 390, 456), ("samples", 680, 324), ("samples", 390, 757)])
 def test_a_figure_gets_its_height_at_the_requested_width(client: TestClient, figure: str, maxwidth: int,
                                                           height: int) -> None:
     body = oembed(client, f"{HOST}/embed?v=1&count=global&figure={figure}", maxwidth=maxwidth).json()

@@ -199,6 +199,20 @@ def test_table_with_sae_matches_python_and_the_plain_table(client, trained) -> N
     assert t["bases"][:-1] == plain["bases"]
 
 
+def test_table_with_the_learned_view(client, trained) -> None:
+    plain = client.get(f"/api/v1/sae/table?{Q}&{SAE}").json()
+    assert "learned" not in plain  # without the parameter the body is as before
+    r = client.get(f"/api/v1/sae/table?{Q}&{SAE}&learned=input")
+    assert r.status_code == 200, r.text
+    t = r.json()
+    ref = sae_table(CFG, [SAEConfig(steps=200)], train=False, learned=True, fit="input")
+    assert t["learned"] == json.loads(json.dumps(ref["learned"]))
+    assert t["learned"]["sources"] == ["sae:relu:46"] and t["learned"]["oracle"] is None
+    assert {k: v for k, v in t.items() if k != "learned"} == plain
+    bad = client.get(f"/api/v1/sae/table?{Q}&{SAE}&learned=oracle")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "learned"]
+
+
 def test_sae_panel(client, trained) -> None:
     circuit = client.get(f"/api/v1/model?{Q}").json()["circuits"][0]["id"]
     r = client.get(f"/api/v1/graph?{Q}&basis=sae:relu:46&{SAE}&circuit={circuit}")

@@ -238,3 +238,14 @@ def test_preview_draws_medians_below_one() -> None:
 @pytest.mark.parametrize(("value", "text"), [(314.5, "314.5"), (87.0, "87"), (24.5, "24.5"), (1000, "1000"), (None, "–")])
 def test_preview_uses_the_pages_rounding_rule(value: float | None, text: str) -> None:
     assert _count(value) == text  # the one rounding rule (frontend/js/format.js)
+
+
+def test_links_carry_the_trained_target() -> None:
+    from basisgraph.share.links import link_query, read_link
+
+    link = read_link("v=2&animals=40&model=trained&target=superposed")
+    assert link.ui["target"] == "superposed" and link.ui["model"] == "trained"
+    assert "target=superposed" in link_query(link.config, link.ui)
+    assert "target=" not in link_query(link.config, {**link.ui, "target": "aligned"})  # the default
+    bad = read_link("v=2&animals=40&model=trained&target=nope")
+    assert "target" not in bad.ui and "target" in bad.dropped

@@ -27,6 +27,7 @@ from basisgraph.decomposition.table import trained_table
 from basisgraph.dictionaries.config import SAEConfig
 from basisgraph.jobs import registry as jobs_registry
 from basisgraph.jobs import trained as trained_jobs
+from basisgraph.jobs.kind import JOB_SECONDS_ENV
 from basisgraph.web.routes import trained as trained_api
 
 TINY = {"animals": 6, "attributes": 3, "samples": 200, "circuits": 2}
@@ -37,7 +38,7 @@ SETTINGS = Settings(TrainConfig(steps=60, batch=128, train_samples=800, heldout_
                     SPDConfig(steps=40, batch=64, components_in=8, components_out=8, train_samples=800),
                     (SAEConfig(kind="relu", steps=50),))
 SAE_ID = "sae:relu:9"
-STAGES = ["SAE relu:9", "train MLP", "decompose (SPD)"]
+STAGES = ["SAE relu:9", "train MLP", "decompose (SPD)", trained_jobs.READOUT_STAGE]
 DEADLINE_S = 120.0
 
 
@@ -206,6 +207,7 @@ def test_progress_never_decreases_and_stages_are_reported(built) -> None:
     assert running, [s["status"] for s in seen]
     for s in running:
         assert s["stages"] == len(STAGES) and s["progress"] < 1.0, s
+        assert s["stage_names"] == STAGES, s
         if s["stage"] == "loading":  # the worker starts: before the first stage
             assert (s["stage_index"], s["progress"]) == (0, 0.0), s
         else:
@@ -354,3 +356,125 @@ def test_job_routes_read_the_link_version() -> None:
     assert client.get(f"/api/v1/trained/jobs?{tiny}").json()["config"]["residual"] == "sparse"
     bad = client.get(f"/api/v1/trained/jobs?v=7&{tiny}")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "v"
+
+
+# --------------------------------------------------------------------------------------------
+# The superposed target (issue 13): its own build, table and panels, chosen by `target`
+
+
+@pytest.fixture(scope="module")
+def superposed(client, built) -> dict:
+    """Build the tiny superposed model through the API (after the aligned one)."""
+    r = client.post(f"/api/v1/trained/jobs?{Q}&target=superposed", json={})
+    assert r.status_code == 202, r.text
+    job, seen = _wait(client, r.json())
+    assert job["status"] == "done", f"the job failed: {job}"
+    return {"first": r.json(), "job": job, "seen": seen}
+
+
+def test_target_names_are_the_mlp_targets() -> None:
+    from basisgraph.decomposition.mlp import TARGETS
+
+    assert tuple(TARGETS) == trained_jobs.TARGET_NAMES
+    assert trained_jobs.settings_for("aligned") is trained_jobs.SETTINGS
+
+
+@pytest.mark.parametrize("route", ["post:/api/v1/trained/jobs", "get:/api/v1/trained/jobs",
+                                   "get:/api/v1/trained/table", "get:/api/v1/trained/graph"])
+@pytest.mark.parametrize("bad", ["nope", "Aligned", ""])
+def test_bad_target_is_422_naming_target(client, route, bad) -> None:
+    method, path = route.split(":", 1)
+    r = getattr(client, method)(f"{path}?{Q}&target={bad}", **({"json": {}} if method == "post" else {}))
+    assert r.status_code == 422, r.text
+    item = r.json()["detail"][0]
+    assert item["loc"] == ["query", "target"], item
+    assert "aligned" in item["allowed"] and "superposed" in item["allowed"], item
+
+
+def test_superposed_settings_follow_mlp_targets() -> None:
+    from basisgraph.decomposition.mlp import TARGETS
+
+    s = trained_jobs.settings_for("superposed")
+    want = TARGETS["superposed"]
+    assert (s.train.hidden_fraction, s.train.l1_out, s.train.loss) == (
+        want.hidden_fraction, want.l1_out, want.loss)
+    assert s.train.steps == SETTINGS.train.steps  # the tiny budget is kept
+    assert s.spd.init == "random" and s.spd.steps == SETTINGS.spd.steps
+    assert trained_jobs.job_key(CFG, s) != trained_jobs.job_key(CFG, SETTINGS)
+
+
+def test_superposed_build_is_its_own_job(client, built, superposed) -> None:
+    first, job = superposed["first"], superposed["job"]
+    assert first["id"] != built["job"]["id"]
+    assert first["query"] == f"{Q}&target=superposed"
+    assert job["table"] == f"/api/v1/trained/table?{Q}&target=superposed"
+    stages = {s["stage"] for s in superposed["seen"] if s["status"] == "running"}
+    assert stages - {"loading"} <= set(STAGES), stages
+    look = client.get(f"/api/v1/trained/jobs?{Q}&target=superposed").json()
+    assert look["status"] == "done" and look["id"] == first["id"]
+    # The aligned model is still the default, and still built.
+    assert client.get(f"/api/v1/trained/jobs?{Q}").json()["id"] == built["job"]["id"]
+
+
+def test_superposed_table_is_the_readout_functions(client, superposed) -> None:
+    from basisgraph.decomposition.panels import view_table
+
+    r = client.get(f"/api/v1/trained/table?{Q}&target=superposed")
+    assert r.status_code == 200, r.text
+    t = r.json()
+    s = trained_jobs.settings_for("superposed")
+    assert t == json.loads(json.dumps(view_table(CFG, s)))
+    rs = s.resolve(CFG)
+    assert t == json.loads(json.dumps(trained_table(CFG, rs.train, rs.spd, sae_cfgs=list(rs.saes))))
+    assert t["target"] == "superposed" and client.get(f"/api/v1/trained/table?{Q}").json()["target"] == "aligned"
+    assert t["readout"]["train"]["hidden_fraction"] == 0.5 and t["readout"]["spd"]["init"] == "random"
+    ids = [b["id"] for b in t["bases"]]
+    assert ids[-3:] == ["mixed", "hidden", "spd"] and SAE_ID in ids
+    # The read-out names every circuit once: recovered and causal, recovered only, or missed.
+    for fam, f in t["readout"]["recovery_strict"]["families"].items():
+        names = f["names"]
+        listed = names["causal"] + names["not_causal"] + names["missed"]
+        want = [c["id"].split(":", 1)[1] for c in t["circuits"] if c["family"] == fam]
+        assert sorted(listed) == sorted(want), (fam, names)
+        assert len(names["causal"]) == f["recovered_and_causal"]
+        assert len(names["causal"]) + len(names["not_causal"]) == f["recovered"]
+    assert {c["basis"] for c in t["ablation"]["cells"]} == set(ids)
+
+
+def test_superposed_panel_is_the_python_panel(client, superposed) -> None:
+    cid = _circuits()[0]
+    r = client.get(f"/api/v1/trained/graph?{Q}&target=superposed&basis=spd&circuit={cid}")
+    assert r.status_code == 200, r.text
+    s = trained_jobs.settings_for("superposed")
+    ref = trained_panel(CFG, "spd", cid, "dataset", 40, s.resolve(CFG))
+    assert r.json() == json.loads(json.dumps(ref))
+    assert r.json()["target"] == "superposed" and "disagreement" in r.json()["ablation"]
+    aligned = client.get(f"/api/v1/trained/graph?{Q}&basis=spd&circuit={cid}").json()
+    assert aligned["target"] == "aligned" and aligned["nodes"] != r.json()["nodes"]
+
+
+def test_preview_and_export_follow_the_target(client, superposed) -> None:
+    s = trained_jobs.settings_for("superposed")
+    assert trained_api.built_table_params(CFG, "superposed") == (*trained_graphs.cache_state(CFG, s), s)
+    assert client.get(f"/api/v1/preview.png?{Q}&model=trained&target=nope").status_code == 422
+    assert client.get(f"/api/v1/preview.png?{Q}&model=trained&target=superposed").status_code == 200
+    head = client.get(f"/?v=2&{Q}&model=trained&target=superposed").text
+    assert re.search(r'og:image" content="[^"]*preview\.png\?[^"]*model=trained&amp;target=superposed', head)
+    page = client.get(f"/api/v1/export.html?v=2&{Q}&model=trained&target=superposed")
+    assert page.status_code == 200, page.text[:300]
+    assert re.search(r'"target":\s*"superposed"', page.text)
+    assert not re.search(r'"target":\s*"superposed"', client.get(f"/api/v1/export.html?v=2&{Q}&model=trained").text)
+
+
+def test_superposed_build_is_under_the_cost_cap(client, monkeypatch) -> None:
+    # The superposed target goes through the same cap: past it, 422 naming `animals`.
+    big = urlencode({"animals": 1000, "attributes": 50, "samples": 200})
+    monkeypatch.setattr(trained_jobs, "SETTINGS", trained_jobs.DEFAULT)
+    est = trained_jobs.estimate_s(Config(animals=1000, attributes=50), trained_jobs.settings_for("superposed"))
+    monkeypatch.setenv(JOB_SECONDS_ENV, str(est / 2))
+    r = client.post(f"/api/v1/trained/jobs?{big}&target=superposed", json={})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "animals"]
+    monkeypatch.setenv(JOB_SECONDS_ENV, str(est * 2))
+    look = client.get(f"/api/v1/trained/jobs?{big}&target=superposed")
+    assert look.status_code == 200 and look.json()["estimate_s"] <= est * 2

@@ -12,17 +12,21 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
-    "Config", "PRESETS", "FIELD_HELP", "ConfigError", "LEGACY", "describe_range", "explain",
+    "Config", "PRESETS", "FIELD_HELP", "ConfigError", "LEGACY", "OPTIONAL", "describe_range", "explain",
     "parse_config",
 ]
 
 PresetName = Literal["post", "bunny", "wide", "small"]
 Residual = Literal["minnorm", "sparse", "error"]
 OverlaySampling = Literal["topup", "stratified"]
+AttributeLaw = Literal["gaussian", "binary"]
 
 # Values of the keys added after link version 1 that reproduce version 1's numbers. A config
 # holding all of them is a version-1 config, and its JSON bodies leave these keys out (as_json).
 LEGACY: dict[str, Any] = {"residual": "minnorm", "overlay_sampling": "topup"}
+# Keys added later whose default reproduces every earlier number: a config at these values
+# leaves them out of JSON bodies and training cache keys, whatever its link version.
+OPTIONAL: dict[str, Any] = {"attribute_law": "gaussian", "attributes_on": 3}
 
 # Field values a preset sets; everything else keeps the model default.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -87,6 +91,14 @@ class Config(BaseModel):
     # each composite pair's minimum taken from that budget; topup = independent draws, then extra
     # overlays until every composite pair has its minimum (link version 1, rate above `overlay`).
     overlay_sampling: OverlaySampling = "stratified"
+    # How an animal is made of the attributes: gaussian = a signed Gaussian weight on every
+    # attribute (dense; a rotation of the attribute axes gives the same animals, so only the
+    # overlays single the axes out), binary = `attributes_on` attributes switched on with
+    # positive weights, the rest off (sparse and non-negative, so the axes are identifiable).
+    attribute_law: AttributeLaw = "gaussian"
+    # Attributes switched on in each animal under the binary law (capped at `attributes`;
+    # unused by the gaussian law).
+    attributes_on: int = Field(3, ge=1, le=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -141,18 +153,22 @@ class Config(BaseModel):
         if self.legacy:
             for k in LEGACY:
                 del out[k]
+        for k, v in OPTIONAL.items():
+            if out[k] == v:
+                del out[k]
         return out
 
     def training_json(self) -> dict[str, Any]:
         """The fields that can change what is trained on this study (SAE and MLP cache keys).
 
         Coverage, alpha and samples only change counting (training draws its own data), and
-        `residual` only the animal dictionary's encoder. A version-1 overlay draw is left out, so
-        caches made before the key existed stay valid.
+        `residual` only the animal dictionary's encoder. A version-1 overlay draw and OPTIONAL keys
+        at their defaults are left out, so caches made before those keys existed stay valid.
         """
         skip = {"coverage", "alpha", "samples", "residual"}
         if self.overlay_sampling == LEGACY["overlay_sampling"]:
             skip.add("overlay_sampling")
+        skip |= {k for k, v in OPTIONAL.items() if getattr(self, k) == v}
         return self.model_dump(mode="json", exclude=skip)
 
     def key(self) -> str:
@@ -165,7 +181,7 @@ def describe_range(name: str) -> str:
     field = Config.model_fields[name]
     if name == "preset":
         return "one of " + ", ".join(PRESETS)
-    if name in LEGACY:
+    if field.annotation not in (int, float) and get_args(field.annotation):  # a Literal
         return "one of " + ", ".join(get_args(field.annotation))
     lo = hi = None
     lo_open = hi_open = False
@@ -199,6 +215,10 @@ FIELD_HELP: dict[str, str] = {
                 "animals, exact), minnorm (spread over all animals), error (left in the error node)",
     "overlay_sampling": "stratified (overlay rate exactly as set) or topup (version-1 draws plus "
                         "extra overlays for composite pairs)",
+    "attribute_law": "how animals are made of attributes: gaussian (signed weights on every "
+                     "attribute) or binary (a few attributes switched on, positive weights)",
+    "attributes_on": "attributes switched on in each animal under the binary law (capped at "
+                     "attributes)",
 }
 
 

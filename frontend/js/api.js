@@ -4,7 +4,7 @@
 // touching the network. Job answers (jobs.js) go through `call` uncached: their point is to change.
 
 import { answer } from "./datasource.js";
-import { configParams, saeParams, state } from "./state.js";
+import { configParams, saeParams, state, UI_DEFAULTS } from "./state.js";
 
 // The API lives beside /static: resolve it from this module's own URL so the page also works
 // when it is mounted under a prefix or framed from another origin.
@@ -91,9 +91,11 @@ function getJSON(endpoint, params) {
   return promise;
 }
 
-/** GET /api/v1/table: the edge-count table for a config. */
-export function fetchTable(config) {
-  return getJSON("table", configParams(config));
+/** GET /api/v1/table: the edge-count table for a config; across `seeds` seeds when above 1. */
+export function fetchTable(config, seeds = state.ui.seeds) {
+  const p = configParams(config);
+  if (seeds > 1) p.set("seeds", String(seeds));
+  return getJSON("table", p);
 }
 
 /** GET /api/v1/model: names, circuits, examples, node sets. Coverage does not change it. */
@@ -115,12 +117,19 @@ export function fetchGraph(config, basis, circuit, input, top = TOP, sae = state
   p.set("circuit", circuit);
   p.set("input", input);
   p.set("top", String(top));
+  if (trained) setTarget(p);
   return getJSON(trained ? "trained/graph" : "graph", p);
 }
 
+/** Add the trained MLP's `target` to a query unless it is the default. */
+export function setTarget(p, target = state.ui.target) {
+  if (target && target !== UI_DEFAULTS.target) p.set("target", target);
+  return p;
+}
+
 /** GET /api/v1/trained/table: edge counts on the trained MLP (404 until it has been built). */
-export function fetchTrainedTable(config) {
-  return getJSON("trained/table", configParams(config));
+export function fetchTrainedTable(config, target = state.ui.target) {
+  return getJSON("trained/table", setTarget(configParams(config), target));
 }
 
 /** GET /api/v1/sae/table: the table with a trained SAE appended (404 if it is not trained). */
@@ -141,6 +150,14 @@ export function fetchSweep(config, steps = 11) {
   const p = configParams(config, { omit: ["alpha"] });
   p.set("steps", String(steps));
   return getJSON("sweep", p);
+}
+
+/**
+ * GET /api/v1/sweep/samples: every node set's counts at dataset sizes from 500 up. `samples`
+ * is what varies, so it is left out (the server's grid stops where its budget does).
+ */
+export function fetchSamplesSweep(config) {
+  return getJSON("sweep/samples", configParams(config, { omit: ["samples"] }));
 }
 
 /** Whether an answer for this query is already held (used to skip loading indicators). */

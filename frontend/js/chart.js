@@ -6,7 +6,7 @@ import d3 from "./d3.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { shownBases, state, update } from "./state.js";
 import { formatCount, plural } from "./format.js";
-import { circuitForFamily, stepMarks } from "./table.js";
+import { circuitForFamily, rangeText, seedRange, stepMarks } from "./table.js";
 
 const HEIGHT = 280;
 const M = { top: 22, right: 10, bottom: 46, left: 56 }; // left: room for a "10,000" tick
@@ -26,10 +26,11 @@ export function render(root) {
   for (const fam of families) {
     for (const b of bases) {
       const c = cells.get(`${b.id}\u0000${fam}`);
-      data.push({ family: fam, basis: b.id, value: c ? c[key] : null });
+      const range = seedRange(c, view);
+      data.push({ family: fam, basis: b.id, value: range ? range.median : c ? c[key] : null, range });
     }
   }
-  const max = d3.max(data, (d) => d.value) || 1;
+  const max = d3.max(data, (d) => (d.range ? Math.max(d.range.max, d.value) : d.value)) || 1;
   const floor = 0.5;
   const y = d3
     .scaleLog()
@@ -113,16 +114,33 @@ function drawBars(svg, data, families, { x0, x1, y, floor, view, marks }) {
     .each(function (d) {
       this.style.setProperty("fill", nodeSetColor(d.basis));
     });
-  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${plural(d.value, `${view} edge`)}`);
+  bar.append("title").text((d) => `${d.basis}, ${d.family} circuits: ${plural(d.value, `${view} edge`)}` +
+    (d.range ? ` (median over seeds; range ${rangeText(d.range)})` : ""));
+  drawWhiskers(bar.filter((d) => d.range && d.range.max > 0), x1, y, floor);
   if (x1.bandwidth() >= 13) {
     bar
       .append("text")
       .attr("class", "bar-label")
       .attr("x", (d) => x1(d.basis) + x1.bandwidth() / 2)
-      .attr("y", (d) => (d.value > 0 ? y(d.value) : y(floor)) - 3)
+      .attr("y", (d) => Math.min(d.value > 0 ? y(d.value) : y(floor), d.range && d.range.max > 0 ? y(d.range.max) : Infinity) - 3)
       .text((d) => formatCount(d.value));
   }
 
+}
+
+/** The range over seeds as a whisker through the bar: a line from min to max with caps. */
+function drawWhiskers(bar, x1, y, floor) {
+  const w = bar.append("g").attr("class", "whisker")
+    .attr("data-min", (d) => JSON.stringify(d.range.min))
+    .attr("data-max", (d) => JSON.stringify(d.range.max));
+  const cx = (d) => x1(d.basis) + x1.bandwidth() / 2;
+  const cap = Math.max(2, Math.min(6, x1.bandwidth() / 4));
+  const yv = (v) => y(v > 0 ? v : floor);
+  w.append("line").attr("x1", cx).attr("x2", cx).attr("y1", (d) => yv(d.range.min)).attr("y2", (d) => yv(d.range.max));
+  for (const end of ["min", "max"]) {
+    w.append("line").attr("x1", (d) => cx(d) - cap).attr("x2", (d) => cx(d) + cap)
+      .attr("y1", (d) => yv(d.range[end])).attr("y2", (d) => yv(d.range[end]));
+  }
 }
 
 /** Family names under the groups, on a band in the family's hue. */

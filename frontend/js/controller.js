@@ -85,10 +85,23 @@ export function resolveUi({ warn = false, story = false } = {}) {
   set({ ui });
 }
 
-/** The table (by `fetchTable`, which may answer null: not available) and the model. */
+/**
+ * The table (by `fetchTable`, which may answer null: not available) and the model. A table
+ * across seeds that the API refuses (too costly here: 422) falls back to one seed, visibly.
+ */
 export async function loadStudy(config, fetchTable) {
-  const [table, model] = await Promise.all([fetchTable(config), api.fetchModel(config)]);
-  return { table, model };
+  const table = (async () => {
+    try {
+      return await fetchTable(config);
+    } catch (err) {
+      if (!(state.ui.seeds > 1 && err instanceof api.ApiError && err.status === 422)) throw err;
+      addNotice({ field: "seeds", message: `The table across ${state.ui.seeds} seeds is too costly for this configuration (${err.message}); showing one seed.` });
+      set({ ui: { seeds: 1 } });
+      return fetchTable(config);
+    }
+  })();
+  const [tbl, model] = await Promise.all([table, api.fetchModel(config)]);
+  return { table: tbl, model };
 }
 
 /** Every shown node set's panel for the chosen circuit and input. */

@@ -158,7 +158,8 @@ function buildConfigForm(form) {
     form.append(numberField(name));
   }
   for (const name of ["alpha", "overlay", "composite_weight"]) form.append(sliderField(name, "replace"));
-  for (const name of ["residual", "overlay_sampling"]) form.append(choiceField(name));
+  for (const name of ["residual", "overlay_sampling", "attribute_law"]) form.append(choiceField(name));
+  form.append(numberField("attributes_on"));
   const reset = el("button", { type: "button", className: "reset", text: "Reset to preset" });
   reset.addEventListener("click", () => {
     const d = presetDefaults(state.config.preset);

@@ -6,7 +6,7 @@
 // one, except for coverage. Anything the file does not carry is answered with a 404 that says
 // what the file does carry.
 
-import { V1_VALUES, VERSION, parseQuery } from "./state.js";
+import { BASE_DEFAULTS, V1_VALUES, VERSION, parseQuery } from "./state.js";
 
 let cached; // undefined: not looked yet; null: this page is not an export
 
@@ -30,6 +30,8 @@ function sameConfig(params, carried, withCoverage) {
   // body leaves out the keys added since; they then hold version 1's values.
   const { config } = parseQuery(`v=${VERSION}&${params.toString()}`);
   if (!("residual" in carried)) carried = { ...carried, ...V1_VALUES };
+  // Bodies leave out keys at their default when that default changes no earlier number.
+  carried = { attribute_law: BASE_DEFAULTS.attribute_law, attributes_on: BASE_DEFAULTS.attributes_on, ...carried };
   // Only the keys the page knows: a newer server may carry more, which the page never sends.
   return Object.keys(config).every((k) => (k === "coverage" && !withCoverage) || config[k] === carried[k]);
 }

@@ -12,7 +12,7 @@
 //
 // Link keys: /embed takes the page's state, plus `view` = table | graphs | both (the layout)
 // and `count` = local | global (the page calls that one `view`). `figure` = table | bars |
-// panels | geometry asks for one compact figure instead, sized for a blog column: its height
+// panels | geometry | samples asks for one compact figure instead, sized for a blog column: its height
 // is fixed per width band, the one /oembed reports (basisgraph.share.embed.figure_height).
 
 import * as api from "./api.js";
@@ -22,11 +22,12 @@ import * as explain from "./explain.js";
 import * as geometry from "./geometry.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
+import * as samplesweep from "./samplesweep.js";
 import * as table from "./table.js";
 import { configParams, parseQuery, saeParams, set, state, subscribe, toQuery } from "./state.js";
 
 const LAYOUTS = ["table", "graphs", "both"];
-export const FIGURES = ["table", "bars", "panels", "geometry"];
+export const FIGURES = ["table", "bars", "panels", "geometry", "samples"];
 // The mini panels of figure=panels: one circuit read by the animal, attribute and mixed sets.
 const FIGURE_SETS = ["animal", "attribute", "mixed"];
 const COMPACT_PANEL = { wide: 300, narrow: 210, breakpoint: 520 }; // svg px; stacked below breakpoint
@@ -39,6 +40,7 @@ let figure = null; // one of FIGURES, or null for a layout
 let fresh = false; // no `v` in the link: the story's defaults (state.js)
 let generation = 0;
 let retries = 0;
+let samplesSweep = null; // figure=samples: the sweep drawn (redrawn on resize)
 
 function readLink() {
   const p = new URLSearchParams(location.search);
@@ -114,7 +116,9 @@ function renderFigureLine() {
   const count = state.ui.view === "global" ? "global count (mean over the dataset)" : "local count (one input, median)";
   line.textContent = figure === "panels" || figure === "geometry"
     ? `${c ? `${c.family} circuit “${c.label}”` : "circuit"} · ${count}`
-    : `Edges per circuit family and node set · ${count}`;
+    : figure === "samples"
+      ? "Global edges per circuit family and node set, against the number of inputs"
+      : `Edges per circuit family and node set · ${count}`;
 }
 
 function setReady(on) {
@@ -157,7 +161,12 @@ async function refresh({ graphsOnly = false } = {}) {
     updateChrome();
     renderFigureLine();
     if (figure === "geometry") geometry.render($("geometry"));
-    else if (layout !== "graphs") {
+    else if (figure === "samples") {
+      const sweep = await api.fetchSamplesSweep(config);
+      if (gen !== generation) return;
+      samplesSweep = sweep;
+      samplesweep.draw($("samples"), sweep);
+    } else if (layout !== "graphs") {
       if (figure !== "bars") table.render($("table-wrap"));
       if (figure !== "table") chart.render($("chart"));
       $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
@@ -221,7 +230,9 @@ function observe() {
     if (Math.abs(w - lastWidth) < 3 || document.body.dataset.ready !== "true") return;
     lastWidth = w;
     if (figure === "geometry") geometry.render($("geometry"));
-    else if (layout !== "graphs") chart.render($("chart"));
+    else if (figure === "samples") {
+      if (samplesSweep) samplesweep.draw($("samples"), samplesSweep);
+    } else if (layout !== "graphs") chart.render($("chart"));
     if (figure === "panels") panels.setFixedHeight(compactPanelHeight());
     if (layout !== "table" && state.data.graphs.size) panels.render($("panels"));
   }).observe(document.body);

@@ -16,6 +16,8 @@ import * as nodedetail from "./nodedetail.js";
 import * as notices from "./notices.js";
 import * as panels from "./panels.js";
 import * as sae from "./sae.js";
+import * as samplesweep from "./samplesweep.js";
+import * as seedscontrol from "./seedscontrol.js";
 import * as stepsview from "./stepsview.js";
 import * as sweep from "./sweep.js";
 import * as table from "./table.js";
@@ -139,9 +141,10 @@ function renderHeadline() {
   controls.sync();
   // Many columns (the trained model's view): the table takes the full width, the bars go below.
   $("counts").classList.toggle("wide-table", shownBases().length > 6);
+  seedscontrol.sync();
   table.render($("table-wrap"));
   chart.render($("chart"));
-  $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
+  $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage) + seedscontrol.captionNote(state.data.table);
   stepsview.render({ sentence: $("count-sentence"), nav: $("steps"), text: $("step-text") });
   explain.renderGlossary($("glossary"));
   sae.render();
@@ -254,7 +257,7 @@ function onChange({ config, ui, how, source }) {
     if (cfg.length === 1 && cfg[0] === "coverage") {
       panels.prune(); // live: no fetch, from each panel's coverage curve
       nodedetail.renderDetail($("node-detail"), panels.isCounted);
-      $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage);
+      $("table-caption").textContent = explain.tableCaption(state.ui.view, state.config.coverage) + seedscontrol.captionNote(state.data.table);
     }
     scheduleRefresh();
     return;
@@ -299,6 +302,8 @@ function boot() {
   controls.sync();
   subscribe(onChange);
   sweep.init($("sweep"));
+  samplesweep.init($("samples-sweep"));
+  seedscontrol.init($("seeds-control"));
   sae.init($("sae"), { refresh });
   trained.init($("trained"), $("model-toggle"), { refresh });
   window.addEventListener("popstate", onPopState);

@@ -1,7 +1,9 @@
 // Finding and inspecting a node across the panels, as a Neuronpedia reader expects: a search
 // box over every drawn node (label or id), and a detail pane for the highlighted node with its
 // edge into the circuit in each node set, its share of the panel's |attribution|, its rank,
-// whether the count keeps it, and the exact effect of ablating it on the circuit's input.
+// whether the count keeps it, and, beside its edge, what ablating it does to the reader's input
+// r·a and to its output y (the panel's version-2 causal check; without one, the change of r·a
+// implied by the edge, since r·a is linear in the nodes).
 
 import { formatCount } from "./format.js";
 import { ERROR, MORE, splitNodes, totalAbs } from "./panelnodes.js";
@@ -53,6 +55,7 @@ export function detailRows(id) {
     return {
       basis: b.id, present: true, label: n.label || n.id, kind: n.kind, weight: n.weight,
       share: total > 0 ? (n.abs ?? Math.abs(n.weight)) / total : null, rank: (n.rank ?? i) + 1, input: g.total,
+      ablationPre: n.ablation_pre ?? null, ablationOutput: n.ablation_output ?? null,
     };
   });
 }
@@ -73,7 +76,7 @@ export function renderDetail(root, countedBy) {
   const table = document.createElement("table");
   table.className = "node-detail-table";
   const head = table.createTHead().insertRow();
-  for (const t of ["node set", "edge into the circuit", "share of |attribution|", "rank", "counted", "ablating it"]) {
+  for (const t of ["node set", "edge into the circuit", "ablated: r·a falls by", "ablated: y falls by", "share of |attribution|", "rank", "counted"]) {
     const th = document.createElement("th");
     th.scope = "col";
     th.textContent = t;
@@ -82,11 +85,15 @@ export function renderDetail(root, countedBy) {
   const body = table.createTBody();
   for (const r of rows) {
     const tr = body.insertRow();
+    // Without the API's ablation (a version-1 or trained panel), r·a falls by the edge exactly.
+    const pre = r.ablationPre ?? (r.present ? r.weight : null);
     const cells = r.present
-      ? [r.basis, fmt(r.weight), r.share === null ? "–" : `${(100 * r.share).toFixed(1)}%`, formatCount(r.rank),
-        countedBy(r.basis, id) ? "yes" : "no, beyond τ",
-        `input ${fmt(r.input)} → ${fmt(r.input - r.weight)}`]
-      : [r.basis, "not a node of this set", "", "", "", ""];
+      ? [r.basis, fmt(r.weight), fmt(pre), r.ablationOutput === null ? "–" : fmt(r.ablationOutput),
+        r.share === null ? "–" : `${(100 * r.share).toFixed(1)}%`, formatCount(r.rank),
+        countedBy(r.basis, id) ? "yes" : "no, beyond τ"]
+      : [r.basis, "not a node of this set", "", "", "", "", ""];
+    tr.dataset.basis = r.basis;
+    if (r.present) Object.assign(tr.dataset, { weight: JSON.stringify(r.weight), ablationPre: JSON.stringify(r.ablationPre), ablationOutput: JSON.stringify(r.ablationOutput) });
     cells.forEach((text, i) => {
       const cell = i === 0 ? document.createElement("th") : document.createElement("td");
       if (i === 0) cell.scope = "row";
@@ -96,6 +103,8 @@ export function renderDetail(root, countedBy) {
   }
   const note = document.createElement("p");
   note.className = "caption";
-  note.textContent = "The circuit's input is linear in the edges, so removing a node's edge changes it by exactly that edge (before the ReLU).";
+  note.textContent = "Ablating a node removes it from the activation. For a dictionary the reader's input r·a then falls by exactly the node's edge " +
+    "(r·a is linear in the nodes), while the output y falls by less: y = ReLU(r·a − b) loses only what is above the threshold. " +
+    "The per-circuit view's nodes are true features, so ablating one can move r·a by more or less than its edge.";
   root.replaceChildren(h, table, note);
 }

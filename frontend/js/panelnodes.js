@@ -12,6 +12,19 @@ import d3 from "./d3.js";
 
 export const MORE = "more";
 export const ERROR = "error";
+export const THRESHOLD = "threshold";
+
+/**
+ * The reader's threshold as drawn: y − r·a (−b where the circuit fires; over the dataset −b
+ * times the fraction of inputs where it fires), or null when it has none to show (inactive,
+ * or the trained model, whose outputs are not r·a − b).
+ */
+export function thresholdOf(graph) {
+  if (!graph || graph.model === "trained" || graph.active === false || graph.active === 0) return null;
+  if (typeof graph.output !== "number" || typeof graph.total !== "number") return null;
+  const t = graph.output - graph.total;
+  return t < 0 ? t : null;
+}
 
 export function badgeFor(graph, tau) {
   if (!graph || graph.active === false || graph.edge_count === null) return 0;

@@ -8,6 +8,11 @@
 // carries the remainder (data-count = badge − drawn). Otherwise the returned nodes beyond the
 // badge and the "+N more" node are drawn as one grey folded edge that is not counted
 // (data-count=0). So in every panel, Σ data-count over edges = the badge.
+//
+// The reader's threshold is drawn too: edges split the reader's input r·a, and the threshold
+// node (−b, on the inputs where the circuit fires) takes r·a to the output y. It is the
+// difference y − r·a of the panel's JSON, dashed, and never counted. Under each panel the
+// version-2 causal check: the output the counted edges alone reproduce, and the error's share.
 
 import d3 from "./d3.js";
 import { familyColor, nodeKindColor, nodeSetColor, signColor } from "./colors.js";
@@ -17,7 +22,8 @@ import { formatCount, plural } from "./format.js";
 import { MAX_TOP, TOP } from "./api.js";
 import { shownBases, state, update } from "./state.js";
 import { circuitCount, countOf } from "./story.js";
-import { ERROR, MORE, absOf, badgeFor, edgesFor, splitNodes, totalAbs, visibleFeats } from "./panelnodes.js";
+import { ERROR, MORE, THRESHOLD, absOf, badgeFor, edgesFor, splitNodes, thresholdOf, totalAbs, visibleFeats } from "./panelnodes.js";
+import { causalLine, thresholdNote } from "./panelcausal.js";
 
 const M = { top: 14, bottom: 14, right: 16 };
 const OUT_R = 9;
@@ -58,6 +64,7 @@ function sharedLayout(graphs) {
     .map((d) => d.id);
   // Blank rows keep the "+N" and error labels clear of the last node's.
   const slots = [...ids, "\u0000gap1", MORE, "\u0000gap2", ERROR];
+  if (graphs.some((g) => thresholdOf(g) !== null)) slots.push("\u0000gap3", THRESHOLD);
   if (fixedHeight) {
     const row = (fixedHeight - M.top - M.bottom) / Math.max(1, slots.length - 1);
     return { slots, index: new Map(slots.map((id, i) => [id, i])), row, height: fixedHeight };
@@ -110,7 +117,13 @@ function nodeLines(panel, d) {
     if ((state.ui.top || TOP) < MAX_TOP) lines.push("click to list more of them");
     return lines;
   }
+  if (d.kind === THRESHOLD) {
+    return [d.label, `−b${state.ui.input === "dataset" ? " on the inputs where the circuit fires, averaged over all inputs" : ""}: ${fmtW(d.weight)}`,
+      `reader's input r·a ${fmtW(panel.graph.total)} + threshold ${fmtW(d.weight)} = output y ${fmtW(panel.graph.output)}`,
+      "not an edge: never counted; the edges split r·a"];
+  }
   lines.push(`weight: ${fmtW(d.weight)}`);
+  if (d.ablation_pre !== undefined) lines.push(`ablated: r·a falls by ${fmtW(d.ablation_pre)}, y by ${fmtW(d.ablation_output)}`);
   if (total > 0) lines.push(`share of |attribution|: ${(100 * a / total).toFixed(1)}%`);
   if (d.kind === ERROR) lines.push("reconstruction error: shown, never counted");
   else if (panel.counted.has(d.id)) lines.push("counted: needed to reach τ");
@@ -138,7 +151,16 @@ function makePanel(root, basis, graph) {
     () => fileStem("basisgraph", basis.id, state.ui.circuit, state.ui.input),
     `the ${basis.id} graph`,
   );
-  head.append(h, badge);
+  head.append(h);
+  if (basis.oracle) {
+    // Version-2 bodies mark the per-circuit view: it is read off the true features.
+    const tag = document.createElement("span");
+    tag.className = "oracle-tag";
+    tag.textContent = "oracle";
+    tag.title = basis.oracle;
+    head.append(tag);
+  }
+  head.append(badge);
   const short = document.createElement("p");
   short.className = "panel-what";
   short.textContent = nodeSetShort(basis);
@@ -150,8 +172,9 @@ function makePanel(root, basis, graph) {
   why.className = "panel-why";
   const median = document.createElement("p");
   median.className = "panel-median";
+  const causal = causalLine(graph, fmtW);
   // Everything above the drawing is one line, so the shared layout lines up across panels.
-  art.append(head, box, hl, median, short, why, tools);
+  art.append(head, box, hl, median, ...(causal ? [causal] : []), short, why, tools);
   root.appendChild(art);
   return { art, basis, graph, badge, box, why, hl, median, edges: [], counted: new Set(), totalAbs: totalAbs(graph) };
 }
@@ -196,6 +219,8 @@ function drawNodes(panel, view) {
   if (more) drawn.push({ ...more, id: MORE, kind: MORE });
   else drawn.push({ id: MORE, kind: MORE, label: "", weight: 0, abs: 0, placeholder: true });
   if (error) drawn.push({ ...error, id: ERROR, kind: ERROR, label: error.label || "error" });
+  const thr = thresholdOf(graph);
+  if (thr !== null && layout.index.has(THRESHOLD)) drawn.push({ id: THRESHOLD, kind: THRESHOLD, label: "threshold", weight: thr, abs: Math.abs(thr) });
   const label = nodeLabels(drawn);
   const g = view
     .append("g")
@@ -215,6 +240,8 @@ function drawNodes(panel, view) {
       sel.append("rect").attr("x", -4.5).attr("y", -4.5).attr("width", 9).attr("height", 9).attr("rx", 2);
     } else if (d.kind === ERROR) {
       sel.append("rect").attr("x", -4).attr("y", -4).attr("width", 8).attr("height", 8);
+    } else if (d.kind === THRESHOLD) {
+      sel.append("path").attr("d", "M0,-5L5,0L0,5L-5,0Z");
     } else {
       sel.append("circle").attr("r", layout.row < 9 ? 3.2 : 4.2).style("fill", nodeKindColor(d.kind));
     }
@@ -228,13 +255,19 @@ function drawNodes(panel, view) {
       showTip(nodeLines(panel, d), r.right, r.bottom);
     })
     .on("blur", hideTip)
-    .on("click", (ev, d) => (d.kind === MORE ? expandMore(panel) : toggleNode(d.id)))
+    .on("click", (ev, d) => (d.kind === MORE ? expandMore(panel) : d.kind === THRESHOLD ? null : toggleNode(d.id)))
     .on("keydown", (ev, d) => onNodeKey(ev, d, panel));
 }
 
 function drawOutput(panel, view) {
   const { graph } = panel;
   const { xs, xo, yo } = panel.geom;
+  const thr = thresholdOf(graph);
+  if (thr !== null && layout.index.has(THRESHOLD)) {
+    const link = d3.linkHorizontal()({ source: [xs + 5, yOf(THRESHOLD)], target: [xo - OUT_R, yo] });
+    view.select("g.edges").append("path").attr("class", "threshold-edge").attr("d", link)
+      .attr("data-weight", thr).attr("data-count", 0); // thin: a threshold, not an edge to weigh
+  }
   const out = view.append("g").attr("class", "output").attr("transform", `translate(${xo},${yo})`);
   out.append("circle").attr("r", OUT_R).style("stroke", familyColor(circuitFamily()));
   const c = graph.circuit || {};
@@ -243,7 +276,8 @@ function drawOutput(panel, view) {
     .text(truncate(c.label || String(c.id || "circuit"), Math.floor((xo + OUT_R - xs - 4) / 7.5)));
   out.append("text").attr("class", "out-value").attr("x", OUT_R).attr("y", OUT_R + 13).attr("text-anchor", "end")
     .text(graph.output === null || graph.output === undefined ? "" : `y = ${fmtW(graph.output)}`);
-  const outLines = [c.label || c.id, `id: ${c.id}`, `output y: ${fmtW(graph.output)}`, `total attribution (Σ edges): ${fmtW(graph.total)}`];
+  const outLines = [c.label || c.id, `id: ${c.id}`, `output y: ${fmtW(graph.output)}`, `reader's input r·a (Σ edges, error included): ${fmtW(graph.total)}`];
+  if (thr !== null) outLines.push(`threshold: ${fmtW(thr)} (y = r·a − b where the circuit fires)`);
   out.on("pointerenter pointermove", (ev) => showTip(outLines, ev.clientX, ev.clientY)).on("pointerleave", hideTip);
 }
 
@@ -321,7 +355,9 @@ function prunePanel(panel, tau) {
   const t = state.data.table;
   const med = t && fam ? countOf(t, panel.basis.id, fam, state.ui.view) : null;
   panel.median.dataset.value = JSON.stringify(med);
-  panel.median.textContent = med === null ? "" : `${state.ui.view === "global" ? "Global" : "Local"} count; median of the ${fam} circuits: ${formatCount(med)} (the table's cell)`;
+  const seeds = t && t.seeds && t.seeds.length > 1 ? t.seeds : null;
+  panel.median.textContent = med === null ? "" : `${state.ui.view === "global" ? "Global" : "Local"} count; median of the ${fam} circuits: ${formatCount(med)} ` +
+    (seeds ? `(seed ${seeds[0]}; the table shows the median over ${seeds.length} seeds)` : "(the table's cell)");
   panel.art.classList.toggle("inactive", inactive);
 
   panel.svg
@@ -350,7 +386,7 @@ function prunePanel(panel, tau) {
       sel.select("text").text(moreEdge ? moreEdge.label : "");
       sel.attr("aria-label", moreEdge ? moreEdge.label : "");
       sel.attr("tabindex", moreEdge ? -1 : null);
-    } else if (d.kind !== ERROR) {
+    } else if (d.kind !== ERROR && d.kind !== THRESHOLD) {
       sel.classed("pruned", !panel.counted.has(d.id));
     }
   });
@@ -386,6 +422,7 @@ function placeLabels(panel) {
 // ---- selection and keyboard -------------------------------------------------------------------
 
 function toggleNode(id) {
+  if (id === THRESHOLD) return; // drawn for reading, not a node of any set
   update({ ui: { node: state.ui.node === id ? null : id } }, "push", "panels");
 }
 
@@ -557,6 +594,8 @@ function renderCircuitInfo() {
     }
   }
   root.append(fam, text);
+  const note = thresholdNote(g, state.ui.model === "trained", fmtW);
+  if (note) root.append(note);
 }
 
 function renderLegend() {
@@ -578,6 +617,7 @@ function renderLegend() {
     item("k-animal", "animal node"),
     item("k-attribute", "attribute node"),
     item("k-neuron", "neuron node"),
+    item("k-threshold", "threshold −b (not counted)"),
     document.createTextNode(" Width ∝ |weight|, on one scale for all panels. Click a node to find it in every panel."),
   );
 }

@@ -168,6 +168,8 @@ const FIGURES = [
     () => shownBases().map((b) => [b.id, nodeSetColor(b.id)])],
   ["#sweep .section-head", "#sweep .sweep-chart svg", "the α sweep", () => fileStem("basisgraph", "alpha-sweep", state.ui.view),
     () => null],
+  ["#samples-sweep .section-head", "#samples-sweep .samples-chart svg", "the samples sweep",
+    () => fileStem("basisgraph", "samples-sweep"), () => shownBases().map((b) => [b.id, nodeSetColor(b.id)])],
   ["#sae .sae-sweep .section-head", "#sae .sae-sweep-chart svg", "the SAE sweep",
     () => fileStem("basisgraph", "sae-sweep", state.ui.view), () => null],
 ];
@@ -184,10 +186,12 @@ function exportMode() {
   const form = $("config-form");
   if (form) form.before(el("p", { className: "hint export-note", text: "This file carries one configuration and the graphs in its pickers. Open basisgraph to change them." }));
   // The α sweep needs one table per α, which the file does not carry.
-  const run = document.querySelector("#sweep button.run");
-  if (run) {
-    run.disabled = true;
-    run.title = "The α sweep needs the server: open basisgraph to compute it";
+  for (const [sel, what] of [["#sweep button.run", "The α sweep"], ["#samples-sweep button.run", "The samples sweep"]]) {
+    const run = document.querySelector(sel);
+    if (run) {
+      run.disabled = true;
+      run.title = `${what} needs the server: open basisgraph to compute it`;
+    }
   }
   const caption = $("table-caption");
   const tau = inlineData().table.config.coverage;

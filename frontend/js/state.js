@@ -30,6 +30,8 @@ export const BASE_DEFAULTS = Object.freeze({
   composite_weight: 0.2,
   residual: "sparse",
   overlay_sampling: "stratified",
+  attribute_law: "gaussian", // added later; its default changes no earlier link (config.OPTIONAL)
+  attributes_on: 3,
 });
 // Version 1 predates `residual` and `overlay_sampling`: its links read them as these values
 // (config.LEGACY in basisgraph/config.py), and a state holding them is written as a v=1 link.
@@ -62,12 +64,20 @@ export const FIELDS = Object.freeze({
   composite_weight: { kind: "float", min: 0, minOpen: true, max: 1, step: 0.01, slider: true, label: "Composite w", help: "attribute weight in composite readers" },
   residual: { kind: "choice", choices: ["sparse", "minnorm", "error"], label: "Residual", help: "how the animal dictionary encodes an overlay: fewest animals, all animals (min-norm), or the error node" },
   overlay_sampling: { kind: "choice", choices: ["stratified", "topup"], label: "Overlay draw", help: "stratified: overlay rate as set; topup: version 1's draw, rate above the setting" },
+  attribute_law: { kind: "choice", choices: ["gaussian", "binary"], label: "Attribute law", help: "gaussian: signed weights on every attribute; binary: a few attributes switched on, positive weights" },
+  attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)" },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["model", "view", "show", "basis", "circuit", "input", "node", "sae"];
+export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds"];
+// The table across seeds (GET /api/v1/table?seeds=n): at most core/seeds.MAX_SEEDS.
+export const MAX_SEEDS = 9;
 export const MODELS = ["planted", "trained"];
+// The trained MLPs (basisgraph.jobs.trained.TARGET_NAMES): one reader unit per circuit, or
+// fewer hidden units than circuits (computation in superposition).
+export const TARGETS = ["aligned", "superposed"];
 export const UI_DEFAULTS = Object.freeze({
   model: "planted", // "trained": the MLP trained on the planted circuits, with its SPD (trained.js)
+  target: "aligned", // which trained MLP (TARGETS); only read on the trained model
   view: "local", // the link default of v=1 (a link without `view` counts locally)
   show: null, // null: every node set the API lists
   basis: null, // the node set picked from the table (emphasised panel)
@@ -75,6 +85,7 @@ export const UI_DEFAULTS = Object.freeze({
   input: "dataset",
   node: null, // highlighted node id
   sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
+  seeds: 1, // seeds the table is counted over (cells show the median and range when > 1)
   step: null, // the story step whose cells are marked (story.js); not part of links
   top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
@@ -234,6 +245,11 @@ export function parseQuery(search) {
     if (MODELS.includes(raw)) ui.model = raw;
     else bad("model", raw, "planted or trained", "the planted model");
   }
+  if (p.has("target")) {
+    const raw = p.get("target");
+    if (TARGETS.includes(raw)) ui.target = raw;
+    else bad("target", raw, TARGETS.join(" or "), "the aligned MLP");
+  }
   if (p.has("view")) {
     const raw = p.get("view");
     if (raw === "local" || raw === "global") ui.view = raw;
@@ -250,6 +266,12 @@ export function parseQuery(search) {
     const s = parseSae(raw);
     if (s) ui.sae = saeSpec(s);
     else bad("sae", raw, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:1050:1", "no learned dictionary");
+  }
+  if (p.has("seeds")) {
+    const raw = p.get("seeds");
+    const n = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
+    if (n >= 1 && n <= MAX_SEEDS) ui.seeds = n;
+    else bad("seeds", raw, `a whole number from 1 to ${MAX_SEEDS}`, "one seed");
   }
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
@@ -289,6 +311,7 @@ export function toQuery(s = state) {
   for (const [k, val] of configParams(s.config)) if (!(v1 && k in V1_VALUES)) p.set(k, val);
   const ui = s.ui;
   if (ui.model !== UI_DEFAULTS.model) p.set("model", ui.model);
+  if (ui.model === "trained" && ui.target !== UI_DEFAULTS.target) p.set("target", ui.target);
   if (ui.view !== UI_DEFAULTS.view) p.set("view", ui.view);
   if (ui.show) p.set("show", ui.show.join(","));
   if (ui.basis) p.set("basis", ui.basis);
@@ -296,6 +319,7 @@ export function toQuery(s = state) {
   if (ui.input && ui.input !== UI_DEFAULTS.input) p.set("input", ui.input);
   if (ui.node) p.set("node", ui.node);
   if (ui.sae) p.set("sae", ui.sae);
+  if (ui.seeds && ui.seeds !== UI_DEFAULTS.seeds) p.set("seeds", String(ui.seeds));
   return p.toString();
 }
 

@@ -1,9 +1,11 @@
 // The edge-count table: node sets as columns, circuit families as rows. Each cell carries the
-// API's numbers verbatim in data-local / data-global, and selecting a cell (click, Enter or
-// Space) picks that node set and a circuit of that family for the graphs below.
+// API's numbers verbatim in data-local / data-global / data-error (the error node's share), and
+// selecting a cell (click, Enter or Space) picks that node set and a circuit of that family for
+// the graphs below. A table counted across seeds (`across_seeds`, ui.seeds > 1) shows each
+// cell's median over the seeds with its range, e.g. "3 (2–5)", in data-median/-min/-max.
 
 import { familyColor, nodeSetColor } from "./colors.js";
-import { formatCount, plural } from "./format.js";
+import { formatCount, formatShare, plural } from "./format.js";
 import { shownBases, state, update } from "./state.js";
 import { medianCircuit, steps } from "./story.js";
 
@@ -110,28 +112,58 @@ function rowHeader(t, fam) {
   return th;
 }
 
-/** One cell: the count under the current rule, both counts in data-*, its small line. */
+/** The cell's spread over seeds under `view` ({median, min, max}), or null for one seed. */
+export function seedRange(c, view) {
+  const a = c && c.across_seeds;
+  return a ? a[view === "local" ? "local_edges" : "global_edges"] || null : null;
+}
+
+/** "2–5" for a range (a single value when min = max). */
+export const rangeText = (r) => (r.min === r.max ? formatCount(r.min) : `${formatCount(r.min)}–${formatCount(r.max)}`);
+
+/** The error share's line: "err 20%", with its range over seeds in the title only. */
+function errorSpan(c) {
+  const e = c.error_share_median ?? null;
+  const el = span("cell-err", e === null ? "" : `err ${formatShare(e)}`);
+  if (e !== null && e > 0) el.classList.add("nonzero");
+  return el;
+}
+
+/** One cell: the count under the current rule, both counts in data-*, its small lines. */
 function cell(c, basis, fam, { view, marked, selected }) {
   const td = document.createElement("td");
   const local = c.local_edges_median ?? null;
   const global = c.global_edges_median ?? null;
-  Object.assign(td.dataset, { basis, family: fam, local: JSON.stringify(local), global: JSON.stringify(global) });
+  const error = c.error_share_median ?? null;
+  Object.assign(td.dataset, { basis, family: fam, local: JSON.stringify(local), global: JSON.stringify(global), error: JSON.stringify(error) });
   td.tabIndex = 0;
   td.style.setProperty("--hue", nodeSetColor(basis));
-  const value = view === "local" ? local : global;
+  const range = seedRange(c, view);
+  const value = range ? range.median : view === "local" ? local : global;
   let small = "";
   if (view === "local" && c.own_share_median != null) small = `own ${Math.round(100 * c.own_share_median)}%`;
   else if (view === "global" && c.union_nodes_median != null) small = plural(c.union_nodes_median, "node");
-  td.append(span("num", formatCount(value)), span("cell-sub", small));
+  const num = span("num", formatCount(value));
+  if (range) {
+    Object.assign(td.dataset, { median: JSON.stringify(range.median), min: JSON.stringify(range.min), max: JSON.stringify(range.max) });
+    num.append(span("range", ` (${rangeText(range)})`));
+  }
+  td.append(num, span("cell-sub", small), errorSpan(c));
   if (marked) td.classList.add("story-mark");
   if (selected) td.setAttribute("aria-current", "true");
-  td.setAttribute("aria-label", `${basis}, ${fam} circuits: ${plural(value, `${view} edge`)}` +
-    (small ? `, ${small}` : "") + ". Press Enter to show these graphs.");
+  const seeds = (state.data.table && state.data.table.seeds) || null;
+  const counted = range ? `median ${plural(value, `${view} edge`)} over ${seeds.length} seeds, range ${rangeText(range)}` : plural(value, `${view} edge`);
+  td.setAttribute("aria-label", `${basis}, ${fam} circuits: ${counted}` + (small ? `, ${small}` : "") +
+    (error !== null ? `, error share ${formatShare(error)}` : "") + ". Press Enter to show these graphs.");
+  const es = c.across_seeds && c.across_seeds.error_share;
   td.title =
+    (range ? `median over seeds ${seeds[0]}–${seeds[seeds.length - 1]}: ${formatCount(range.median)} (range ${rangeText(range)})\nseed ${seeds[0]} alone:\n` : "") +
     `local edges (median): ${formatCount(local)}\n` +
     `global edges (median): ${formatCount(global)}\n` +
     `nodes touched over the dataset (median): ${formatCount(c.union_nodes_median ?? null)}\n` +
     `own share (median): ${c.own_share_median == null ? "–" : Math.round(100 * c.own_share_median) + "%"}\n` +
+    `error node's share of |attribution| (median): ${error === null ? "–" : formatShare(error)}` +
+    (es ? ` (over seeds ${formatShare(es.min)}–${formatShare(es.max)})` : "") + "\n" +
     `circuits: ${c.circuits ?? "–"}`;
   return td;
 }

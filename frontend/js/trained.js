@@ -10,16 +10,21 @@
 //   /api/v1/trained/jobs and polls the job (stage, step, progress) into a <progress> bar; when
 //   it is done the page reloads the trained table.
 // - Once built, the section lists what SPD found: the fit, the read directions recovered, the
-//   importance L0 and the faithfulness, all from the table's `readout` block.
+//   importance L0 and the faithfulness, all from the table's `readout` block; the circuits
+//   recovered (and causal) and missed by name; and how far the edges are from single-node
+//   ablations of the MLP (the table's `ablation` block).
+// - The "MLP" toggle (shown on the trained model) picks the target: the aligned MLP (one reader
+//   unit per circuit) or the superposed one (fewer units than circuits, SPD from random
+//   initialisation). Link key target=superposed; every trained request carries it.
 
-import { ApiError, describeError, fetchTrainedTable, tryCall } from "./api.js";
+import { ApiError, describeError, fetchTrainedTable, setTarget, tryCall } from "./api.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
 import { poll } from "./jobs.js";
-import { configParams, state, subscribe, update } from "./state.js";
+import { renderReadout, TARGET_LABELS } from "./trainedreadout.js";
+import { configParams, state, subscribe, TARGETS, update } from "./state.js";
 
 const POLL_MS = 500;
-const FAMILIES = ["animal", "attribute", "composite"];
 
 let root = null;
 let refreshPage = () => {};
@@ -30,7 +35,7 @@ let notBuilt = null; // { message, canBuild }: why the trained table is not show
 
 const offline = () => Boolean(inlineData()); // a one-file export: no server to build on
 const carriesTrained = () => Boolean(inlineData() && inlineData().table.model === "trained");
-const jobQuery = (config = state.config) => configParams(config, { omit: ["coverage"] }).toString();
+const jobQuery = (config = state.config) => setTarget(configParams(config, { omit: ["coverage"] })).toString();
 
 /** Whether the page shows the trained model but has no table for it (main.js draws placeholders). */
 export function missingMessage() {
@@ -136,6 +141,7 @@ function renderJob() {
     els.progress.value = j.progress || 0;
     els.progress.textContent = `${Math.round(100 * (j.progress || 0))}%`;
   }
+  renderStages(running ? j : null);
   els.build.disabled = Boolean(running) || offline() || built || (notBuilt && !notBuilt.canBuild && state.ui.model === "trained");
   els.build.hidden = built;
   els.jobBox.hidden = Boolean(built); // nothing left to do here: the result below says it all
@@ -153,64 +159,32 @@ function renderJob() {
   else setStatus(offline() ? "This file carries only the planted model." : "");
 }
 
-const fix = (v, n) => (v == null ? "–" : Number(v).toFixed(n));
-const sci = (v) => (v == null ? "–" : Number(v).toPrecision(2));
+/** The build's stages in order, each marked done, running (with its step) or waiting. */
+function renderStages(j) {
+  const names = (j && j.stage_names) || [];
+  els.stages.hidden = !names.length;
+  els.stages.replaceChildren();
+  const at = j && j.stage !== "loading" ? j.stage_index ?? 0 : -1;
+  names.forEach((name, i) => {
+    const status = i < at ? "done" : i === at ? "running" : "waiting";
+    const steps = i === at && j.steps ? ` (${j.step ?? 0} / ${j.steps})` : "";
+    const li = el("li", { text: `${name}: ${status}${steps}` });
+    li.dataset.status = status;
+    els.stages.append(li);
+  });
+}
 
 function renderResult() {
   const t = state.data.table;
-  const ro = t && t.model === "trained" && state.ui.model === "trained" ? t.readout : null;
-  els.result.hidden = !ro;
-  els.result.replaceChildren();
-  if (!ro) return;
-  const fit = (ro.fit && ro.fit.fve_per_family) || {};
-  const rec = ro.recovery || {};
-  const table = el("table", { className: "trained-recovery" });
-  table.append(el("caption", { text: "Read directions recovered (|cos| > 0.9 with some significant subcomponent)" }));
-  const head = table.createTHead().insertRow();
-  for (const [h, title] of [
-    ["family", null],
-    ["MLP fit", "fraction of variance explained on held-out inputs"],
-    ["SPD", "circuits whose read direction some significant SPD subcomponent matches"],
-    ["W_in rows", "the same test on the MLP's own neurons (its W_in rows)"],
-    ["best |cos|", "median over the family's circuits of the best |cosine| with a subcomponent"],
-    ["strict, causal", "recovered under the stricter tests (a composite must beat its plain animal direction by a margin), " +
-      "and how many of those pass the ablation check (removing the subcomponent changes its circuit by at least 50% " +
-      "and every unrelated circuit by at most 10%)"],
-  ]) {
-    head.append(el("th", { scope: "col", text: h, title }));
-  }
-  const body = table.createTBody();
-  for (const fam of FAMILIES.filter((f) => rec[f])) {
-    const r = rec[fam];
-    const tr = body.insertRow();
-    tr.dataset.family = fam;
-    tr.append(el("th", { scope: "row", text: fam }));
-    const st = ((ro.recovery_strict || {}).families || {})[fam];
-    const strict = st ? `${st.recovered}/${st.circuits}, ${st.recovered_and_causal} causal` : "–";
-    for (const text of [fix(fit[fam], 3), `${r.recovered}/${r.circuits}`, `${r.neuron_rows_recovered}/${r.circuits}`, fix(r.median_best_cos, 3), strict]) {
-      tr.append(el("td", { text }));
-    }
-  }
-  const layers = (ro.layers || []).map((l) =>
-    `${l.matrix}: ${l.significant} of ${l.components} subcomponents significant, ${l.clusters} node${l.clusters === 1 ? "" : "s"} after merging` +
-    `${(l.multi_rank_clusters || []).length ? ` (multi-rank: ${l.multi_rank_clusters.map((c) => c.size).join(", ")})` : ""}, ` +
-    `importance L0 ${fix(l.l0_mean, 2)} per input, ‖W − UV‖/‖W‖ = ${sci(l.faithfulness_rel)}`);
-  const fa = ro.faithfulness || {};
-  const notes = el("ul", { className: "trained-notes" });
-  for (const line of [
-    ...layers,
-    `Output error as a fraction of output variance: ${sci(fa.unmasked)} with every subcomponent on, ${sci(fa.importance_masked)} masked by importance, ${sci(fa.stochastic)} with stochastic masks.`,
-  ]) notes.append(el("li", { text: line }));
-  // A region that may scroll sideways on a phone: focusable, so a keyboard can scroll it.
-  const scroll = el("div", { className: "table-scroll" }, table);
-  scroll.tabIndex = 0;
-  scroll.setAttribute("role", "region");
-  scroll.setAttribute("aria-label", "Read directions recovered (scrolls sideways)");
-  els.result.append(scroll, notes);
+  renderReadout(els.result, t && t.model === "trained" && state.ui.model === "trained" ? t : null);
 }
 
 function renderToggle() {
   for (const m of ["planted", "trained"]) els[`model_${m}`].checked = state.ui.model === m;
+  for (const t of TARGETS) els[`target_${t}`].checked = state.ui.target === t;
+  // The target only means something on the trained model; a one-file export carries one.
+  els.targetBox.hidden = state.ui.model !== "trained";
+  for (const t of TARGETS) els[`target_${t}`].disabled = offline() && state.ui.target !== t;
   // A one-file export carries one model: the other choice has nothing to show.
   els.model_trained.disabled = offline() && !carriesTrained();
   els.model_planted.disabled = carriesTrained();
@@ -234,7 +208,20 @@ function buildToggle(box) {
     els[`model_${value}`] = input;
     fs.append(input, el("label", { for: id, text: label }));
   }
-  box.append(fs);
+  const tf = el("fieldset", { className: "segmented target" }, el("legend", { text: "MLP" }));
+  for (const value of TARGETS) {
+    const id = `target-${value}`;
+    const input = el("input", { type: "radio", name: "target", id, value });
+    input.addEventListener("change", () => {
+      if (input.checked) update({ ui: { target: value, basis: null, node: null } }, "push", "controls");
+    });
+    els[`target_${value}`] = input;
+    tf.append(input, el("label", { for: id, text: TARGET_LABELS[value], title: value === "superposed"
+      ? "fewer hidden units than circuits: no neuron is one circuit's reader; SPD starts from random"
+      : "one hidden unit per reader; SPD starts from the neurons" }));
+  }
+  els.targetBox = tf;
+  box.append(fs, tf);
 }
 
 export function init(section, toggleBox, { refresh } = {}) {
@@ -245,6 +232,9 @@ export function init(section, toggleBox, { refresh } = {}) {
   els.build = root.querySelector(".trained-job button.run");
   els.progress = root.querySelector(".trained-job progress");
   els.status = root.querySelector(".trained-job .status");
+  els.stages = el("ol", { className: "trained-stages" });
+  els.stages.hidden = true;
+  els.status.after(els.stages);
   els.result = root.querySelector(".trained-result");
   els.build.addEventListener("click", build);
   if (offline()) els.build.title = "The trained model needs the server: open basisgraph to build it";

@@ -28,7 +28,8 @@ def oembed(server_url: str, url: str, maxwidth: int) -> dict:
 
 
 @pytest.mark.parametrize("width", [680, 390])
-@pytest.mark.parametrize("query", ["figure=table", "figure=bars", "figure=panels", "figure=geometry&preset=bunny"])
+@pytest.mark.parametrize("query", ["figure=table", "figure=bars", "figure=panels", "figure=geometry&preset=bunny",
+                                   "figure=samples&preset=bunny"])
 def test_figure_fits_the_height_oembed_reports(
     query: str, width: int, new_page: Callable[..., Any], server_url: str, screenshot_dir: Path
 ) -> None:

@@ -164,6 +164,8 @@ def run_axe(page: Any) -> list[dict]:
 @pytest.mark.parametrize("path", [
     "/", "/?v=2&view=local&preset=bunny", "/?v=2&model=trained",
     "/embed?figure=table", "/embed?figure=bars", "/embed?figure=panels", "/embed?figure=geometry&preset=bunny",
+    "/embed?figure=samples&preset=bunny",
+    "/?v=2&preset=bunny&seeds=3&basis=mixed&circuit=composite%3Abunny%2Bcute&input=cute-bunny&node=animal%3Abunny",
 ])
 def test_axe_finds_no_serious_violation(path: str, new_page: Callable[..., Any], server_url: str) -> None:
     if not AXE.is_file():
@@ -192,7 +194,8 @@ def test_node_search_detail_pane_zoom_and_more(new_page: Callable[..., Any], ser
         graph = api(server_url, "graph", v=2, basis=basis, circuit="attribute:cute", input="dataset", top=30)
         node = next(n for n in graph["nodes"] if n["id"] == "animal:bunny")
         assert float(by_set[basis][1]) == pytest.approx(node["weight"], abs=5e-5)
-        assert by_set[basis][3] == str(node["rank"] + 1)
+        assert by_set[basis][5] == str(node["rank"] + 1)
+        assert float(by_set[basis][2]) == pytest.approx(node["ablation_pre"], abs=5e-5)  # beside the edge
     assert by_set["attribute"][1] == "not a node of this set"
     page.screenshot(path=str(screenshot_dir / "story-node-detail.png"))
     # "+N more" lists four times as many nodes.

@@ -67,7 +67,7 @@ def test_build_and_show_the_trained_model(page: Any, tiny_trained_url: str, scre
     assert status == "done", page.inner_text("#trained")
     assert all(b >= a for a, b in itertools.pairwise(seen)), seen
     assert any(0 < v < 1 for v in seen), seen  # a real bar, not a jump to the end
-    assert stages - {"loading"} <= {"SAE relu:46", "train MLP", "decompose (SPD)"}, stages
+    assert stages - {"loading"} <= {"SAE relu:46", "train MLP", "decompose (SPD)", "read out and count"}, stages
     assert stages & {"SAE relu:46", "train MLP", "decompose (SPD)"}, stages
 
     page.wait_for_selector('#counts td[data-basis="spd"]')

@@ -18,10 +18,13 @@ from typing import Any
 from basisgraph.config import Config, ConfigError
 from basisgraph.dictionaries.codes import TrainedSAE
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, SAEConfig, cache_key, parse_sae_config
+from basisgraph.dictionaries.learned import FITS as LEARNED_FITS
+from basisgraph.dictionaries.learned import TOL as LEARNED_TOL
 from basisgraph.dictionaries.sweep import MAX_GRID, format_sweep, sae_sweep, sparsity
+from basisgraph.jobs.trained import TARGET_SPD
 
 __all__ = ["add_train_parser", "add_sweep_parser", "format_metrics", "run_train_cli", "run_train_args",
-           "run_sweep_cli", "run_decompose_command", "format_recovery", "DECOMPOSE_TARGETS", "SPD_INITS"]
+           "run_sweep_cli", "run_decompose_command", "learned_tol", "format_recovery", "DECOMPOSE_TARGETS", "SPD_INITS"]
 
 
 def add_train_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
@@ -38,7 +41,18 @@ def add_train_parser(sub, add_config_flags: Callable[[Any], None]) -> None:
                    default=None, help=SAE_FIELD_HELP["decoder_bias"])
     t.add_argument("--json", action="store_true", help="print the metrics as JSON")
     t.add_argument("--no-cache", action="store_true", help="train even if cached; store nothing")
-    t.add_argument("--table", action="store_true", help="then print the table with the SAE appended")
+    t.add_argument("--table", action="store_true", help="then print the table with the SAE appended, "
+                   "and the learned per-circuit view over its atoms beside the oracle (with --json: "
+                   "the table's JSON, the view under `learned`)")
+    t.add_argument("--widths", default=None, metavar="W,W",
+                   help="train one SAE per width (the other flags shared); with --table the learned "
+                        "view reads over all their atoms, e.g. --widths 20,200 (d and N)")
+    t.add_argument("--learned-tol", default=None, metavar="X",
+                   help=f"OMP tolerance of the learned view: relative miss of a read direction "
+                        f"(default {LEARNED_TOL}; a number above 0 and below 1)")
+    t.add_argument("--learned-fit", default="read", choices=list(LEARNED_FITS),
+                   help="what the learned view decomposes: read (the read direction over the atoms, "
+                        "default) or input (the reader's input over the atoms' codes)")
     add_config_flags(t)
 
 
@@ -89,9 +103,9 @@ def format_metrics(t: TrainedSAE) -> str:
 
 
 def run_train_cli(cfg: Config, values: dict[str, Any], as_json: bool = False,
-                  use_cache: bool = True) -> SAEConfig:
-    """`basisgraph train-sae`: train with a stderr progress bar, then print the metrics. Returns
-    the resolved SAE configuration."""
+                  use_cache: bool = True, out: Any = None) -> SAEConfig:
+    """`basisgraph train-sae`: train with a stderr progress bar, then print the metrics (to
+    `out`, default stdout). Returns the resolved SAE configuration."""
     from basisgraph.dictionaries.sae import train_sae
 
     scfg = parse_sae_config(values).resolve(cfg)
@@ -102,21 +116,47 @@ def run_train_cli(cfg: Config, values: dict[str, Any], as_json: bool = False,
                           "config": cfg.model_dump(mode="json"),
                           "sae": t.sae.model_dump(mode="json"),
                           "metrics": {k: v for k, v in t.metrics.items() if k != "loss_curve"}},
-                         indent=1))
+                         indent=1), file=out or sys.stdout)
     else:
-        print(format_metrics(t))
+        print(format_metrics(t), file=out or sys.stdout)
     return scfg
 
 
-def run_train_args(cfg: Config, args: Any) -> SAEConfig:
-    """Dispatch of `basisgraph train-sae` from parsed arguments."""
+def run_train_args(cfg: Config, args: Any) -> list[SAEConfig]:
+    """Dispatch of `basisgraph train-sae` from parsed arguments: one SAE per width (resolved
+    configurations returned, for the table that `--table` then prints)."""
     values = {name: getattr(args, f"sae_{name}", None) for name in SAEConfig.model_fields}
+    widths = _list("widths", args.widths, [values["width"]], int)
+    learned_tol(args.learned_tol)  # a bad tolerance fails before any training
+    if len(widths) > MAX_GRID:
+        raise ConfigError("widths", args.widths, f"at most {MAX_GRID} widths")
+    scfgs = []
+    for w in widths:
+        try:
+            parse_sae_config({**values, "width": w}).resolve(cfg)
+        except ConfigError as exc:  # name the flag: the study has a seed and samples of its own
+            flag = {"seed": "sae_seed", "samples": "train_samples"}.get(exc.field, exc.field)
+            raise ConfigError("widths" if flag == "width" and args.widths else flag, exc.value,
+                              exc.allowed) from None
+    for w in widths:
+        # With --table --json, stdout carries the table's JSON alone; the metrics go to stderr.
+        scfgs.append(run_train_cli(cfg, {**values, "width": w}, as_json=args.json and not args.table,
+                                   use_cache=not args.no_cache,
+                                   out=sys.stderr if args.table and args.json else None))
+    return scfgs
+
+
+def learned_tol(text: str | None) -> float:
+    """The learned view's OMP tolerance from a flag; ConfigError (field learned_tol) if not in (0, 1)."""
+    if text is None:
+        return LEARNED_TOL
     try:
-        parse_sae_config(values)
-    except ConfigError as exc:  # name the flag: the study has a seed and samples of its own
-        flag = {"seed": "sae_seed", "samples": "train_samples"}.get(exc.field, exc.field)
-        raise ConfigError(flag, exc.value, exc.allowed) from None
-    return run_train_cli(cfg, values, as_json=args.json, use_cache=not args.no_cache)
+        tol = float(text)
+    except ValueError:
+        tol = float("nan")
+    if not 0 < tol < 1:
+        raise ConfigError("learned_tol", text, "a number greater than 0 and less than 1")
+    return tol
 
 
 def _list(name: str, text: str | None, default: list, cast) -> list:
@@ -192,6 +232,10 @@ def format_recovery(rep: dict) -> str:
     for fam, f in rep["families"].items():
         lines.append(f"  {fam}: {f['recovered']}/{f['circuits']} recovered "
                      f"({f['recovered_cos']} by |cos| alone), {f['recovered_and_causal']} causal")
+        for key, label in (("causal", "recovered and causal"), ("not_causal", "recovered, not causal"),
+                           ("missed", "missed")):
+            names = f.get("names", {}).get(key, [])
+            lines.append(f"    {label} ({len(names)}): {', '.join(names) if names else 'none'}")
     return "\n".join(lines)
 
 
@@ -205,6 +249,8 @@ def run_decompose_command(cfg: Config, steps: str | None = None, as_json: bool =
     from basisgraph.decomposition.spd import SPDConfig
     from basisgraph.decomposition.table import default_saes, format_trained_table, trained_table
 
+    # Without --init, a target starts SPD where the page's build does (jobs.trained.TARGET_SPD).
+    init = init or TARGET_SPD.get(target, {}).get("init")
     scfg = SPDConfig() if init is None else SPDConfig(init=init)
     if steps is not None:
         try:

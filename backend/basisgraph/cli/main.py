@@ -17,6 +17,7 @@ from basisgraph.cli.commands import (
     SPD_INITS,
     add_sweep_parser,
     add_train_parser,
+    learned_tol,
     run_decompose_command,
     run_sweep_cli,
     run_train_args,
@@ -27,6 +28,8 @@ from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_co
 from basisgraph.core.graphs import panel
 from basisgraph.core.policies import format_policies, residual_policies
 from basisgraph.core.seeds import MAX_SEEDS, check_seeds, table_across_seeds
+from basisgraph.dictionaries.learned import format_learned
+from basisgraph.fmt import format_count
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.share.graphfiles import write_panel
 from basisgraph.share.htmlexport import export_html
@@ -109,9 +112,7 @@ def format_table(t: dict) -> str:
     bases = [b["id"] for b in t["bases"]]
     cells = {(c["basis"], c["family"]): c for c in t["cells"]}
 
-    def num(x):
-        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
-
+    num = format_count
     width = max(16, *(len(b) + 2 for b in bases))
     lines = [f"edge counts, local / global (coverage tau = {t['config']['coverage']})", "",
              "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
@@ -155,7 +156,7 @@ def _spread(across: dict) -> str:
     def one(d: dict | None) -> str:
         if d is None:
             return "-"
-        num = [(f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}") for x in (d["median"], d["min"], d["max"])]
+        num = [format_count(d[k]) for k in ("median", "min", "max")]
         return f"{num[0]} [{num[1]}-{num[2]}]"
     return f"{one(across['local_edges'])} / {one(across['global_edges'])}"
 
@@ -212,12 +213,14 @@ def _run(args: argparse.Namespace) -> int:
         serve(args.host, _int("port", args.port, 1, 65535))
     elif args.command == "train-sae":
         cfg = _config(args)
-        scfg = run_train_args(cfg, args)
+        scfgs = run_train_args(cfg, args)
         if args.table:
             from basisgraph.dictionaries.table import sae_table  # loads torch
 
-            print()
-            print(format_table(sae_table(cfg, [scfg])))
+            t = sae_table(cfg, scfgs, learned=True, tol=learned_tol(args.learned_tol),
+                          fit=args.learned_fit)
+            print(json.dumps(t, indent=1) if args.json else
+                  "\n" + format_table(t) + "\n\n" + format_learned(t["learned"]))
     elif args.command == "sae-sweep":
         run_sweep_cli(_config(args), args.sweep_kind, args.widths, args.sparsities, args.sweep_steps,
                       args.sweep_seed, args.sweep_json)

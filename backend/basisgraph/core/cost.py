@@ -20,12 +20,13 @@ peak memory of a few configurations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from basisgraph.config import Config, ConfigError, describe_range
 from basisgraph.core.completion import BASIS_BYTES, POOL, POOL_WORK
 
-__all__ = ["Cost", "Budget", "predict", "admit", "SIZE_FIELDS"]
+__all__ = ["Cost", "Budget", "predict", "admit", "admit_count", "SIZE_FIELDS"]
 
 EDGE_RATE = 4e8  # edge entries per second (sorting, summing) on the reference machine
 DENSE_RATE = 8e8  # multiply-adds per second of the build's dense linear algebra (SVDs included)
@@ -123,3 +124,22 @@ def admit(cfg: Config, budget: Budget = Budget(), repeats: float = 1) -> Cost:
     lo = describe_range(field).split(" from ")[1].split(" to ")[0]
     raise ConfigError(field, getattr(cfg, field),
                       f"an integer from {lo} to {largest} with the other values as given {why}")
+
+
+def admit_count(cfg: Config, budget: Budget, count: int, field: str,
+                repeats_of: Callable[[int], float], lo: int = 1) -> Cost:
+    """`admit` for `count` units of work on one configuration (seeds, sweep points), where
+    `repeats_of(count)` is that work in tables. When the configuration fits at `lo` units but
+    not at `count`, the ConfigError names `field` (not a size field) with the largest count that
+    fits; when it does not fit even at `lo`, `admit`'s own error stands."""
+    try:
+        return admit(cfg, budget, repeats_of(count))
+    except ConfigError:
+        if not _fits(cfg, budget, repeats_of(lo)):
+            raise
+    best = lo
+    while best + 1 < count and _fits(cfg, budget, repeats_of(best + 1)):
+        best += 1
+    cost = predict(cfg, repeats_of(count))
+    raise ConfigError(field, count, f"an integer from {lo} to {best} for this configuration "
+                      f"(predicted {cost.seconds:.1f} s; a request may take {budget.seconds:g} s)")

@@ -3,8 +3,11 @@
 Steps of `build_model`:
 1. Attribute directions are the first `attributes` axes of a feature space of width
    d_model = attributes + random_dims; the remaining axes are the random dims.
-2. Each animal gets a Gaussian weight on every attribute (and on every random dim), with signs
-   fixed for a few named pairs, and is normalised to unit length.
+2. Each animal is drawn by the config's `attribute_law` and normalised to unit length:
+   gaussian: a Gaussian weight on every attribute (and on every random dim), with signs fixed
+   for a few named pairs; binary: `attributes_on` attributes switched on with weights uniform in
+   [BINARY_LOW, BINARY_HIGH] (a named animal's positive attributes first, its negative ones
+   never), every other attribute off, and Gaussian weights on the random dims.
 3. A seeded random rotation maps the feature space into the neuron basis, so the standard
    basis is a genuine baseline rather than the attribute basis in disguise.
 4. Circuits are ReLU readers y = ReLU(r . a - b) in three families: one animal, one attribute,
@@ -24,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from basisgraph.config import Config
+from basisgraph.core.binary import BINARY_HIGH, BINARY_LOW, binary_weights
 from basisgraph.core.names import (
     ATTRIBUTE_NAMES,
     COMPOSITE_PAIRS,
@@ -45,12 +49,17 @@ __all__ = [
     "MAG_HIGH",
     "OVERLAY_STRENGTH",
     "typical_max_cosine",
+    "BINARY_LOW",
+    "BINARY_HIGH",
 ]
 
 MAG_LOW, MAG_HIGH = 0.8, 1.2  # range of an active animal's coefficient
 OVERLAY_STRENGTH = 1.0  # a boolean overlay adds this much of one attribute direction
 ZIPF_EXPONENT = 1.0  # animal i is drawn with probability proportional to 1 / (i + 1)
 BATCH_COSINES = 5_000_000  # animals x d_model from which the readers' cosines are batched
+# An attribute reader's bias under the binary law: just above float round-off (an input without
+# the attribute reads it as about 1e-16, not 0); the gaussian law's readers keep a bias of 0.
+BINARY_ATTRIBUTE_BIAS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ def _animal_weights(rng: np.random.Generator, cfg: Config, names: list[str]) -> 
     A reader's bias sits above typical interference, so an animal that happens to lie unusually
     close to another (cosine above the typical maximum) is redrawn, up to 20 times.
     """
+    if cfg.attribute_law == "binary":
+        return binary_weights(rng, cfg, names, typical_max_cosine(cfg))
     w = rng.standard_normal((cfg.animals, cfg.d_model))  # (animals, d_model) feature coords
     w /= np.linalg.norm(w, axis=1, keepdims=True)
     for i, name in enumerate(names[: len(SIGNS)]):
@@ -182,10 +193,12 @@ def build_model(cfg: Config) -> PlantedModel:
         circuits.append(Circuit(
             f"animal:{names[i]}", "animal", animal_fact(names[i]), animal_dirs[i].copy(),
             animal_bias, ((f"animal:{names[i]}", 1.0),), f"animal:{names[i]}"))
+    # Binary animals lack most attributes exactly, so a zero bias would fire on round-off.
+    attr_bias = BINARY_ATTRIBUTE_BIAS if cfg.attribute_law == "binary" else 0.0
     for j in range(min(cfg.circuits, cfg.attributes)):
         circuits.append(Circuit(
             f"attribute:{axis_names[j]}", "attribute", attribute_rule(axis_names[j]),
-            attrs[j].copy(), 0.0, ((f"attribute:{axis_names[j]}", 1.0),),
+            attrs[j].copy(), attr_bias, ((f"attribute:{axis_names[j]}", 1.0),),
             f"attribute:{axis_names[j]}"))
     pair_attr = np.full(cfg.animals, -1)
     for i, j in _composite_pairs(cfg, names, axis_names, feat):

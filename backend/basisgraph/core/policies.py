@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from basisgraph.config import Config
 from basisgraph.core.counts import table
+from basisgraph.fmt import format_count
 
 __all__ = ["POLICIES", "residual_policies", "format_policies"]
 
@@ -39,10 +40,6 @@ def residual_policies(cfg: Config) -> dict:
             "policies": list(POLICIES), "cells": cells}
 
 
-def _num(x: float | None) -> str:
-    return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
-
-
 def format_policies(doc: dict) -> str:
     """`residual_policies` as text: one row per (node set, family), local / global per policy."""
     width = 22
@@ -54,7 +51,7 @@ def format_policies(doc: dict) -> str:
             c = row[p]
             share = c["error_share_median"]
             share_txt = "-" if share is None else f"{share:.2f}"
-            text += (f"{_num(c['local_edges_median'])} / {_num(c['global_edges_median'])}"
+            text += (f"{format_count(c['local_edges_median'])} / {format_count(c['global_edges_median'])}"
                      f" ({share_txt})").rjust(width)
         lines.append(text)
     return "\n".join(lines)

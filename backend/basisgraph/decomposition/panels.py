@@ -16,6 +16,9 @@ Steps of `trained_panel`:
 4. For the dataset, the mean signed edge is drawn and the mean |edge| ranks and counts (over
    all inputs, as the global count does); the error node is grad_a y_k . a minus the edges.
 5. Rank and fold with `graphs.fold_nodes`, as the planted panels are.
+6. Beside the edges, how far they are from single-node ablations of the trained MLP
+   (decomposition/ablation.py): the disagreement over the inputs and the nodes the local rule
+   keeps, at the query's coverage.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from basisgraph.config import Config, ConfigError
 from basisgraph.core.counts import VERSION, round_sig
 from basisgraph.core.graphs import MAX_TOP, fold_nodes
 from basisgraph.core.study import Study, get_study
+from basisgraph.decomposition import ablation
 from basisgraph.dictionaries.config import cache_key
 
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
@@ -174,7 +178,7 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
     MLP or its decomposition is not cached, ConfigError for an unknown basis, circuit or input.
     """
     from basisgraph.decomposition.readout import importances
-    from basisgraph.decomposition.table import EXTRA_LABELS
+    from basisgraph.decomposition.table import EXTRA_LABELS, target_name
 
     if not 1 <= int(top) <= MAX_TOP:
         raise ConfigError("top", top, f"an integer from 1 to {MAX_TOP}")
@@ -188,6 +192,10 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
         rows = np.flatnonzero(study.pre[:, k] > 0)
         n = len(study.pre)
         edges, total = _edges(view, study, view.readout.g_in, basis, k, rows)
+        contrib = ablation.contributions(view.run, study, view.node_sets, view.groups,
+                                         view.readout.g_in, basis, k, rows)
+        terms = ablation.disagreement_terms(edges, contrib, study.data.acts[rows] @ view.w_in.T + view.b_in,
+                                            view.w_out[k], cfg.coverage)
         weights, absw = edges.sum(0) / n, np.abs(edges).sum(0) / n
         total_mean = float(total.sum()) / n
         x = study.data.acts
@@ -198,6 +206,10 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
         one = replace(study, enc=enc)
         g_in = importances(view.run, enc.data.acts)[0]
         edges, total = _edges(view, one, g_in, basis, k, np.array([0]))
+        contrib = ablation.contributions(view.run, one, view.node_sets, view.groups, g_in, basis, k,
+                                         np.array([0]))
+        terms = ablation.disagreement_terms(edges, contrib, enc.data.acts[:1] @ view.w_in.T + view.b_in,
+                                            view.w_out[k], cfg.coverage)
         weights, absw, total_mean = edges[0], np.abs(edges[0]), float(total[0])
         x = enc.data.acts
         active = bool(float(x[0] @ c.read - c.bias) > 0)
@@ -211,7 +223,9 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
                  else EXTRA_LABELS.get(basis) or study.node_sets["mixed"].label)
     summary = {"id": basis, "label": set_label,
                "atoms": size, "is_dictionary": basis in view.node_sets}
-    return {"version": VERSION, "model": "trained", "config": cfg.as_json(), "basis": summary,
+    return {"version": VERSION, "model": "trained", "target": target_name(view.run.train),
+            "config": cfg.as_json(), "basis": summary,
+            "ablation": {"rule": ablation.RULE, "coverage": cfg.coverage, **ablation.disagreement([terms])},
             "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
             "input": {"id": input, "label": label}, "active": active,
             "output": round_sig(output), "total": round_sig(total_mean), **body}

@@ -19,7 +19,9 @@ Steps (`recovery_report`):
    feature with k, on its own firing inputs; the largest is reported. It passes when the own
    change is at least ABLATE_OWN and the largest other change at most ABLATE_OTHER.
 3. Per family: circuits, recovered by |cos| > 0.9 (readout), by the composite margin, and
-   recovered-and-causal (the number the issue's aims are judged on).
+   recovered-and-causal (the number the issue's aims are judged on); the medians of the own and
+   the largest unrelated ablation change over the recovered circuits; and the names (circuit ids
+   without the family) of the circuits recovered and causal, recovered but not causal, and missed.
 """
 
 from __future__ import annotations
@@ -104,6 +106,15 @@ def ablation_effects(run: SPDRun, study: Study, k: int, component: int) -> dict:
             "passed": own is not None and own >= ABLATE_OWN and worst[1] <= ABLATE_OTHER}
 
 
+def _name(p: dict) -> str:
+    return p["id"].split(":", 1)[-1]
+
+
+def _median(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(float(np.median(vals)), 4) if vals else None
+
+
 def recovery_report(run: SPDRun, study: Study, ro: Readout) -> dict:
     """Steps 1-3: composite margins, ablations of recovered subcomponents, per-family totals."""
     model = study.model
@@ -125,10 +136,16 @@ def recovery_report(run: SPDRun, study: Study, ro: Readout) -> dict:
     for fam in FAMILIES:
         rows = [p for p in per if p["family"] == fam]
         if rows:
+            hit = [p for p in rows if p["recovered"]]
             families[fam] = {"circuits": len(rows),
                              "recovered_cos": ro["recovery"][fam]["recovered"],
-                             "recovered": sum(p["recovered"] for p in rows),
-                             "recovered_and_causal": sum(p["causal"] for p in rows)}
+                             "recovered": len(hit),
+                             "recovered_and_causal": sum(p["causal"] for p in rows),
+                             "ablation_own_median": _median([p["ablation"]["own"] for p in hit]),
+                             "ablation_other_median": _median([p["ablation"]["other_max"] for p in hit]),
+                             "names": {"causal": [_name(p) for p in hit if p["causal"]],
+                                       "not_causal": [_name(p) for p in hit if not p["causal"]],
+                                       "missed": [_name(p) for p in rows if not p["recovered"]]}}
     return {"families": families, "circuits": per,
             "rules": {"cos": RECOVERY_COS, "margin_fraction": MARGIN_FRACTION,
                       "ablate_own": ABLATE_OWN, "ablate_other": ABLATE_OTHER}}

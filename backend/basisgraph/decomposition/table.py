@@ -26,13 +26,15 @@ from __future__ import annotations
 import numpy as np
 
 from basisgraph.config import Config
-from basisgraph.core.completion import dense_planted
 from basisgraph.core.counts import FAMILIES, cover_counts, round_sig
 from basisgraph.core.study import Study, get_study
-from basisgraph.decomposition.mlp import TrainConfig
+from basisgraph.decomposition import ablation
+from basisgraph.decomposition.ablation import dictionary_coefficients, mixed_features
+from basisgraph.decomposition.mlp import TARGETS, TrainConfig
 from basisgraph.decomposition.readout import readout
 from basisgraph.decomposition.recovery import recovery_report
 from basisgraph.decomposition.spd import SPDConfig, SPDRun, decompose
+from basisgraph.fmt import format_count
 
 __all__ = [
     "trained_table",
@@ -43,41 +45,14 @@ __all__ = [
     "EXTRA_LABELS",
     "node_groups",
     "sae_node_sets",
+    "target_name",
 ]
-
-
-def _dictionary_coefficients(study: Study, ns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients g(x) and atoms D of a dictionary node set.  -> (n, M), (M, d)"""
-    data, enc = study.data, study.enc
-    coef = np.zeros((len(rows), ns.size))
-    atoms = np.zeros((ns.size, data.acts.shape[1]))
-    for b in ns.blocks:
-        if getattr(b, "encoder", None) is not None:  # a learned dictionary (SAE)
-            c = b.encoder(data, rows)
-        elif b.planted:
-            c = dense_planted(b, enc.res[rows], data.animal_idx[rows], data.animal_mag[rows])
-        else:
-            c = data.acts[rows] @ b.q
-        coef[:, b.start:b.start + b.size] = b.scale * c
-        atoms[b.start:b.start + b.size] = b.atoms
-    return coef, atoms
 
 
 def _mixed_edges(study: Study, k: int, rows: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """Oracle mixed edges: the circuit's planted recipe refit to the trained gradient.  (n, |S|)"""
-    model, data = study.model, study.data
-    circuit = model.circuits[k]
-    picked, _ = study.recipes[circuit.id]
-    union = np.concatenate([model.animal_dirs, model.attr_dirs])  # (animals + attributes, d)
-    dirs = union[picked]  # (S, d)
+    h, dirs = mixed_features(study, k, rows)  # (n, S), (S, d)
     w = grad @ np.linalg.pinv(dirs)  # (n, S): least-squares weights of grad on the directions
-    n_animals = model.config.animals
-    h = np.zeros((len(rows), len(picked)))
-    for p, node in enumerate(picked):
-        if node < n_animals:
-            h[:, p] = np.sum(np.where(data.animal_idx[rows] == node, data.animal_mag[rows], 0.0), 1)
-        else:
-            h[:, p] = data.acts[rows] @ model.attr_dirs[node - n_animals]
     return w * h
 
 
@@ -117,12 +92,24 @@ def trained_edges(run: SPDRun, study: Study, node_sets: dict, groups: list[list[
         return (x @ w_in.T) * delta, total
     if basis == "spd":
         return spd_edges(run, study, g_in, k, rows, groups), total
-    coef, atoms = _dictionary_coefficients(study, node_sets[basis], rows)
+    coef, atoms = dictionary_coefficients(study, node_sets[basis], rows)
     return coef * (grad @ atoms.T), total
 
 
 EXTRA_LABELS = {"spd": "SPD subcomponents of W_in (clusters merged)",
                  "hidden": "hidden neurons of the trained MLP (control)"}
+
+
+def target_name(tcfg: TrainConfig) -> str | None:
+    """The mlp.TARGETS name whose shape (the fields in which the targets differ) `tcfg` has;
+    None for a training that is neither. Steps, batch and seeds do not change the name."""
+    names = list(TARGETS)
+    shape = [f for f in TrainConfig.__dataclass_fields__
+             if len({getattr(TARGETS[t], f) for t in names}) > 1]
+    for name in names:
+        if all(getattr(tcfg, f) == getattr(TARGETS[name], f) for f in shape):
+            return name
+    return None
 
 
 def node_groups(run: SPDRun, clusters: list[list[int]]) -> list[list[int]]:
@@ -190,15 +177,22 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
     dict_ids = [b for b in node_sets if node_sets[b].is_dictionary]
     bases = dict_ids + ["mixed", "hidden", "spd"]
     per: dict[str, list[dict | None]] = {b: [] for b in bases}
+    abl: dict[str, list[dict | None]] = {b: [] for b in bases}  # disagreement terms per circuit
+    w_in, b_in, w_out = (t.numpy().astype(np.float64) for t in (run.target.w_in, run.target.b_in,
+                                                                 run.target.w_out))
     for k, _circuit in enumerate(model.circuits):
         rows = np.flatnonzero(study.pre[:, k] > 0)
         if not len(rows):
             for b in bases:
                 per[b].append(None)
+                abl[b].append(None)
             continue
+        z = study.data.acts[rows] @ w_in.T + b_in  # (n, hidden)
         for b in bases:
             edges, _ = trained_edges(run, study, node_sets, groups, ro.g_in, b, k, rows)
             per[b].append(_stats(edges, n, tau))
+            contrib = ablation.contributions(run, study, node_sets, groups, ro.g_in, b, k, rows)
+            abl[b].append(ablation.disagreement_terms(edges, contrib, z, w_out[k], tau))
     cells = []
     for b in bases:
         for fam in FAMILIES:
@@ -209,19 +203,26 @@ def trained_table(cfg: Config, tcfg: TrainConfig | None = None, scfg: SPDConfig 
                 for key in ("local_edges", "global_edges", "union_nodes")}})
     circuits = [{"id": c.id, "family": c.family, "label": c.label,
                  "active_inputs": int(np.sum(study.pre[:, k] > 0)),
-                 "stats": {b: per[b][k] for b in bases}} for k, c in enumerate(model.circuits)]
+                 "stats": {b: per[b][k] for b in bases},
+                 "ablation": {b: None if abl[b][k] is None else ablation.disagreement([abl[b][k]])
+                              for b in bases}} for k, c in enumerate(model.circuits)]
+    by_family = [{"basis": b, "family": fam, **ablation.disagreement(
+        [abl[b][k] for k, c in enumerate(model.circuits) if c.family == fam and abl[b][k] is not None])}
+        for b in bases for fam in FAMILIES]
     summary = {key: ro[key] for key in ("fit", "layers", "recovery", "faithfulness", "full_rank_span",
                                         "seconds", "cached", "train", "spd", "labels")}
     summary["recovery_per_circuit"] = ro["circuits"]
     # The stricter tests: composites beyond the animal direction, and ablation of what is recovered.
     summary["recovery_strict"] = recovery_report(run, study, ro)
-    return {"version": 1, "model": "trained", "config": cfg.as_json(), "families": list(FAMILIES),
+    return {"version": 1, "model": "trained", "target": target_name(run.train),
+            "config": cfg.as_json(), "families": list(FAMILIES),
             "bases": [{"id": b, "label": node_sets[b].label if b in node_sets else
                        EXTRA_LABELS[b], "is_dictionary": b in dict_ids,
                        "atoms": node_sets[b].size if b in node_sets else
                        (len(groups) if b == "spd" else hidden)}
                       for b in bases],
-            "cells": cells, "circuits": circuits, "readout": summary}
+            "cells": cells, "circuits": circuits, "readout": summary,
+            "ablation": {"rule": ablation.RULE, "coverage": tau, "cells": by_family}}
 
 
 def format_trained_table(t: dict) -> str:
@@ -248,9 +249,7 @@ def format_trained_table(t: dict) -> str:
     bases = [b["id"] for b in t["bases"]]
     cells = {(c["basis"], c["family"]): c for c in t["cells"]}
 
-    def num(x):
-        return "-" if x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
-
+    num = format_count
     width = max(12, *(len(b) + 2 for b in bases))
     lines += ["", f"edge counts on the trained MLP, local / global (coverage tau = {t['config']['coverage']})",
               "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
@@ -258,6 +257,13 @@ def format_trained_table(t: dict) -> str:
         lines.append(fam.ljust(11) + "".join(
             f"{num(cells[(b, fam)]['local_edges_median'])} / "
             f"{num(cells[(b, fam)]['global_edges_median'])}".rjust(width) for b in bases))
+    ab = {(c["basis"], c["family"]): c["disagreement"] for c in t.get("ablation", {}).get("cells", [])}
+    if ab:
+        lines += ["", "edges against single-node ablations: " + t["ablation"]["rule"],
+                  "family".ljust(11) + "".join(b.rjust(width) for b in bases)]
+        for fam in t["families"]:
+            lines.append(fam.ljust(11) + "".join(
+                ("-" if ab.get((b, fam)) is None else f"{ab[(b, fam)]:.2f}").rjust(width) for b in bases))
     sec = ro["seconds"]
     lines += ["", f"train {sec['train']} s{' (cached)' if ro['cached']['train'] else ''}, "
               f"decompose {sec['decompose']} s{' (cached)' if ro['cached']['decompose'] else ''}"]

@@ -25,6 +25,7 @@ from basisgraph.cache import cache_dir
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.counts import FAMILIES, VERSION, table
 from basisgraph.dictionaries.config import SAEConfig, cache_key
+from basisgraph.fmt import format_count
 
 __all__ = ["cached_saes", "sae_sweep", "sae_cells", "format_sweep", "sparsity", "MAX_GRID", "METRIC_KEYS"]
 
@@ -133,12 +134,6 @@ def _best(points: list[dict], view: str) -> dict | None:
 # CLI
 
 
-def _num(x) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
-
-
 def format_sweep(sw: dict) -> str:
     """The sweep as text: one row per SAE, family cells as 'local / global'."""
     head = (f"{'SAE':<22}{'sparsity':>10}{'steps':>7}{'L0':>7}{'EV':>7}{'MCC an/at':>12}"
@@ -153,13 +148,13 @@ def format_sweep(sw: dict) -> str:
                f"{p['steps']:>7}{m['l0'] or 0:>7.1f}{m['explained_variance'] or 0:>7.3f}{mcc:>12}")
         for f in sw["families"]:
             c = cells.get(f, {})
-            row += f"{_num(c.get('local_edges_median'))} / {_num(c.get('global_edges_median'))}".rjust(14)
+            row += f"{format_count(c.get('local_edges_median'))} / {format_count(c.get('global_edges_median'))}".rjust(14)
         lines.append(row)
     for view in ("local", "global"):
         b = sw["best"][view]
         if b:
             lines.append(f"\nbest {view}: {b['id']} ({b['sparsity_name']}={b['sparsity']:g}): "
-                         f"animal {_num(b['animal'])}, attribute {_num(b['attribute'])} edges; "
+                         f"animal {format_count(b['animal'])}, attribute {format_count(b['attribute'])} edges; "
                          f"explained variance {b['explained_variance']}, error share "
                          f"{b['error_share_animal']} / {b['error_share_attribute']} (never counted)")
     return "\n".join(lines)

@@ -6,6 +6,8 @@ Steps of `sae_table`:
 3. Hand them to `counts.table(..., extra=...)`, which counts them exactly as the planted node
    sets and returns its usual JSON contract (version, config, families, bases, cells, circuits);
    each SAE's entry in `bases` also carries `"sae": {key, config, metrics}`.
+4. With `learned=True`, add the non-oracle per-circuit view (learned.py) over the union of the
+   SAEs' atoms, with the oracle's counts beside it, under the key `learned`.
 
 With `train=False` only cached SAEs are used and a missing one raises NotTrained (a ConfigError
 naming the field `sae`), so a web request can never start a training run. `cached_node_set`
@@ -24,6 +26,7 @@ from basisgraph.core.bases import NodeSet
 from basisgraph.core.counts import node_set_summary, table
 from basisgraph.core.study import Study, get_study
 from basisgraph.dictionaries.config import NotTrained
+from basisgraph.dictionaries.learned import TOL, learned_view, node_set_sources
 from basisgraph.dictionaries.sae import (
     SAEConfig,
     TrainedSAE,
@@ -81,8 +84,11 @@ _LOADED: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) -> dict:
-    """`counts.table` of `cfg` with the SAEs of `sae_cfgs` appended as node sets."""
+def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True,
+              learned: bool = False, tol: float = TOL, fit: str = "read") -> dict:
+    """`counts.table` of `cfg` with the SAEs of `sae_cfgs` appended as node sets; with `learned`,
+    also the learned per-circuit view over their atoms (OMP of each circuit's `fit` to `tol`),
+    beside the oracle."""
     study, trained = sae_study(cfg, sae_cfgs, train)
     out = table(get_study(cfg), extra={t.id: study.node_sets[t.id] for t in trained})
     by_id = {t.id: t for t in trained}
@@ -92,4 +98,7 @@ def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True) ->
             s["sae"] = {"key": cache_key(cfg, t.sae), "config": t.sae.model_dump(mode="json"),
                         # Training wall time stays out: one link, one JSON on any machine.
                         "metrics": {k: v for k, v in t.metrics.items() if k not in ("loss_curve", "train_s")}}
+    if learned:
+        sets = [study.node_sets[t.id] for t in trained]
+        out["learned"] = learned_view(get_study(cfg), node_set_sources(study, sets), tol, fit=fit)
     return out

@@ -146,9 +146,10 @@ def _learned(config: Config, ui: dict[str, Any]) -> tuple[dict | None, dict[str,
     return sae_table(config, [scfg], train=False), {hit[1].id: hit[1]}
 
 
-def _trained(config: Config, settings: Any = None) -> tuple[dict, Callable[..., dict]] | None:
+def _trained(config: Config, settings: Any = None,
+             target: str | None = None) -> tuple[dict, Callable[..., dict]] | None:
     """The trained model's table and panel function when it is built here, else None."""
-    settings = settings or trained_jobs.SETTINGS
+    settings = settings or trained_jobs.settings_for(target or trained_jobs.DEFAULT_TARGET)
     if not trained_jobs.is_cached(config, settings):
         return None
     return (view_table(config, settings),
@@ -161,13 +162,14 @@ def collect(config: Config, ui: dict[str, Any], *, table: dict | None = None, mo
     dictionary the link names (ui["sae"]) is carried as a column and panels when it is trained
     here, and the trained model (ui["model"] == "trained") when it is built here; either is
     dropped from the link otherwise."""
-    trained = _trained(config, settings) if ui.get("model") == "trained" else None
+    trained = _trained(config, settings, ui.get("target")) if ui.get("model") == "trained" else None
     with_sae, extra = _learned(config, ui) if trained is None else (None, {})
     if trained is not None:
         table, panel = trained
     elif with_sae is not None:
         table = with_sae
-    ui = {**ui, "model": "trained" if trained else None, "sae": ui.get("sae") if with_sae else None}
+    ui = {**ui, "model": "trained" if trained else None, "target": ui.get("target") if trained else None,
+          "sae": ui.get("sae") if with_sae else None}
     table = table if table is not None else counts.table(config)
     model = model if model is not None else graphs.model_info(config)
     plain = panel or graphs.panel

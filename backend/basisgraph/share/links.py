@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
-from basisgraph.config import LEGACY, Config, explain
+from basisgraph.config import LEGACY, OPTIONAL, Config, explain
 
 __all__ = ["VERSION", "LINK_DEFAULTS", "UI_KEYS", "Link", "config_from_link", "link_version", "query_version",
            "with_defaults",
@@ -32,7 +32,10 @@ VERSION = 2
 
 _V1_FIELDS = {"animals": 1000, "attributes": 50, "random_dims": 0, "active": 1, "samples": 2000,
               "seed": 0, "coverage": 0.9, "alpha": 0.5, "circuits": 20, "overlay": 0.25,
-              "composite_weight": 0.2}
+              "composite_weight": 0.2,
+              # Added later with defaults that change no earlier number (config.OPTIONAL), so
+              # every version reads an omitted key as that default.
+              **OPTIONAL}
 _V1_PRESETS = {"post": {}, "bunny": {"animals": 4, "attributes": 2, "samples": 400, "circuits": 4},
                "wide": {"random_dims": 50}}
 
@@ -49,7 +52,7 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("model", "view", "show", "basis", "circuit", "input", "node", "sae")
+UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
 _NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
 # A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
@@ -124,6 +127,8 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             continue
         if key == "model":
             ok = raw in ("planted", "trained")
+        elif key == "target":
+            ok = raw in ("aligned", "superposed")  # jobs.trained.TARGET_NAMES
         elif key == "view":
             ok = raw in ("local", "global")
         elif key == "show":
@@ -190,7 +195,8 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
                if k != "preset" and getattr(config, k) != defaults[k]]
     for key in UI_KEYS:
         value = (ui or {}).get(key)
-        if value is None or (key, value) in (("model", "planted"), ("view", "local"), ("input", "dataset")):
+        if value is None or (key, value) in (("model", "planted"), ("target", "aligned"),
+                                                     ("view", "local"), ("input", "dataset")):
             continue
         params.append((key, ",".join(value) if isinstance(value, list | tuple) else str(value)))
     return urlencode(params)

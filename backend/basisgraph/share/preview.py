@@ -16,6 +16,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from basisgraph.fmt import format_count
+
 __all__ = ["WIDTH", "HEIGHT", "render_preview"]
 
 WIDTH, HEIGHT = 1200, 630
@@ -53,11 +55,7 @@ def _hue(basis: str) -> str:
 def _count(v: float | None) -> str:
     """The page's rounding rule (frontend/js/format.js): whole numbers as they are, else one
     decimal, so a median of 314.5 reads 314.5 in the image as on the page and in the CLI."""
-    if v is None:
-        return "–"
-    if float(v).is_integer():
-        return str(int(v))
-    return f"{v:.1f}".removesuffix(".0")
+    return format_count(v, missing="–")
 
 
 def _text(d: ImageDraw.ImageDraw, xy: tuple[float, float], s: str, size: int, fill: str = INK,

@@ -68,6 +68,8 @@ def _compute(endpoint: str, config: Config, params: tuple[Any, ...]) -> Any:
         return table_across_seeds(config, params[0]) if params else counts.table(config)
     if endpoint == "sweep":
         return sweep.alpha_sweep(config, *params)
+    if endpoint == "samples_sweep":
+        return sweep.samples_sweep(config, params[0])
     if endpoint == "model":
         return graphs.model_info(config)
     if endpoint == "export":  # the one-file page: HTML, not JSON

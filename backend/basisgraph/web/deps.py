@@ -21,7 +21,7 @@ from basisgraph.dictionaries.config import NotTrained
 from basisgraph.share.links import LINK_DEFAULTS, config_from_link
 
 __all__ = ["ConfigDep", "PARAM_ALLOWED", "config_from_query", "config_from_values", "config_parameters", "client_of",
-           "is_versioned", "add_error_handlers", "error_item", "unprocessable"]
+           "is_versioned", "add_error_handlers", "error_item", "unprocessable", "UnsupportedBody"]
 
 NO_STORE = {"Cache-Control": "no-store"}
 # Ranges of the non-Config query parameters, for 422 bodies.
@@ -31,8 +31,17 @@ PARAM_ALLOWED = {
     "input": "an example id listed by /api/v1/model, or 'dataset'",
     "top": "an integer from 1 to 2000",
     "seeds": "an integer from 1 to 9",
+    "target": "aligned or superposed (the trained MLP)",
     "v": "a link version: " + ", ".join(str(v) for v in LINK_DEFAULTS),
 }
+
+
+class UnsupportedBody(Exception):
+    """A request whose body is not of the media type the route accepts (answered 415)."""
+
+    def __init__(self, field: str, message: str, allowed: str):
+        super().__init__(message)
+        self.field, self.allowed = field, allowed
 
 
 class ConfigInvalid(Exception):
@@ -120,6 +129,11 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigError)
     def _on_config_error(request: Request, exc: ConfigError) -> JSONResponse:
         return unprocessable([error_item(exc.field, str(exc), exc.allowed, exc.value)])
+
+    @app.exception_handler(UnsupportedBody)
+    def _on_unsupported(request: Request, exc: UnsupportedBody) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": exc.field, "allowed": exc.allowed},
+                            status_code=415, headers=NO_STORE)
 
     @app.exception_handler(NotTrained)
     def _on_not_trained(request: Request, exc: NotTrained) -> JSONResponse:

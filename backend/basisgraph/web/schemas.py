@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Health", "ConfigSchema", "TableBody", "ModelBody", "GraphBody", "SweepBody", "SaeSweepBody",
+__all__ = ["Health", "ConfigSchema", "TableBody", "ModelBody", "GraphBody", "SweepBody", "SamplesSweepBody", "SaeSweepBody",
            "TrainedTableBody", "ErrorBody"]
 
 
@@ -86,6 +86,14 @@ class SweepBody(_Open):
     points: list[dict[str, Any]]
 
 
+class SamplesSweepBody(_Open):
+    """Every node set's family medians at each dataset size of the samples grid."""
+
+    version: int
+    samples: list[int]
+    points: list[dict[str, Any]]
+
+
 class SaeSweepBody(_Open):
     """Every cached SAE of a configuration: width and sparsity against each family's edge counts."""
 
@@ -97,6 +105,8 @@ class TrainedTableBody(TableBody):
     """The table on the trained MLP, plus the read-out of its decomposition."""
 
     readout: dict[str, Any]
+    target: str | None = None  # the trained MLP: aligned or superposed (decomposition.mlp.TARGETS)
+    ablation: dict[str, Any] | None = None  # edges against single-node ablations, per node set and family
 
 
 class ErrorBody(_Open):

@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -28,7 +28,7 @@ from basisgraph.jobs import registry as jobs
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.jobs import trained as trained_jobs
 from basisgraph.jobs.kind import JobRequest
-from basisgraph.web.deps import config_from_values, config_parameters
+from basisgraph.web.deps import UnsupportedBody, config_from_values, config_parameters
 from basisgraph.web.routes.sae import SAE_PARAMETERS
 
 __all__ = ["router", "JobStatus", "JobList", "job_params"]
@@ -57,6 +57,7 @@ class JobStatus(BaseModel):
     stage: str | None = None  # trained model: the stage running
     stage_index: int | None = None
     stages: int | None = None
+    stage_names: list[str] | None = None  # trained model: every stage, in order
     basis: str | None = None  # SAE: its node-set id, sae:<kind>:<width>
     sae: dict[str, Any] | None = None  # SAE: its resolved configuration
     table: str | None = None  # once done: the table with the result
@@ -81,8 +82,9 @@ async def job_params(request: Request) -> dict[str, Any]:
     """The query values merged with the JSON object body: 415 without `Content-Type:
     application/json` (before the body is read), 422 naming `body` unless it is a flat object."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise HTTPException(415, "content-type: job-creating requests must send a JSON object body "
-                            "with Content-Type: application/json ({} for no parameters)", NO_STORE)
+        raise UnsupportedBody("content-type", "content-type: job-creating requests must send a JSON "
+                              "object body with Content-Type: application/json ({} for no parameters)",
+                              "application/json")
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ConfigError("body", f"{len(raw)} bytes", f"a JSON object of at most {MAX_BODY} bytes")
@@ -101,7 +103,8 @@ def _sae_request(cfg: Config, values: Mapping[str, Any], check: bool) -> JobRequ
 
 
 def _trained_request(cfg: Config, values: Mapping[str, Any], check: bool) -> JobRequest:
-    return trained_jobs.request(cfg, trained_jobs.SETTINGS, check=check)
+    target = trained_jobs.check_target(values.get("target", trained_jobs.DEFAULT_TARGET))
+    return trained_jobs.request(cfg, trained_jobs.settings_for(target), check=check, target=target)
 
 
 def _answer(st: dict[str, Any] | None, response: Response, job_id: str) -> dict[str, Any] | JSONResponse:
@@ -164,7 +167,12 @@ def _add_kind(kind: str, to_request: Callable[[Config, Mapping[str, Any], bool],
 
 
 _add_kind("sae", _sae_request, config_parameters() + SAE_PARAMETERS)
-_add_kind("trained", _trained_request, config_parameters())
+TARGET_PARAMETER = {"name": "target", "in": "query", "required": False,
+                    "schema": {"type": "string", "enum": list(trained_jobs.TARGET_NAMES),
+                               "default": trained_jobs.DEFAULT_TARGET},
+                    "description": "which MLP to train: aligned (one unit per reader) or superposed "
+                                   "(fewer units than circuits, SPD from random initialisation)"}
+_add_kind("trained", _trained_request, config_parameters() + [TARGET_PARAMETER])
 
 
 @router.get("/jobs", tags=["jobs"], response_model=JobList, response_model_exclude_none=True)

@@ -25,6 +25,7 @@ from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.graphs import panel
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig, cache_key
+from basisgraph.dictionaries.learned import FITS
 from basisgraph.dictionaries.sweep import cached_saes, sae_sweep
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.web.bodies import ERRORS, answer
@@ -102,7 +103,9 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
     if endpoint == "sae_table":
         from basisgraph.dictionaries.table import sae_table
 
-        return sae_table(config, [SAEConfig.model_validate_json(params[0])], train=False)
+        fit = params[1]  # "" for no learned view (the body as before), else read or input
+        return sae_table(config, [SAEConfig.model_validate_json(params[0])], train=False,
+                         learned=bool(fit), fit=fit or "read")
     if endpoint == "sae_graph":
         from basisgraph.dictionaries.table import cached_node_set
 
@@ -119,14 +122,25 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
 router = APIRouter(prefix=PREFIX, tags=["sae"])
 
 
-@router.get("/sae/table", openapi_extra={"parameters": config_parameters() + SAE_PARAMETERS},
+LEARNED_PARAMETER: dict[str, Any] = {
+    "name": "learned", "in": "query", "required": False, "schema": {"type": "string", "enum": list(FITS)},
+    "description": "add the learned per-circuit view (no ground truth) over the SAE's atoms under "
+                   "`learned`: OMP of each circuit's read direction (read) or input (input); "
+                   "absent: no view"}
+
+
+@router.get("/sae/table", openapi_extra={"parameters": config_parameters() + SAE_PARAMETERS + [LEARNED_PARAMETER]},
             responses={200: {"model": TableBody}, 404: {"model": ErrorBody}, **ERRORS})
 async def table(request: Request, config: ConfigDep) -> Response:
-    """The edge-count table with the SAE appended as a node set; 404 if not trained."""
+    """The edge-count table with the SAE appended as a node set; 404 if not trained. With
+    `learned=read|input`, also the learned per-circuit view beside the oracle."""
+    fit = request.query_params.get("learned")
+    if fit is not None and fit not in FITS:
+        raise ConfigError("learned", fit, "one of " + ", ".join(FITS))
     scfg = sae_jobs.sae_from_query(config, request.query_params)
     if not _trained(config, scfg):
         return _not_trained(config, scfg)
-    return await answer(request, "sae_table", config, (scfg.model_dump_json(), _root()))
+    return await answer(request, "sae_table", config, (scfg.model_dump_json(), fit or "", _root()))
 
 
 @router.get("/sae/sweep", openapi_extra={"parameters": config_parameters()},

@@ -47,12 +47,14 @@ EMBED_HEIGHTS = {"table": 520, "graphs": 820, "both": 1280}
 # strips the host script still gets a frame that fits. (min width, height) pairs, widest first,
 # measured in Chromium (tests/browser/test_embed_figures.py checks them within 20 px). They
 # follow frontend/css/embed.css: the table compacts at <= 480 px (app.css), the mini panels
-# stack below 520 px (embed.js COMPACT_PANEL), bars and geometry have fixed drawing heights.
+# stack below 520 px (embed.js COMPACT_PANEL), the samples sweep's facets below 664 px (its
+# figure is the frame less 24 px; samplesweep.js), bars and geometry have fixed drawing heights.
 FIGURE_HEIGHTS: dict[str, tuple[tuple[int, int], ...]] = {
     "table": ((481, 308), (0, 211)),
     "bars": ((0, 363),),
     "panels": ((520, 394), (0, 863)),
     "geometry": ((0, 456),),
+    "samples": ((664, 324), (0, 757)),  # facets side by side from 640 px of figure (samplesweep.js)
 }
 MAX_OEMBED = 10_000
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -133,6 +135,8 @@ def page_head(base: str, link: Link) -> str:
         preview["view"] = "global"
     if link.ui.get("model") == "trained":
         preview["model"] = "trained"
+        if link.ui.get("target", "aligned") != "aligned":
+            preview["target"] = link.ui["target"]
     image = f"{base}/api/v1/preview.png?{urlencode(preview)}"
     title, desc = _describe(link.config)
     oembed = f"{base}/oembed?url={quote(page, safe='')}&format=json"
@@ -249,6 +253,8 @@ def _oembed(request: Request, url: str, maxwidth: int | None, maxheight: int | N
     title, _ = _describe(link.config)
     src = f"{base}/embed?{embed_query(link, layout, figure)}"
     trained = {"model": "trained"} if link.ui.get("model") == "trained" else {}
+    if trained and link.ui.get("target", "aligned") != "aligned":
+        trained["target"] = link.ui["target"]
     preview = f"{base}/api/v1/preview.png?{urlencode({**dict(parse_qsl(link_query(link.config))), **trained})}"
     return JSONResponse({
         "type": "rich", "version": "1.0", "title": title,
@@ -295,10 +301,11 @@ def preview(request: Request, config: ConfigDep,
             view: Annotated[Literal["local", "global"], Query(description="which count")] = "local",
             model: Annotated[Literal["planted", "trained"],
                              Query(description="the trained MLP's chart, when it is built")] = "planted",
+            target: trained_api.TargetQuery = "aligned",
             ) -> Response:
     """The edge-count chart as a 1200x630 PNG (the pages' og:image). For model=trained it is
-    the trained MLP's table if that is built here, else the planted one."""
-    built = trained_api.built_table_params(config) if model == "trained" else None
+    the trained MLP's (of `target`) table if that is built here, else the planted one."""
+    built = trained_api.built_table_params(config, target) if model == "trained" else None
     try:
         table = (computed_sync(request, "trained_table", config, built) if built is not None
                  else computed_sync(request, "table", config))
@@ -319,8 +326,9 @@ def export(request: Request, config: ConfigDep) -> Response:
     # Computed like any body (admitted, under a deadline, cached); it also draws panels. The
     # trained model's settings travel with it, so a worker shows what this server would.
     try:
-        page = computed_sync(request, "export", config, (json.dumps(link.ui, sort_keys=True), trained_jobs.SETTINGS),
-                         repeats=2).data.decode()
+        settings = trained_jobs.settings_for(link.ui.get("target") or trained_jobs.DEFAULT_TARGET)
+        page = computed_sync(request, "export", config, (json.dumps(link.ui, sort_keys=True), settings),
+                             repeats=2).data.decode()
     except (Busy, TimedOut) as exc:
         return unavailable(exc)
     name = f"basisgraph-{config.preset}-{hashlib.sha256(page.encode()).hexdigest()[:8]}.html"

@@ -1,5 +1,5 @@
 """Routes of the planted study: health, the configuration schema, the table, the model, one
-graph panel and the alpha sweep.
+graph panel, the alpha sweep and the samples sweep.
 
 Handlers are thin and `async`: a cached answer is sent from the event loop at once, and a
 miss waits (without holding a thread) for the app's `Computer` (web/compute.py), after the cost
@@ -15,12 +15,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
+from basisgraph.core import sweep
+from basisgraph.core.cost import admit_count
 from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.core.study import cache_stats
 from basisgraph.web.bodies import ERRORS, answer
 from basisgraph.web.deps import PARAM_ALLOWED, ConfigDep, config_parameters
 from basisgraph.web.routes import sae as sae_routes
-from basisgraph.web.schemas import ConfigSchema, ErrorBody, GraphBody, Health, ModelBody, SweepBody, TableBody
+from basisgraph.web.schemas import (
+    ConfigSchema,
+    ErrorBody,
+    GraphBody,
+    Health,
+    ModelBody,
+    SamplesSweepBody,
+    SweepBody,
+    TableBody,
+)
 
 __all__ = ["router"]
 
@@ -57,6 +68,8 @@ async def table(
     cell's median and range over that many seeds (`basisgraph.core.seeds`)."""
     if seeds == 1:
         return await answer(request, "table", config)
+    # Too many seeds for a configuration that fits alone: the 422 names `seeds`, not a size.
+    admit_count(config, request.app.state.budget, seeds, "seeds", float)
     return await answer(request, "table", config, (seeds,), repeats=seeds)
 
 
@@ -76,7 +89,31 @@ async def alpha_sweep(
 ) -> Response:
     """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
     # Each alpha point recounts the union node set, about a third of a table's work.
-    return await answer(request, "sweep", config, (steps,), repeats=max(1.0, steps / 3))
+    admit_count(config, request.app.state.budget, steps, "steps", _alpha_repeats, lo=2)
+    return await answer(request, "sweep", config, (steps,), repeats=_alpha_repeats(steps))
+
+
+def _alpha_repeats(steps: int) -> float:
+    return max(1.0, steps / 3)
+
+
+@router.get("/sweep/samples", tags=["study"], openapi_extra=CONFIG_PARAMS,
+            responses={200: {"model": SamplesSweepBody}, **ERRORS})
+async def samples_sweep(
+    request: Request,
+    config: ConfigDep,
+    max_samples: Annotated[int | None, Query(
+        ge=sweep.SAMPLES_GRID[0], le=sweep.SAMPLES_GRID[-1],
+        description="largest dataset size of the grid (default: as far as the data limit and "
+                    "the cost model allow)")] = None,
+) -> Response:
+    """Every node set's family medians (global and local counts, error share) at each dataset
+    size of a doubling grid from 500 (`basisgraph.core.sweep.samples_sweep`); `samples` itself is
+    what varies, so the body's config carries the largest point."""
+    grid = sweep.samples_grid(config, max_samples, request.app.state.budget)  # 422 past a cut
+    # The whole grid was priced above; the largest point alone never costs more than that.
+    return await answer(request, "samples_sweep", config.model_copy(update={"samples": grid[-1]}),
+                        (tuple(grid),))
 
 
 @router.get("/graph", tags=["study"],

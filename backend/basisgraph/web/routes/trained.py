@@ -1,11 +1,14 @@
 """The trained-model routes of the API: build jobs, the table on the trained MLP, its panels.
 
 - Build jobs (`/api/v1/trained/jobs...`) are routes/jobs.py's, shared with SAE training.
-- `GET /api/v1/trained/table?<config>`: the edge-count table on the trained MLP, with the `spd`,
-  `hidden` and oracle `mixed` columns (`spd_readout.trained_table`); 404 naming `model` if it
-  has not been built. Never trains.
-- `GET /api/v1/trained/graph?<config>&basis&circuit&input&top`: one panel on the trained MLP
-  (`trained_graphs.trained_panel`); 404 as above.
+- `GET /api/v1/trained/table?<config>&target`: the edge-count table on the trained MLP, with the
+  `spd`, `hidden` and oracle `mixed` columns (`decomposition.table.trained_table`), the read-out
+  and the ablation-vs-edge disagreement; 404 naming `model` if it has not been built. Never trains.
+- `GET /api/v1/trained/graph?<config>&target&basis&circuit&input&top`: one panel on the trained
+  MLP (`decomposition.panels.trained_panel`); 404 as above.
+
+`target` picks the trained MLP (jobs.trained.TARGET_NAMES: `aligned`, the default, or
+`superposed`); another value is a 422 naming `target`.
 
 Configurations past the trained model's size bounds get 422 naming the field. Table and panel
 answers go through the API's response cache, keyed also on the cache directory and on which
@@ -14,7 +17,7 @@ SAEs are cached, so an SAE trained later shows up.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -27,28 +30,35 @@ from basisgraph.web.bodies import ERRORS, answer_sync
 from basisgraph.web.deps import ConfigDep, config_parameters
 from basisgraph.web.schemas import ErrorBody, GraphBody, TrainedTableBody
 
-__all__ = ["router", "compute", "built_table_params"]
+__all__ = ["router", "compute", "built_table_params", "TargetQuery"]
 
 PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def built_table_params(cfg: Config) -> tuple | None:
-    """The response-cache params of `cfg`'s trained table if its model is built, else None."""
+TargetQuery = Annotated[Literal["aligned", "superposed"],
+                       Query(description="the trained MLP: aligned (default) or superposed")]
+
+
+def built_table_params(cfg: Config, target: str = "aligned") -> tuple | None:
+    """The response-cache params of `cfg`'s trained table (of `target`) if its model is built,
+    else None."""
     try:
-        if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
-            return (*cache_state(cfg, trained_jobs.SETTINGS), trained_jobs.SETTINGS)
+        settings = trained_jobs.settings_for(target)
+        if trained_jobs.is_cached(cfg, settings):
+            return (*cache_state(cfg, settings), settings)
     except Exception:  # a warm-up must never stop the server from starting
         return None
     return None
 
 
-def _not_built(cfg: Config) -> JSONResponse | None:
-    """404 naming `model` when the trained model of `cfg` is not cached, else None."""
+def _not_built(cfg: Config, target: str) -> JSONResponse | None:
+    """404 naming `model` when the trained model of `cfg` and `target` is not cached, else None."""
     trained_jobs.check_size(cfg)
-    if trained_jobs.is_cached(cfg, trained_jobs.SETTINGS):
+    settings = trained_jobs.settings_for(target)
+    if trained_jobs.is_cached(cfg, settings):
         return None
-    st = registry().lookup(trained_jobs.request(cfg, trained_jobs.SETTINGS, check=False))
+    st = registry().lookup(trained_jobs.request(cfg, settings, check=False, target=target))
     train = f"{PREFIX}/trained/jobs" + (f"?{st['query']}" if st["query"] else "")
     return JSONResponse(
         {"detail": "model: the trained MLP of this configuration has not been trained and "
@@ -77,12 +87,12 @@ _EXTRA = {"parameters": config_parameters()}
 # must not happen on the event loop.
 @router.get("/trained/table", openapi_extra=_EXTRA,
             responses={200: {"model": TrainedTableBody}, 404: {"model": ErrorBody}, **ERRORS})
-def table(request: Request, config: ConfigDep) -> Response:
+def table(request: Request, config: ConfigDep, target: TargetQuery = "aligned") -> Response:
     """Edge counts on the trained MLP, with the spd, hidden and mixed columns; 404 if not built."""
-    missing = _not_built(config)
+    missing = _not_built(config, target)
     if missing is not None:
         return missing
-    settings = trained_jobs.SETTINGS
+    settings = trained_jobs.settings_for(target)
     return answer_sync(request, "trained_table", config, (*cache_state(config, settings), settings))
 
 
@@ -95,11 +105,12 @@ def graph(
     circuit: Annotated[str, Query(max_length=128, description="a circuit id")] = "",
     input: Annotated[str, Query(max_length=64, description="an example id, or 'dataset'")] = "dataset",
     top: Annotated[int, Query(ge=1, le=2000, description="nodes drawn individually")] = 40,
+    target: TargetQuery = "aligned",
 ) -> Response:
     """One panel on the trained MLP (`decomposition.panels.trained_panel`); 404 if not built."""
-    missing = _not_built(config)
+    missing = _not_built(config, target)
     if missing is not None:
         return missing
-    settings = trained_jobs.SETTINGS
+    settings = trained_jobs.settings_for(target)
     return answer_sync(request, "trained_graph", config,
                        (basis, circuit, input, top, *cache_state(config, settings), settings))
