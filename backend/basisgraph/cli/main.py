@@ -22,6 +22,7 @@ from basisgraph.cli.commands import (
     run_sweep_cli,
     run_train_args,
 )
+from basisgraph.cli.resid import add_resid_parser, run_resid_cli
 from basisgraph.cli.tms import add_tms_parser, run_tms_cli
 from basisgraph.config import FIELD_HELP, PRESETS, Config, ConfigError, parse_config
 from basisgraph.core.graphs import panel
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the table, read-out and recovery as JSON")
     _add_config_flags(d)
     add_tms_parser(sub)
+    add_resid_parser(sub)
     b = sub.add_parser("bench", help="time the table, the naive loop and a large model")
     b.add_argument("--quick", action="store_true", help="skip the N = 100000 run")
     return p
@@ -226,6 +228,8 @@ def _run(args: argparse.Namespace) -> int:
         run_decompose_command(_config(args), args.steps, args.json, args.target, args.init)
     elif args.command == "tms":
         run_tms_cli(args)
+    elif args.command == "resid":
+        run_resid_cli(args)
     elif args.command == "bench":
         from basisgraph.cli.bench import run_bench
 

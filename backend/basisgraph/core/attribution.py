@@ -232,7 +232,7 @@ def _mixed(model: PlantedModel, enc: Encoding, recipe: tuple[np.ndarray, np.ndar
 
 
 def edge_chunks(model: PlantedModel, ns: NodeSet, enc: Encoding, circuit: Circuit,
-                rows: np.ndarray, recipe: tuple[np.ndarray, np.ndarray] | None = None,
+                rows: np.ndarray, recipe: tuple[np.ndarray, np.ndarray] | None = None, *,
                 full: bool = False, reuse: bool = False) -> Iterator[EdgeRows]:
     """Edges into `circuit` on the given (active) input rows, in bounded chunks.
 

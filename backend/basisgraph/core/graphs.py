@@ -12,7 +12,9 @@ Steps of `panel`:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,7 +33,7 @@ from basisgraph.core.counts import (
 )
 from basisgraph.core.study import Study, get_study
 
-__all__ = ["panel", "fold_nodes", "model_info", "coverage_curve", "MAX_TOP"]
+__all__ = ["panel", "fold_nodes", "PanelNodes", "model_info", "coverage_curve", "MAX_TOP"]
 
 MAX_TOP = 2000  # most nodes one panel lists individually
 NOISE = 1e-12  # edges below this fraction of the total |attribution| are round-off
@@ -82,8 +84,8 @@ def panel(cfg: Config, basis: str, circuit: str, input: str = "dataset", top: in
         else:
             weights, total = np.zeros(ns.size), 0.0
         absw, out_val, active = np.abs(weights), max(pre, 0.0), pre > 0
-    body = fold_nodes(ns.node_ids, ns.node_labels, ns.node_kinds, weights, absw, total, top,
-                      cfg.coverage, f"circuit:{c.id}")
+    body = fold_nodes(PanelNodes(ns.node_ids, ns.node_labels, ns.node_kinds, weights, absw, total),
+                      top, cfg.coverage, f"circuit:{c.id}")
     out = {"version": VERSION, "config": cfg.as_json(),
            "basis": basis_summary(study, basis),
            "circuit": {"id": c.id, "label": c.label, "family": c.family, "node": body.pop("target")},
@@ -124,14 +126,25 @@ def causal_block(ns: NodeSet, abl: Ablation, nodes: list[dict], recipe_nodes: np
     return out
 
 
-def fold_nodes(ids, labels, kinds, weights: np.ndarray, absw: np.ndarray, total: float, top: int,
-               coverage: float, target: str) -> dict:
-    """The drawn part of a panel from one edge per node.  weights, absw: (nodes,)
+class PanelNodes(NamedTuple):
+    """One panel's nodes and their edges into the circuit, before folding."""
+
+    ids: Sequence[str]  # (nodes,) node ids
+    labels: Sequence[str]  # (nodes,) display labels
+    kinds: Sequence[str]  # (nodes,) animal | attribute | neuron | ...
+    weights: np.ndarray  # (nodes,) signed edge (mean over inputs for the dataset panel)
+    absw: np.ndarray  # (nodes,) |edge| (mean |edge| for the dataset panel)
+    total: float  # the reader's input r . a the edges divide (the error node holds the rest)
+
+
+def fold_nodes(p: PanelNodes, top: int, coverage: float, target: str) -> dict:
+    """The drawn part of a panel from one edge per node.
 
     Nodes are ranked by |edge|; the top ones are kept and the rest fold into one "+N more" node
     (its weight and |weight| are their sums), and the error node holds total - sum(weights).
     Returns edge_count at `coverage`, coverage_curve, nonzero_edges, nodes, links and target.
     """
+    ids, labels, kinds, weights, absw, total = p
     # Round-off from exact cancellations (e.g. orthogonal atoms) is not an edge.
     noise = absw <= NOISE * absw.sum()
     weights, absw = np.where(noise, 0.0, weights), np.where(noise, 0.0, absw)

@@ -25,16 +25,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from basisgraph.cache import cache_dir, sae_doc
 from basisgraph.config import Config, ConfigError
+from basisgraph.core.bases import NodeSet
 from basisgraph.core.counts import VERSION, round_sig
-from basisgraph.core.graphs import MAX_TOP, fold_nodes
+from basisgraph.core.graphs import MAX_TOP, PanelNodes, fold_nodes
 from basisgraph.core.study import Study, get_study
 from basisgraph.decomposition import ablation
 from basisgraph.dictionaries.config import cache_key
+
+if TYPE_CHECKING:  # names for annotations only: importing these modules loads torch
+    from basisgraph.decomposition.mlp import TrainConfig
+    from basisgraph.decomposition.readout import Readout
+    from basisgraph.decomposition.spd import SPDConfig, SPDRun
+    from basisgraph.dictionaries.config import SAEConfig
 
 __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_node_sets",
            "clear_cache", "model_config", "cache_state"]
@@ -44,9 +52,9 @@ __all__ = ["Settings", "TrainedView", "trained_view", "trained_panel", "trained_
 class Settings:
     """How the trained model is made: the CLI's `decompose` and the web job use the defaults."""
 
-    train: object = None  # trained.TrainConfig; None: its defaults
-    spd: object = None  # spd.SPDConfig; None: its defaults
-    saes: tuple | None = None  # sae_config.SAEConfigs compared; None: spd_readout.default_saes
+    train: TrainConfig | None = None  # the MLP's training; None: its defaults
+    spd: SPDConfig | None = None  # the decomposition; None: its defaults
+    saes: tuple[SAEConfig, ...] | None = None  # SAEs compared; None: table.default_saes
 
     def resolve(self, cfg: Config) -> Settings:
         """The same settings with every None replaced by its default for `cfg`."""
@@ -63,9 +71,9 @@ class TrainedView:
     """One configuration's trained MLP with everything its panels need (arrays in float64)."""
 
     study: Study
-    run: object  # spd.SPDRun
-    readout: dict  # spd_readout.Readout (with .g_in and .clusters)
-    node_sets: dict  # dictionaries: the planted ones, then the cached SAEs (id -> NodeSet)
+    run: SPDRun  # the trained MLP and its decomposition
+    readout: Readout  # the read-out (with .g_in and .clusters)
+    node_sets: dict[str, NodeSet]  # dictionaries: the planted ones, then the cached SAEs
     groups: list[list[int]]  # spd nodes: W_in subcomponents per node (clusters, then singletons)
     w_in: np.ndarray  # (hidden, d_model)
     b_in: np.ndarray  # (hidden,)
@@ -216,8 +224,8 @@ def trained_panel(cfg: Config, basis: str, circuit: str, input: str = "dataset",
     hidden = np.maximum(x @ view.w_in.T + view.b_in, 0.0)  # (n, hidden)
     output = float(np.mean(hidden @ view.w_out[k] + view.run.target.b_out.numpy()[k]))
     node_ids, labels, kinds = _nodes(view, basis, k)
-    body = fold_nodes(node_ids, labels, kinds, weights, absw, total_mean, int(top), cfg.coverage,
-                      f"circuit:{c.id}")
+    body = fold_nodes(PanelNodes(node_ids, labels, kinds, weights, absw, total_mean), int(top),
+                      cfg.coverage, f"circuit:{c.id}")
     size = len(node_ids)
     set_label = (view.node_sets[basis].label if basis in view.node_sets
                  else EXTRA_LABELS.get(basis) or study.node_sets["mixed"].label)

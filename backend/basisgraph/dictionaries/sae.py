@@ -42,6 +42,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -110,9 +111,22 @@ def _deterministic(threads: int = 1) -> Iterator[None]:
         torch.set_num_threads(old_threads)
 
 
-def _l1_step(params: dict[str, torch.Tensor], x: torch.Tensor, b_dec: torch.Tensor, scfg: SAEConfig,
-             step: int, last_fired: torch.Tensor, dead_after: int, inner: int):
+@dataclass(frozen=True)
+class _Run:
+    """What every training step of one SAE shares (the tensors are updated in place)."""
+
+    params: dict[str, torch.Tensor]  # w_enc (d, w), b_enc (w,), w_dec (w, d)[, b_dec (d,)]
+    b_dec: torch.Tensor  # (d,) the decoder bias, or zeros when the SAE has none
+    scfg: SAEConfig  # the resolved SAE configuration
+    last_fired: torch.Tensor  # (w,) step at which each latent last fired
+    dead_after: int  # steps without firing after which a latent counts as dead
+    k_aux: int  # dead latents the AuxK loss may use per input (TopK kinds)
+    inner: int  # width of the matryoshka's inner level
+
+
+def _l1_step(run: _Run, x: torch.Tensor, step: int):
     """Loss of the relu and matryoshka kinds on one batch x (B, d); dense."""
+    params, b_dec, scfg, inner = run.params, run.b_dec, run.scfg, run.inner
     f = torch.relu((x - b_dec) @ params["w_enc"] + params["b_enc"])  # (B, w)
     x_hat = f @ params["w_dec"] + b_dec  # (B, d)
     loss = ((x_hat - x) ** 2).sum(1).mean()
@@ -122,8 +136,8 @@ def _l1_step(params: dict[str, torch.Tensor], x: torch.Tensor, b_dec: torch.Tens
     lam = scfg.l1 * min(1.0, step / max(1.0, L1_WARMUP * scfg.steps))
     loss = loss + lam * (f.sum(0) @ params["w_dec"].norm(dim=1)) / len(x)
     with torch.no_grad():
-        last_fired[f.amax(0) > 0] = step  # f >= 0
-    return loss, (step - last_fired) > dead_after
+        run.last_fired[f.amax(0) > 0] = step  # f >= 0
+    return loss, (step - run.last_fired) > run.dead_after
 
 
 def _code(params: dict[str, torch.Tensor], xc: torch.Tensor, r: torch.Tensor, c: torch.Tensor):
@@ -138,15 +152,14 @@ def _decode(params: dict[str, torch.Tensor], vals: torch.Tensor, r: torch.Tensor
     return torch.zeros(n, w_dec.shape[1]).index_add(0, r, vals[:, None] * w_dec[c])
 
 
-def _topk_step(params: dict[str, torch.Tensor], x: torch.Tensor, b_dec: torch.Tensor, scfg: SAEConfig,
-               step: int, last_fired: torch.Tensor, dead_after: int, k_aux: int,
-               threshold: float | None):
+def _topk_step(run: _Run, x: torch.Tensor, step: int, threshold: float | None):
     """Loss of the topk and batchtopk kinds on one batch x (B, d).
 
     The selection runs without gradients on the dense pre-activations; gradients then flow
     only through the kept (input, latent) pairs, which is the same gradient as the dense
     TopK (zero elsewhere) at a fraction of the cost.
     """
+    params, b_dec, scfg, last_fired = run.params, run.b_dec, run.scfg, run.last_fired
     n, w = x.shape[0], params["b_enc"].shape[0]
     xc = x - b_dec  # (B, d)
     with torch.no_grad():
@@ -165,10 +178,10 @@ def _topk_step(params: dict[str, torch.Tensor], x: torch.Tensor, b_dec: torch.Te
         last_fired[c] = step
     x_hat = _decode(params, _code(params, xc, r, c), r, c, n) + b_dec  # (B, d)
     loss = ((x_hat - x) ** 2).sum(1).mean()
-    dead = (step - last_fired) > dead_after  # (w,)
+    dead = (step - last_fired) > run.dead_after  # (w,)
     if scfg.aux > 0 and bool(dead.any()):
         with torch.no_grad():
-            ka = min(k_aux, int(dead.sum()))
+            ka = min(run.k_aux, int(dead.sum()))
             va, ia = (pre * dead).topk(ka, dim=1)  # (B, ka) dead latents only
             ra, ca = torch.arange(n).repeat_interleave(ka), ia.flatten()
             on = va.flatten() > 0
@@ -202,10 +215,9 @@ def _train(cfg: Config, scfg: SAEConfig, model: PlantedModel,
         b_dec = params.get("b_dec", torch.zeros(d))
         opt = torch.optim.Adam(params.values(), lr=scfg.lr)
         decay_from = int(scfg.steps * (1 - LR_DECAY))
-        last_fired = torch.zeros(w, dtype=torch.long)  # step at which each latent last fired
-        dead_after = max(1, math.ceil(scfg.samples / scfg.batch))  # one pass over the data
-        k_aux = max(1, d // 2)
-        inner = cfg.attributes
+        run = _Run(params, b_dec, scfg, last_fired=torch.zeros(w, dtype=torch.long),
+                   dead_after=max(1, math.ceil(scfg.samples / scfg.batch)),  # one pass over the data
+                   k_aux=max(1, d // 2), inner=cfg.attributes)
         threshold: float | None = None
         dead = torch.zeros(w, dtype=torch.bool)
         loss_curve: list[list[float]] = []
@@ -216,10 +228,9 @@ def _train(cfg: Config, scfg: SAEConfig, model: PlantedModel,
                 g["lr"] = lr
             x = X[torch.randint(0, len(X), (scfg.batch,), generator=gen)]  # (B, d)
             if scfg.kind in ("topk", "batchtopk"):
-                loss, threshold, dead = _topk_step(params, x, b_dec, scfg, step, last_fired,
-                                                   dead_after, k_aux, threshold)
+                loss, threshold, dead = _topk_step(run, x, step, threshold)
             else:
-                loss, dead = _l1_step(params, x, b_dec, scfg, step, last_fired, dead_after, inner)
+                loss, dead = _l1_step(run, x, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
