@@ -87,17 +87,22 @@ export function resolveUi({ warn = false, story = false } = {}) {
 
 /**
  * The table (by `fetchTable`, which may answer null: not available) and the model. A table
- * across seeds that the API refuses (too costly here: 422) falls back to one seed, visibly.
+ * across seeds that the API refuses (too costly here: 422) falls back, visibly, to the most
+ * seeds the API says fit, else to one seed.
  */
 export async function loadStudy(config, fetchTable) {
   const table = (async () => {
-    try {
-      return await fetchTable(config);
-    } catch (err) {
-      if (!(state.ui.seeds > 1 && err instanceof api.ApiError && err.status === 422)) throw err;
-      addNotice({ field: "seeds", message: `The table across ${state.ui.seeds} seeds is too costly for this configuration (${err.message}); showing one seed.` });
-      set({ ui: { seeds: 1 } });
-      return fetchTable(config);
+    for (;;) {
+      try {
+        return await fetchTable(config);
+      } catch (err) {
+        if (!(state.ui.seeds > 1 && err instanceof api.ApiError && err.status === 422)) throw err;
+        const asked = state.ui.seeds;
+        const fits = err.field === "seeds" ? Number((/ from 1 to (\d+)/.exec(err.message) || [])[1]) : NaN;
+        const n = fits >= 1 && fits < asked ? fits : 1;
+        addNotice({ field: "seeds", message: `The table across ${asked} seeds is too costly for this configuration (${err.message}); showing ${n === 1 ? "one seed" : `${n} seeds, the most that fit`}.` });
+        set({ ui: { seeds: n } });
+      }
     }
   })();
   const [tbl, model] = await Promise.all([table, api.fetchModel(config)]);

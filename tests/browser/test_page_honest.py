@@ -7,6 +7,7 @@ Screenshots go to test-output/screenshots (honest-*.png); look at them after a c
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -165,16 +166,26 @@ def test_a_bad_seeds_value_in_a_link_falls_back_visibly(new_page: Callable[..., 
     assert "seeds" not in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
 
 
-def test_seeds_too_costly_here_fall_back_to_one_seed_visibly(new_page: Callable[..., Any], server_url: str) -> None:
+def test_seeds_too_costly_here_fall_back_to_the_most_that_fit(new_page: Callable[..., Any], server_url: str) -> None:
     # Nine tables at the defaults are over the interactive budget: the API says 422 naming `seeds`
-    # and the largest count that fits; the page keeps the configuration and shows one seed.
+    # and the largest count that fits; the page keeps the configuration and shows that many.
+    try:
+        api(server_url, "table", v=2, seeds=9)
+        raise AssertionError("nine seeds at the defaults were admitted")
+    except urllib.error.HTTPError as err:
+        item = json.loads(err.read())["detail"][0]
+    assert item["loc"][-1] == "seeds"
+    fits = int(item["allowed"].split(" to ")[1].split(" ")[0])
+    assert 1 < fits < 9
     page = open_page(new_page, server_url, "v=2&seeds=9")
     notice = page.locator("#notices").text_content()
-    assert "9 seeds is too costly" in notice and "seeds: 9 is not allowed" in notice
-    assert page.locator("#pick-seeds").input_value() == "1"
-    assert "seeds" not in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert "9 seeds is too costly" in notice and f"showing {fits} seeds, the most that fit" in notice
+    assert page.locator("#pick-seeds").input_value() == str(fits)
     assert page.locator("#f-animals").input_value() == "1000"
-    assert page.locator("#counts-table td[data-median]").count() == 0
+    shown = api(server_url, "table", v=2, seeds=fits)
+    assert page.locator("#counts-table td[data-median]").count() == len(shown["cells"])
+    # The link now says what the page shows, so sharing it reproduces the view.
+    assert urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["seeds"] == [str(fits)]
 
 
 def test_samples_sweep_figure_equals_the_json(new_page: Callable[..., Any], server_url: str, screenshot_dir: Path) -> None:
