@@ -57,6 +57,31 @@ export function caption(model, table, circuit) {
   return s;
 }
 
+const LABEL_H = 14; // px a label's line takes (12 px text and its halo)
+const CHAR_W = 6.5; // px a character takes, roughly, at the figure's font size
+
+/**
+ * Each animal with `dy`, its label's vertical offset from its point: labels are placed from the
+ * top down, each at the nearest offset (0, ±14, ±28, ...) where its box overlaps no label placed
+ * before it, so close animals stay readable.
+ */
+function placeLabels(animals, X, Y) {
+  const placed = [];
+  const order = [...animals].sort((a, b) => Y(a.p[1]) - Y(b.p[1]));
+  for (const d of order) {
+    const w = CHAR_W * d.name.length;
+    const x0 = X(d.p[0]) + (d.p[0] >= 0 ? 7 : -7 - w);
+    const y = Y(d.p[1]);
+    const free = (dy) => placed.every((b) => x0 + w <= b.x0 || b.x0 + b.w <= x0 ||
+      Math.abs(y + dy - b.y) >= LABEL_H);
+    let dy = 0;
+    for (let k = 1; !free(dy) && k < 40; k += 1) dy = (k % 2 ? 1 : -1) * Math.ceil(k / 2) * LABEL_H;
+    placed.push({ x0, w, y: y + dy });
+    d.dy = dy;
+  }
+  return animals;
+}
+
 /** Draw into `root` (a figure element): svg + figcaption. */
 export function render(root) {
   const model = state.data.model;
@@ -87,7 +112,7 @@ export function render(root) {
     g.append("text").attr("x", X(d.p[0] * 1.08)).attr("y", Y(d.p[1] * 1.08) + (d.p[1] ? -4 : 4))
       .attr("text-anchor", d.p[0] ? "start" : "middle").text(d.name);
   });
-  const animals = model.geometry.animals.map((name) => ({ name, p: at.get(`animal:${name}`) }));
+  const animals = placeLabels(model.geometry.animals.map((name) => ({ name, p: at.get(`animal:${name}`) })), X, Y);
   svg.append("g").attr("class", "animals").selectAll("g").data(animals).join("g")
     .attr("transform", (d) => `translate(${X(d.p[0])},${Y(d.p[1])})`)
     .each(function (d) {
@@ -96,7 +121,11 @@ export function render(root) {
       g.append("line").attr("class", "animal-dir").attr("x1", cx - X(d.p[0])).attr("y1", cy - Y(d.p[1]))
         .attr("x2", 0).attr("y2", 0).style("stroke", nodeKindColor("animal"));
       g.append("circle").attr("r", 4.5).style("fill", nodeKindColor("animal"));
-      g.append("text").attr("x", d.p[0] >= 0 ? 7 : -7).attr("dy", "0.32em")
+      if (Math.abs(d.dy) > 2) {  // a label moved off its point keeps a thin leader to it
+        g.append("line").attr("class", "leader").attr("x1", 0).attr("y1", 0)
+          .attr("x2", d.p[0] >= 0 ? 6 : -6).attr("y2", d.dy);
+      }
+      g.append("text").attr("x", d.p[0] >= 0 ? 7 : -7).attr("y", d.dy).attr("dy", "0.32em")
         .attr("text-anchor", d.p[0] >= 0 ? "start" : "end").text(d.name);
     });
   if (read) {

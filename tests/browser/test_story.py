@@ -270,3 +270,17 @@ def test_geometry_draws_the_models_plane_and_the_circuits_read_direction(
     assert f"{fmt(stats['attribute']['global_edges'])} with attribute nodes" in caption
     page.locator("#geometry-card").screenshot(path=str(screenshot_dir / "story-geometry.png"))
     assert page.console_errors == []
+
+
+def test_geometry_labels_of_crowded_animals_do_not_overlap(new_page: Callable[..., Any], server_url: str) -> None:
+    # At the defaults a dozen named animals crowd the centre of the plane: their labels are
+    # spread so that no two boxes overlap (the drawn boxes, measured in the browser).
+    page = new_page(1280, 900)
+    page.goto(f"{server_url}/?v=2")
+    page.wait_for_selector(READY, state="attached")
+    boxes = page.eval_on_selector_all("#geometry svg.geometry g.animals text", """ts => ts.map(t => {
+        const b = t.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })""")
+    assert len(boxes) >= 10
+    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5]
+    assert overlaps == []
