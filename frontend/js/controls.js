@@ -277,6 +277,8 @@ export function sync() {
   els.preset.value = state.config.preset;
   for (const [name, f] of Object.entries(els.fields)) {
     const v = state.config[name];
+    const needs = FIELDS[name].needs;
+    if (needs) f.input.disabled = state.config[needs[0]] !== needs[1];
     if (f.out) {
       f.input.value = String(v);
       f.out.textContent = fmtValue(name, v);

@@ -65,7 +65,8 @@ export const FIELDS = Object.freeze({
   residual: { kind: "choice", choices: ["sparse", "minnorm", "error"], label: "Residual", help: "how the animal dictionary encodes an overlay: fewest animals, all animals (min-norm), or the error node" },
   overlay_sampling: { kind: "choice", choices: ["stratified", "topup"], label: "Overlay draw", help: "stratified: overlay rate as set; topup: version 1's draw, rate above the setting" },
   attribute_law: { kind: "choice", choices: ["gaussian", "binary"], label: "Attribute law", help: "gaussian: signed weights on every attribute; binary: a few attributes switched on, positive weights" },
-  attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)" },
+  // `needs`: the field only matters when another key has this value (the control is disabled otherwise).
+  attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)", needs: ["attribute_law", "binary"] },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
 export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned"];

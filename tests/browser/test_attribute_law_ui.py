@@ -30,6 +30,7 @@ def _local_cells(page: Any) -> dict[tuple[str, str], Any]:
 def test_attribute_law_control(open_app, page, server_url: str, screenshot_dir: Path) -> None:
     open_app("v=2&preset=small")
     assert page.input_value("#f-attribute_law") == "gaussian" and page.input_value("#f-attributes_on") == "3"
+    assert page.is_disabled("#f-attributes_on")  # it only matters under the binary law
     page.select_option("#f-attribute_law", "binary")
     page.wait_for_function("() => location.search.includes('attribute_law=binary')")
     page.wait_for_selector(READY, state="attached")
@@ -37,6 +38,7 @@ def test_attribute_law_control(open_app, page, server_url: str, screenshot_dir: 
     want = _api_table(server_url, preset="small", attribute_law="binary")
     page.wait_for_function("() => document.querySelectorAll('#counts-table td[data-basis]').length > 0")
     assert _local_cells(page) == {(c["basis"], c["family"]): c["local_edges_median"] for c in want["cells"]}
+    assert page.is_enabled("#f-attributes_on")
     page.locator("form").first.screenshot(path=str(screenshot_dir / "attribute-law-controls.png"))
     page.fill("#f-attributes_on", "5")
     page.press("#f-attributes_on", "Enter")
