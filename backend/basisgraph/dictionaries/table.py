@@ -85,10 +85,12 @@ _LOCK = threading.Lock()
 
 
 def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True,
-              learned: bool = False, tol: float = TOL, fit: str = "read") -> dict:
+              learned: bool = False, tol: float = TOL, fit: str = "read",
+              learned_with: Sequence[SAEConfig] = ()) -> dict:
     """`counts.table` of `cfg` with the SAEs of `sae_cfgs` appended as node sets; with `learned`,
     also the learned per-circuit view over their atoms (OMP of each circuit's `fit` to `tol`),
-    beside the oracle."""
+    beside the oracle. `learned_with`: more SAEs whose atoms join the learned view's union
+    without becoming table columns (the view then says which SAEs under `with`)."""
     study, trained = sae_study(cfg, sae_cfgs, train)
     out = table(get_study(cfg), extra={t.id: study.node_sets[t.id] for t in trained})
     by_id = {t.id: t for t in trained}
@@ -100,5 +102,23 @@ def sae_table(cfg: Config, sae_cfgs: Sequence[SAEConfig], train: bool = True,
                         "metrics": {k: v for k, v in t.metrics.items() if k not in ("loss_curve", "train_s")}}
     if learned:
         sets = [study.node_sets[t.id] for t in trained]
-        out["learned"] = learned_view(get_study(cfg), node_set_sources(study, sets), tol, fit=fit)
+        sources = node_set_sources(study, sets)
+        if learned_with:
+            wstudy, wtrained = sae_study(cfg, learned_with, train)
+            taken = {s.id for s in sources}
+            for t, src in zip(wtrained, node_set_sources(wstudy, [wstudy.node_sets[t.id] for t in wtrained])):
+                # Two SAEs of one kind and width differ in sparsity, steps or seed: name it.
+                sources.append(src if src.id not in taken else replace(src, id=_long_id(t.sae)))
+                taken.add(sources[-1].id)
+        out["learned"] = learned_view(get_study(cfg), sources, tol, fit=fit)
+        if learned_with:
+            out["learned"]["with"] = [{"id": src.id, "key": cache_key(cfg, t.sae),
+                                       "config": t.sae.model_dump(mode="json")}
+                                      for t, src in zip(wtrained, sources[len(trained):])]
     return out
+
+
+def _long_id(scfg: SAEConfig) -> str:
+    """An SAE's node-set id with its sparsity, steps and seed (sae:relu:20:l1=3:steps=3000:seed=0)."""
+    sparsity = f"l1={scfg.l1:g}" if scfg.uses_l1 else f"k={scfg.k}"
+    return f"sae:{scfg.kind}:{scfg.width}:{sparsity}:steps={scfg.steps}:seed={scfg.seed}"

@@ -2,7 +2,9 @@
 
 - Training jobs (`/api/v1/sae/jobs...`) are routes/jobs.py's, shared with the trained model.
 - `GET /api/v1/sae/table?<config>&<sae>`: the table with the SAE appended; 404 naming `sae` if
-  it has not been trained. Never trains.
+  it has not been trained. Never trains. `learned=read|input` adds the learned per-circuit
+  view; `learned_with=<kind:width[:sparsity[:steps[:seed]]]>` adds one more trained SAE's atoms
+  to its union (404 naming `learned_with` if that SAE is not trained).
 - `GET /api/v1/graph?basis=sae:<kind>:<width>&<sae>...`: a panel under the SAE (api.py hands
   those requests here); 404 if it has not been trained.
 - `GET /api/v1/sae/sweep?<config>`: width x sparsity against edge counts per family, for the
@@ -61,13 +63,13 @@ def _root() -> str:
     return str(cache_dir())
 
 
-def _not_trained(cfg: Config, scfg: SAEConfig) -> JSONResponse:
+def _not_trained(cfg: Config, scfg: SAEConfig, field: str = "sae") -> JSONResponse:
     query = urlencode({**{k: str(v) for k, v in cfg.overrides().items()}, **sae_jobs.sae_query(scfg)})
     name = f"sae:{scfg.kind}:{scfg.width}"
     return JSONResponse(
-        {"detail": f"sae: {name} ({', '.join(f'{k}={v}' for k, v in sae_jobs.sae_query(scfg).items() if k not in ('kind', 'width'))}) "
+        {"detail": f"{field}: {name} ({', '.join(f'{k}={v}' for k, v in sae_jobs.sae_query(scfg).items() if k not in ('kind', 'width'))}) "
                    "has not been trained for this configuration; start it with POST "
-                   f"/api/v1/sae/jobs?{query}", "field": "sae", "train": f"/api/v1/sae/jobs?{query}"},
+                   f"/api/v1/sae/jobs?{query}", "field": field, "train": f"/api/v1/sae/jobs?{query}"},
         status_code=404, headers=NO_STORE)
 
 
@@ -104,8 +106,9 @@ def compute(endpoint: str, config: Config, params: tuple) -> Any:
         from basisgraph.dictionaries.table import sae_table
 
         fit = params[1]  # "" for no learned view (the body as before), else read or input
+        with_ = [SAEConfig.model_validate_json(j) for j in params[3:]]  # learned_with, if any
         return sae_table(config, [SAEConfig.model_validate_json(params[0])], train=False,
-                         learned=bool(fit), fit=fit or "read")
+                         learned=bool(fit), fit=fit or "read", learned_with=with_)
     if endpoint == "sae_graph":
         from basisgraph.dictionaries.table import cached_node_set
 
@@ -129,18 +132,51 @@ LEARNED_PARAMETER: dict[str, Any] = {
                    "absent: no view"}
 
 
-@router.get("/sae/table", openapi_extra={"parameters": config_parameters() + SAE_PARAMETERS + [LEARNED_PARAMETER]},
+LEARNED_WITH_PARAMETER: dict[str, Any] = {
+    "name": "learned_with", "in": "query", "required": False,
+    "schema": {"type": "string", "pattern": "^[a-z]+:[0-9]+(:[0-9.]+(:[0-9]+(:[0-9]+)?)?)?$"},
+    "description": "with `learned`: one more trained SAE of this configuration, "
+                   "kind:width[:sparsity[:steps[:seed]]] (as in share links' `sae`), whose atoms "
+                   "join the learned view's union (not the table); 404 if it is not trained"}
+
+
+def _learned_with(config: Config, query: Any, fit: str | None, shown: SAEConfig) -> SAEConfig | None:
+    """The extra SAE of the learned view's union, or None; ConfigError naming learned_with."""
+    specs = query.getlist("learned_with")
+    if not specs:
+        return None
+    allowed = "kind:width[:sparsity[:steps[:seed]]] of one trained SAE, e.g. relu:200:1"
+    if len(specs) > 1:
+        raise ConfigError("learned_with", ",".join(specs), "one value: " + allowed)
+    if fit is None:
+        raise ConfigError("learned_with", specs[0], "nothing unless learned=read or learned=input is given")
+    try:
+        extra = sae_jobs.sae_from_spec(config, specs[0])
+    except ConfigError as exc:
+        raise ConfigError("learned_with", specs[0], f"{allowed} ({exc.field}: {exc.allowed})") from None
+    if extra == shown:
+        raise ConfigError("learned_with", specs[0], "an SAE other than the one shown (" + allowed + ")")
+    return extra
+
+
+@router.get("/sae/table", openapi_extra={"parameters": config_parameters() + SAE_PARAMETERS
+                                         + [LEARNED_PARAMETER, LEARNED_WITH_PARAMETER]},
             responses={200: {"model": TableBody}, 404: {"model": ErrorBody}, **ERRORS})
 async def table(request: Request, config: ConfigDep) -> Response:
     """The edge-count table with the SAE appended as a node set; 404 if not trained. With
-    `learned=read|input`, also the learned per-circuit view beside the oracle."""
+    `learned=read|input`, also the learned per-circuit view beside the oracle; with
+    `learned_with=<spec>` too, over the union of this SAE's and that SAE's atoms."""
     fit = request.query_params.get("learned")
     if fit is not None and fit not in FITS:
         raise ConfigError("learned", fit, "one of " + ", ".join(FITS))
     scfg = sae_jobs.sae_from_query(config, request.query_params)
+    extra = _learned_with(config, request.query_params, fit, scfg)
     if not _trained(config, scfg):
         return _not_trained(config, scfg)
-    return await answer(request, "sae_table", config, (scfg.model_dump_json(), fit or "", _root()))
+    if extra is not None and not _trained(config, extra):
+        return _not_trained(config, extra, "learned_with")
+    with_ = (extra.model_dump_json(),) if extra is not None else ()
+    return await answer(request, "sae_table", config, (scfg.model_dump_json(), fit or "", _root(), *with_))
 
 
 @router.get("/sae/sweep", openapi_extra={"parameters": config_parameters()},
