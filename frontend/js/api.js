@@ -143,10 +143,11 @@ export function fetchSaeTable(config, sae) {
  * GET /api/v1/sae/table?learned=<fit>: the same table plus `learned`, the per-circuit view over
  * the SAE's atoms (no ground truth) beside the oracle's counts (404 if the SAE is not trained).
  */
-export function fetchLearned(config, sae, fit) {
+export function fetchLearned(config, sae, fit, withSae = null) {
   const p = configParams(config);
   for (const [k, v] of saeParams(sae)) p.set(k, v);
   p.set("learned", fit);
+  if (withSae) p.set("learned_with", withSae); // one more SAE's atoms in the union
   return getJSON("sae/table", p);
 }
 

@@ -3,7 +3,9 @@
 // - For each circuit, the server finds the sparsest decomposition of its read direction (fit
 //   `read`) or of the reader's input (fit `input`) over the trained SAE's live atoms, and counts
 //   its edges with the table's rule: GET /api/v1/sae/table?...&learned=<fit>, key `learned`
-//   (basisgraph.dictionaries.learned). Nothing here needs the true features.
+//   (basisgraph.dictionaries.learned). Nothing here needs the true features. With "Also use
+//   atoms of" (learnedwith.js, state.ui.learned_with) the pool is the union of the shown SAE's
+//   atoms and one more cached SAE's (`&learned_with=<spec>`).
 // - Beside it, the oracle `mixed` (which reads each circuit in the true features), the error
 //   shares of both, and the two comparisons the API counts: firing circuits within one edge of
 //   the oracle, and those that also leave at most `error_slack` more in the error node.
@@ -15,6 +17,7 @@ import { familyColor } from "./colors.js";
 import { el } from "./controls.js";
 import { inlineData } from "./datasource.js";
 import { formatCount } from "./format.js";
+import * as withSae from "./learnedwith.js";
 import { configParams, LEARNED_FITS, saeParams, state, update } from "./state.js";
 
 const FIT_LABELS = { read: "Read direction", input: "Reader's input" };
@@ -40,6 +43,7 @@ function queryKey() {
   const p = configParams(state.config);
   for (const [k, v] of saeParams(state.ui.sae)) p.set(k, v);
   p.set("learned", state.ui.learned);
+  if (withSae.withSpec()) p.set("learned_with", withSae.withSpec());
   return p.toString();
 }
 
@@ -48,7 +52,7 @@ async function load(key) {
   failed = null;
   render();
   try {
-    const body = await fetchLearned(state.config, state.ui.sae, state.ui.learned);
+    const body = await fetchLearned(state.config, state.ui.sae, state.ui.learned, withSae.withSpec());
     if (pending !== key) return;
     loaded = { key, data: body.learned };
   } catch (err) {
@@ -173,10 +177,12 @@ export function render() {
   if (!b) return;
   const fit = state.ui.learned;
   for (const f of LEARNED_FITS) els.fits[f].checked = f === fit;
+  withSae.render();
   const key = queryKey();
   const fresh = loaded && loaded.key === key;
   root.dataset.state = fresh ? "drawn" : pending === key ? "loading" : failed && failed.key === key ? "failed" : "idle";
   root.dataset.fit = fit;
+  root.dataset.with = withSae.withSpec() || "";
   if (!fresh) {
     if (inlineData()) {
       els.status.textContent = "This file carries no learned per-circuit view: open basisgraph to compute it.";
@@ -189,7 +195,7 @@ export function render() {
     }
     els.status.textContent = failed && failed.key === key
       ? `The learned view could not be computed: ${failed.message}`
-      : `Decomposing each circuit over the atoms of ${b.id}…`;
+      : `Decomposing each circuit over the atoms of ${b.id}${withSae.withSpec() ? ` and ${withSae.withSpec()}` : ""}…`;
     if (failed) els.body.replaceChildren();
     return;
   }
@@ -221,9 +227,10 @@ export function init(el_) {
   els.status = el("p", { className: "status", role: "status", "aria-live": "polite" });
   els.body = el("div", { className: "learned-body" });
   root.append(
-    el("div", { className: "section-head" }, el("h3", { id: "learned-h", text: "Per circuit, over the learned atoms (needs no ground truth)" }), fs),
+    el("div", { className: "section-head" }, el("h3", { id: "learned-h", text: "Per circuit, over the learned atoms (needs no ground truth)" }),
+      el("div", { className: "learned-controls" }, fs, withSae.init())),
     el("p", { className: "caption", text:
-      "The table above counts each dictionary on its own. Here each circuit is read the way a practitioner could: as the fewest of this SAE's atoms that rebuild what the circuit reads, found without the true features. " +
+      "The table above counts each dictionary on its own. Here each circuit is read the way a practitioner could: as the fewest of this SAE's atoms (or, with “Also use atoms of”, of the union of two SAEs' atoms) that rebuild what the circuit reads, found without the true features. " +
       "Beside it, the oracle's counts, which use the true features. Counts follow the local/global toggle at the top." }),
     els.status, els.body);
   root.setAttribute("aria-labelledby", "learned-h");

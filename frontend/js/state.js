@@ -69,7 +69,7 @@ export const FIELDS = Object.freeze({
   attributes_on: { kind: "int", min: 1, max: 64, label: "Attributes on", help: "attributes switched on per animal (binary law)", needs: ["attribute_law", "binary"] },
 });
 export const CONFIG_KEYS = ["preset", ...Object.keys(FIELDS)];
-export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned"];
+export const UI_KEYS = ["model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned", "learned_with"];
 // The table across seeds (GET /api/v1/table?seeds=n): at most core/seeds.MAX_SEEDS.
 export const MAX_SEEDS = 9;
 // The learned per-circuit view's fit (learned.js; basisgraph.dictionaries.learned.FITS).
@@ -90,6 +90,7 @@ export const UI_DEFAULTS = Object.freeze({
   sae: null, // a trained SAE shown as an extra column: "kind:width[:sparsity[:steps[:seed]]]"
   seeds: 1, // seeds the table is counted over (cells show the median and range when > 1)
   learned: "read", // what the learned view decomposes (LEARNED_FITS); links carry it with an SAE
+  learned_with: null, // one more cached SAE (spec) whose atoms join the learned view's union; links carry it with an SAE
   step: null, // the story step whose cells are marked (story.js); not part of links
   top: null, // nodes listed per panel after "+N more" was expanded (api.js TOP when null); not in links
 });
@@ -282,6 +283,12 @@ export function parseQuery(search) {
     if (LEARNED_FITS.includes(raw)) ui.learned = raw;
     else bad("learned", raw, LEARNED_FITS.join(" or "), "read");
   }
+  if (p.has("learned_with")) {
+    const raw = p.get("learned_with");
+    const s = parseSae(raw);
+    if (s) ui.learned_with = saeSpec(s);
+    else bad("learned_with", raw, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:200:1", "the shown SAE's atoms only");
+  }
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
     const raw = p.get(key);
@@ -330,6 +337,7 @@ export function toQuery(s = state) {
   if (ui.sae) p.set("sae", ui.sae);
   if (ui.seeds && ui.seeds !== UI_DEFAULTS.seeds) p.set("seeds", String(ui.seeds));
   if (ui.sae && ui.learned !== UI_DEFAULTS.learned) p.set("learned", ui.learned);
+  if (ui.sae && ui.learned_with) p.set("learned_with", ui.learned_with);
   return p.toString();
 }
 

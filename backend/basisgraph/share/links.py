@@ -54,7 +54,8 @@ LINK_DEFAULTS: dict[int, dict[str, Any]] = {
 }
 
 # View choices a link may carry besides the configuration (see frontend/js/state.js).
-UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned")
+UI_KEYS = ("model", "target", "view", "show", "basis", "circuit", "input", "node", "sae", "seeds", "learned",
+           "learned_with")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:+\- ]{1,128}$")
 _NODE_SET_RE = re.compile(r"^(?:[a-z]+(?::[0-9.]+)?|sae:[a-z]+:[0-9]{1,5})$")
 # A learned dictionary shown as an extra column: kind:width[:sparsity[:steps[:seed]]].
@@ -141,7 +142,7 @@ def _ui(pairs: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             ids = [s.strip() for s in raw.split(",") if s.strip()]
             ok = 0 < len(ids) <= 16 and all(_NODE_SET_RE.match(s) for s in ids)
             raw = ",".join(dict.fromkeys(ids)) if ok else raw
-        elif key == "sae":
+        elif key in ("sae", "learned_with"):  # learned_with: one more SAE in the learned view's union
             ok = bool(_SAE_RE.match(raw))
         else:
             ok = bool((_NODE_SET_RE if key == "basis" else _ID_RE).match(raw))
@@ -205,7 +206,7 @@ def link_query(config: Config, ui: Mapping[str, Any] | None = None) -> str:
                                                      ("view", "local"), ("input", "dataset"),
                                                      ("learned", FITS[0]), ("seeds", "1")):
             continue
-        if key == "learned" and not (ui or {}).get("sae"):
+        if key in ("learned", "learned_with") and not (ui or {}).get("sae"):
             continue  # the fit of a learned view that is not shown (as the page writes it)
         params.append((key, ",".join(value) if isinstance(value, list | tuple) else str(value)))
     return urlencode(params)
