@@ -9,6 +9,7 @@
 
 import { tryCall } from "./api.js";
 import { el } from "./controls.js";
+import { inlineData } from "./datasource.js";
 import { configParams, parseSae, saeSpec, state, update } from "./state.js";
 import { specLabel } from "./saestate.js";
 
@@ -50,7 +51,8 @@ async function load(key) {
 export function render() {
   if (!select) return;
   const key = listKey();
-  if ((!listed || listed.key !== key) && asking !== key) queueMicrotask(() => load(key));
+  // An exported file has no server to ask (and no learned view): nothing to list.
+  if (!inlineData() && (!listed || listed.key !== key) && asking !== key) queueMicrotask(() => load(key));
   const me = shown();
   const specs = (listed && listed.key === key ? listed.specs : []).filter((s) => s !== me);
   const pick = withSpec();

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from test_learned_ui import _check
+from test_story import AXE, run_axe
 
 pytestmark = pytest.mark.browser
 
@@ -79,3 +80,15 @@ def test_a_link_naming_an_untrained_sae_says_so(open_app: Any, server_url: str, 
     page.wait_for_selector('#sae .sae-learned[data-state="failed"]')
     assert "learned_with: sae:relu:30" in page.inner_text("#sae .sae-learned .status")
     assert page.input_value("#learned-with") == "relu:30:1:200:5"
+
+
+def test_the_select_has_no_serious_axe_violation(new_page: Any, server_url: str, run_job: Any) -> None:
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci` (it is pinned in package-lock.json)")
+    run_job(server_url, f"sae/jobs?{TINY}&{SAE}")
+    run_job(server_url, f"sae/jobs?{TINY}&kind=relu&width=8&l1=1&steps=200&sae_seed=5")
+    page = new_page(1280, 900, bypass_csp=True)
+    page.goto(f"{server_url}/?v=2&{TINY}&sae={SPEC}&learned_with={OTHER}")
+    page.wait_for_selector(DRAWN.format(with_=OTHER))
+    page.wait_for_selector('#learned-with[data-state="listed"]')
+    assert run_axe(page) == []
