@@ -5,10 +5,11 @@
 // every change; a dashed line marks the dataset size the table above uses.
 
 import d3 from "./d3.js";
-import { ApiError, fetchSamplesSweep } from "./api.js";
+import { fetchSamplesSweep } from "./api.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { formatCount, plural } from "./format.js";
-import { configParams, state, subscribe } from "./state.js";
+import { onDemand } from "./ondemand.js";
+import { state } from "./state.js";
 
 const FACET_H = 210;
 const M = { top: 24, right: 10, bottom: 38, left: 48 };
@@ -16,70 +17,27 @@ const STACK_BELOW = 640; // px: narrower figures stack the facets
 const LARGEST = 20000; // Config's largest samples: the grid's last point when nothing cuts it
 const RETRIES = 2; // a busy server (503) is asked again this many times
 const RETRY_MS = 3000;
-let root = null;
-let loaded = null; // { key, data }
-let pending = null;
+const figure = onDemand({
+  varies: "samples",
+  fetch: fetchSamplesSweep,
+  draw: (fig, data) => {
+    draw(fig, data);
+    const grid = data.samples;
+    return `Counted at ${grid.map((s) => s.toLocaleString("en")).join(", ")} inputs` +
+      (grid[grid.length - 1] < LARGEST ? "; larger datasets are over this server's budget for one request." : ".");
+  },
+  visible: () => state.ui.model !== "trained", // the sweep is of the planted model
+  loading: "Computing one table per dataset size…",
+  failed: "The samples sweep could not be computed",
+  retries: RETRIES,
+  retryMs: RETRY_MS,
+});
 
-// Samples is what the sweep varies, so it is not part of what the sweep depends on.
-const sweepKey = () => configParams(state.config, { omit: ["samples"] }).toString();
+/** Wire the card (its button, status line and figure) to the state. */
+export const init = figure.init;
+/** Redraw from the state (nothing is fetched until the button is pressed). */
+export const render = figure.render;
 
-export function init(el) {
-  root = el;
-  root.querySelector("button.run").addEventListener("click", load);
-  subscribe(() => queueMicrotask(render));
-  render();
-}
-
-async function load() {
-  const key = sweepKey();
-  pending = key;
-  render();
-  try {
-    let data = null;
-    for (let attempt = 0; data === null; attempt++) {
-      try {
-        data = await fetchSamplesSweep(state.config);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 503 && attempt < RETRIES)) throw err;
-        status("The server is busy; asking again…");
-        await new Promise((r) => setTimeout(r, RETRY_MS));
-      }
-    }
-    if (pending === key) loaded = { key, data };
-  } catch (err) {
-    pending = null;
-    render();
-    status(`The samples sweep could not be computed: ${err.message}`);
-    return;
-  }
-  pending = null;
-  render();
-}
-
-function status(text) {
-  root.querySelector(".status").textContent = text;
-}
-
-export function render() {
-  if (!root) return;
-  const fig = root.querySelector("figure");
-  const fresh = loaded && loaded.key === sweepKey();
-  const planted = state.ui.model !== "trained";
-  root.hidden = !planted;
-  root.querySelector("button.run").hidden = Boolean(fresh) || pending === sweepKey();
-  root.dataset.state = fresh ? "drawn" : pending ? "loading" : "idle";
-  if (!fresh) {
-    d3.select(fig).selectAll("svg, p.sweep-legend").remove();
-    status(pending ? "Computing one table per dataset size…" : "");
-    return;
-  }
-  const grid = loaded.data.samples;
-  status(`Counted at ${grid.map((s) => s.toLocaleString("en")).join(", ")} inputs` +
-    (grid[grid.length - 1] < LARGEST ? "; larger datasets are over this server's budget for one request." : "."));
-  draw(fig, loaded.data);
-}
-
-/** Draw a sweep answer into `fig` (the embed's figure=samples uses this too). */
 export function draw(fig, data) {
   const shown = new Set((state.ui.show || data.bases.map((b) => b.id)));
   const bases = data.bases.filter((b) => shown.has(b.id));

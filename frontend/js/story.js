@@ -1,7 +1,9 @@
 // The guided path: which numbers make the argument, read from the API's table (never typed in).
 //
 // Pure functions of the table JSON (GET /api/v1/table) and a count ("local" | "global"):
-//   countOf          the table cell's number under a count (one rounding rule: format.js)
+//   countOf          the configured seed's number for a cell under a count (what the graphs show)
+//   shownCount       the number the table cell shows: the median over seeds when counted
+//                    across seeds, else countOf (one rounding rule: format.js)
 //   circuitCount     one circuit's number under a count (the table's per-circuit stats)
 //   medianCircuit    the circuit a cell opens: the one whose count is nearest the cell's median
 //   clearestCircuit  the circuit of a family that the node sets disagree on most (global count)
@@ -86,6 +88,13 @@ function has(table, ids) {
   return ids.every((id) => bases.has(id));
 }
 
+/** The number the table cell shows for (basis, family): across seeds, their median. */
+export function shownCount(table, basis, family, view) {
+  const c = cellMap(table).get(`${basis}\u0000${family}`);
+  const r = c && c.across_seeds && c.across_seeds[STAT[view]];
+  return r ? r.median : countOf(table, basis, family, view);
+}
+
 /** The one sentence under the Count toggle: what is counted and what that count shows. */
 export function countSentence(table, view) {
   const cfg = table.config || {};
@@ -94,8 +103,9 @@ export function countSentence(table, view) {
     ? `Global count: the fewest edges whose mean |attribution| over all ${Number(cfg.samples).toLocaleString("en")} inputs covers τ = ${tau}`
     : `Local count: the fewest edges covering τ = ${tau} of one input's |attribution| (median over the inputs where the circuit fires)`;
   if (!has(table, [...DICTIONARIES, "mixed"])) return `${rule}; every view below uses it.`;
-  const worst = DICTIONARIES.map((b) => Math.max(...table.families.map((f) => countOf(table, b, f, view) ?? 0)));
-  const mixedMax = Math.max(...table.families.map((f) => countOf(table, "mixed", f, view) ?? 0));
+  // The sentence quotes the cells as shown (medians over seeds when the table is counted so).
+  const worst = DICTIONARIES.map((b) => Math.max(...table.families.map((f) => shownCount(table, b, f, view) ?? 0)));
+  const mixedMax = Math.max(...table.families.map((f) => shownCount(table, "mixed", f, view) ?? 0));
   return `${rule}. On it every dictionary has a family of circuits that needs at least ` +
     `${edges(Math.min(...worst))}, while the per-circuit view needs at most ${edges(mixedMax)}; ` +
     `the table, the bars and the graphs all use this count.`;
@@ -112,7 +122,7 @@ export function steps(table, view) {
   const out = [];
   for (const basis of [...DICTIONARIES, "mixed"]) {
     const vals = table.families
-      .map((family) => ({ family, value: countOf(table, basis, family, view) }))
+      .map((family) => ({ family, value: shownCount(table, basis, family, view) }))
       .filter((d) => d.value !== null);
     if (!vals.length) continue;
     const sorted = [...vals].sort((a, b) => a.value - b.value);

@@ -7,58 +7,23 @@ import d3 from "./d3.js";
 import { plural } from "./format.js";
 import { fetchSweep } from "./api.js";
 import { familyColor } from "./colors.js";
-import { configParams, state, subscribe } from "./state.js";
+import { onDemand } from "./ondemand.js";
+import { state } from "./state.js";
 
 const HEIGHT = 260;
 const M = { top: 18, right: 16, bottom: 40, left: 58 }; // left: room for a "10,000" tick
-let root = null;
-let loaded = null; // { key, data }
-let pending = null;
+const figure = onDemand({
+  varies: "alpha",
+  fetch: fetchSweep,
+  draw: (fig, data) => { draw(fig, data); return ""; },
+  loading: "Computing one table per value of α…",
+  failed: "The sweep could not be computed",
+});
 
-// Alpha is what the sweep varies, so it is not part of what the sweep depends on.
-const sweepKey = () => configParams(state.config, { omit: ["alpha"] }).toString();
-
-export function init(el) {
-  root = el;
-  root.querySelector("button.run").addEventListener("click", load);
-  subscribe(() => queueMicrotask(render));
-  render();
-}
-
-async function load() {
-  const key = sweepKey();
-  pending = key;
-  render();
-  try {
-    const data = await fetchSweep(state.config);
-    if (pending === key) loaded = { key, data };
-  } catch (err) {
-    status(`The sweep could not be computed: ${err.message}`);
-    pending = null;
-    return;
-  }
-  pending = null;
-  render();
-}
-
-function status(text) {
-  root.querySelector(".status").textContent = text;
-}
-
-export function render() {
-  if (!root) return;
-  const fig = root.querySelector("figure");
-  const fresh = loaded && loaded.key === sweepKey();
-  root.querySelector("button.run").hidden = Boolean(fresh) || pending === sweepKey();
-  root.dataset.state = fresh ? "drawn" : pending ? "loading" : "idle";
-  if (!fresh) {
-    d3.select(fig).selectAll("svg, p.sweep-legend").remove(); // the legend belongs to the drawing
-    status(pending ? "Computing one table per value of α…" : "");
-    return;
-  }
-  status("");
-  draw(fig, loaded.data);
-}
+/** Wire the card (its button, status line and figure) to the state. */
+export const init = figure.init;
+/** Redraw from the state (nothing is fetched until the button is pressed). */
+export const render = figure.render;
 
 function draw(fig, data) {
   const view = state.ui.view;

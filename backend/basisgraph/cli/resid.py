@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from dataclasses import replace
 
-from basisgraph.cli.tms import _seeds
+from basisgraph.cli.tms import per_seed
 
 __all__ = ["add_resid_parser", "run_resid_cli", "format_resid", "RESID_MODELS"]
 
@@ -53,19 +51,10 @@ def run_resid_cli(args: argparse.Namespace) -> list[dict]:
     """Run the `resid` subcommand: one reproduction per seed, progress on stderr."""
     import torch
 
-    from basisgraph.decomposition.mlp import ProgressBar
     from basisgraph.decomposition.resid_mlp import RESID_PRESETS, reproduce_resid
 
     torch.set_num_threads(1)  # small matrices: one thread leaves the other core free
     rcfg, scfg = RESID_PRESETS[args.model]
-    results = []
-    for seed in _seeds(args.seeds):
-        bars: dict[str, ProgressBar] = {}
-
-        def progress(stage: str, done: int, total: int, seed=seed, bars=bars) -> None:
-            bar = bars.setdefault(stage, ProgressBar(total, f"seed {seed}: {stage}", sys.stderr))
-            bar(done)
-
-        results.append(reproduce_resid(replace(rcfg, seed=seed), replace(scfg, seed=seed), progress))
+    results = per_seed(args.seeds, rcfg, scfg, reproduce_resid)
     print(json.dumps(results, indent=1) if args.json else format_resid(args.model, results))
     return results

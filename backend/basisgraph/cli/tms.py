@@ -68,7 +68,6 @@ def run_tms_cli(args: argparse.Namespace) -> list[dict]:
     """Run the `tms` subcommand: one reproduction per seed, progress on stderr."""
     import torch
 
-    from basisgraph.decomposition.mlp import ProgressBar
     from basisgraph.decomposition.tms import PRESETS
     from basisgraph.decomposition.tms_eval import reproduce
 
@@ -79,14 +78,23 @@ def run_tms_cli(args: argparse.Namespace) -> list[dict]:
             scfg = replace(scfg, steps=int(args.steps))
         except ValueError:
             raise ConfigError("steps", args.steps, "an integer from 1 to 1000000") from None
+    results = per_seed(args.seeds, tcfg, scfg, reproduce)
+    print(json.dumps(results, indent=1) if args.json else format_tms(args.model, results))
+    return results
+
+
+def per_seed(seeds: str, target_cfg, spd_cfg, reproduce) -> list[dict]:
+    """`reproduce(target_cfg, spd_cfg, progress)` at each of `seeds` (both configs take the seed),
+    with one progress bar per seed and stage on stderr. Shared by `tms` and `resid`."""
+    from basisgraph.decomposition.mlp import ProgressBar  # loads torch
+
     results = []
-    for seed in _seeds(args.seeds):
+    for seed in _seeds(seeds):
         bars: dict[str, ProgressBar] = {}
 
         def progress(stage: str, done: int, total: int, seed=seed, bars=bars) -> None:
             bar = bars.setdefault(stage, ProgressBar(total, f"seed {seed}: {stage}", sys.stderr))
             bar(done)
 
-        results.append(reproduce(replace(tcfg, seed=seed), replace(scfg, seed=seed), progress))
-    print(json.dumps(results, indent=1) if args.json else format_tms(args.model, results))
+        results.append(reproduce(replace(target_cfg, seed=seed), replace(spd_cfg, seed=seed), progress))
     return results

@@ -38,9 +38,11 @@ from basisgraph.config import ConfigError
 from basisgraph.decomposition.spd_model import (
     Decomposition,
     Target,
-    lower_leaky_hard_sigmoid,
+    faith_warmup,
+    faithfulness,
+    gates,
     stochastic_masks,
-    upper_leaky_hard_sigmoid,
+    toy_total,
 )
 
 __all__ = ["ResidConfig", "ResidSPDConfig", "ResidModel", "train_resid", "resid_spd_losses",
@@ -167,12 +169,9 @@ def resid_spd_losses(dec: Decomposition, model: ResidModel, x: torch.Tensor, cfg
     with torch.no_grad():
         hid_t = torch.relu(a @ target.w_in.T)  # (n, hidden)
         ref = hid_t @ target.w_out.T  # (n, d_embed) target MLP output
-    faith = sum(((w - dec.weight(layer)) ** 2).sum() for layer, w in enumerate(target.weights))
-    faith = faith / sum(w.numel() for w in target.weights)
+    faith = faithfulness(dec, target.weights)
     inners = [dec.inner(0, a), dec.inner(1, hid_t)]  # (n, C) each
-    logits = [dec.gate_logits(layer, h) for layer, h in enumerate(inners)]
-    lower = [lower_leaky_hard_sigmoid(z, cfg.leak) for z in logits]
-    upper = [upper_leaky_hard_sigmoid(z, cfg.leak) for z in logits]
+    lower, upper = gates(dec, inners, cfg.leak)
     m_in, m_out = (stochastic_masks(g, torch.rand(g.shape, generator=gen)) for g in lower)
     hid_m = torch.relu((inners[0] * m_in) @ dec.U[0].T)  # W_in masked
 
@@ -181,11 +180,7 @@ def resid_spd_losses(dec: Decomposition, model: ResidModel, x: torch.Tensor, cfg
 
     recon = err(dec.masked_layer(1, hid_m, m_out))
     layerwise = 0.5 * (err(hid_m @ target.w_out.T) + err(dec.masked_layer(1, hid_t, m_out)))
-    minimality = sum((g ** cfg.p).sum(-1).mean() for g in upper)
-    total = (cfg.faith_coeff * faith + cfg.recon_coeff * recon + cfg.layerwise_coeff * layerwise
-             + cfg.importance_coeff * minimality)
-    return {"total": total, "faithfulness": faith, "stochastic_recon": recon,
-            "stochastic_recon_layerwise": layerwise, "importance_minimality": minimality}
+    return toy_total(cfg, faith, recon, layerwise, upper)
 
 
 def run_resid_spd(model: ResidModel, rcfg: ResidConfig, cfg: ResidSPDConfig,
@@ -193,13 +188,7 @@ def run_resid_spd(model: ResidModel, rcfg: ResidConfig, cfg: ResidSPDConfig,
     """Step 3 and 4: decompose the MLP from random initialisation."""
     gen = torch.Generator().manual_seed(cfg.seed + 7)
     dec = Decomposition(model.mlp, (cfg.components, cfg.components), cfg.gate_hidden, gen)
-    if cfg.faith_warmup_steps:
-        warm = torch.optim.AdamW([*dec.U, *dec.V], lr=0.01, weight_decay=0.1)
-        for _ in range(cfg.faith_warmup_steps):
-            loss = sum(((w - dec.weight(layer)) ** 2).mean() for layer, w in enumerate(model.mlp.weights))
-            warm.zero_grad()
-            loss.backward()
-            warm.step()
+    faith_warmup(dec, model.mlp.weights, cfg.faith_warmup_steps, lr=0.01, weight_decay=0.1)
     opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
     for step in range(cfg.steps):
         x = sparse_inputs(cfg.batch, rcfg.features, rcfg.feature_prob, gen)

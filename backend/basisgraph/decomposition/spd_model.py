@@ -23,6 +23,10 @@ __all__ = [
     "upper_leaky_hard_sigmoid",
     "stochastic_masks",
     "spd_losses",
+    "faithfulness",
+    "gates",
+    "faith_warmup",
+    "toy_total",
     "init_from_neurons",
     "SPARE_SCALE",
 ]
@@ -132,6 +136,43 @@ class Decomposition(torch.nn.Module):
         return out + target.b_out
 
 
+def faithfulness(dec: Decomposition, weights) -> torch.Tensor:
+    """Mean squared difference between each target matrix and the sum of its subcomponents."""
+    faith = sum(((w - dec.weight(layer)) ** 2).sum() for layer, w in enumerate(weights))
+    return faith / sum(w.numel() for w in weights)
+
+
+def gates(dec: Decomposition, inners: list[torch.Tensor], leak: float) -> tuple[list, list]:
+    """Causal importances of every subcomponent from its inner activations: the lower-leaky
+    ones (for the masks) and the upper-leaky ones (for the minimality loss), per layer."""
+    logits = [dec.gate_logits(layer, h) for layer, h in enumerate(inners)]
+    return ([lower_leaky_hard_sigmoid(z, leak) for z in logits],
+            [upper_leaky_hard_sigmoid(z, leak) for z in logits])
+
+
+def faith_warmup(dec: Decomposition, weights, steps: int, lr: float, weight_decay: float) -> None:
+    """Fit U and V to the target weights alone for `steps` AdamW steps (the reference code's
+    start, before the importance MLPs train)."""
+    warm = torch.optim.AdamW([*dec.U, *dec.V], lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        loss = sum(((w - dec.weight(layer)) ** 2).mean() for layer, w in enumerate(weights))
+        warm.zero_grad()
+        loss.backward()
+        warm.step()
+
+
+def toy_total(cfg, faith: torch.Tensor, recon: torch.Tensor, layerwise: torch.Tensor,
+              upper: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The toy models' weighted objective (one minimality coefficient for both matrices, as in
+    the paper's TMS and residual-MLP runs) and its terms. `cfg` has faith_coeff, recon_coeff,
+    layerwise_coeff, importance_coeff and p."""
+    minimality = sum((g ** cfg.p).sum(-1).mean() for g in upper)
+    total = (cfg.faith_coeff * faith + cfg.recon_coeff * recon + cfg.layerwise_coeff * layerwise
+             + cfg.importance_coeff * minimality)
+    return {"total": total, "faithfulness": faith, "stochastic_recon": recon,
+            "stochastic_recon_layerwise": layerwise, "importance_minimality": minimality}
+
+
 def _sq_err(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return ((out - ref) ** 2).sum(-1).mean()
 
@@ -147,13 +188,9 @@ def spd_losses(dec: Decomposition, target: Target, acts: torch.Tensor, cfg: SPDC
     with torch.no_grad():
         hid_t = torch.relu(acts @ target.w_in.T + target.b_in)  # (n, hidden) target hidden
         ref = hid_t @ target.w_out.T + target.b_out  # (n, d_out) target output
-    n_weights = sum(w.numel() for w in target.weights)
-    faith = sum(((w - dec.weight(layer)) ** 2).sum() for layer, w in enumerate(target.weights))
-    faith = faith / n_weights
+    faith = faithfulness(dec, target.weights)
     inners = [dec.inner(0, acts), dec.inner(1, hid_t)]  # (n, C_in), (n, C_out)
-    logits = [dec.gate_logits(layer, h) for layer, h in enumerate(inners)]
-    lower = [lower_leaky_hard_sigmoid(z, cfg.leak) for z in logits]
-    upper = [upper_leaky_hard_sigmoid(z, cfg.leak) for z in logits]
+    lower, upper = gates(dec, inners, cfg.leak)
     recon = acts.new_zeros(())
     layerwise = acts.new_zeros(())
     for _ in range(cfg.mask_samples):

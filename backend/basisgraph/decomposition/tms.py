@@ -34,9 +34,11 @@ import torch
 from basisgraph.config import ConfigError
 from basisgraph.decomposition.spd_model import (
     Decomposition,
-    lower_leaky_hard_sigmoid,
+    faith_warmup,
+    faithfulness,
+    gates,
     stochastic_masks,
-    upper_leaky_hard_sigmoid,
+    toy_total,
 )
 
 __all__ = [
@@ -196,22 +198,14 @@ def tms_spd_losses(dec: Decomposition, target: TMSTarget, x: torch.Tensor, cfg: 
     with torch.no_grad():
         ref = target(x)  # (n, features)
         hid_t = x @ target.w.T  # (n, hidden) the target's input to W^T
-    weights = target.weights
-    faith = sum(((w - dec.weight(layer)) ** 2).sum() for layer, w in enumerate(weights))
-    faith = faith / sum(w.numel() for w in weights)
+    faith = faithfulness(dec, target.weights)
     inners = [dec.inner(0, x), dec.inner(1, hid_t)]  # (n, C) each
-    logits = [dec.gate_logits(layer, h) for layer, h in enumerate(inners)]
-    lower = [lower_leaky_hard_sigmoid(z, cfg.leak) for z in logits]
-    upper = [upper_leaky_hard_sigmoid(z, cfg.leak) for z in logits]
+    lower, upper = gates(dec, inners, cfg.leak)
     m0, m1 = (stochastic_masks(g, torch.rand(g.shape, generator=gen)) for g in lower)
     recon = ((_masked_out(dec, target, x, inners[0], m0, m1) - ref) ** 2).mean()
     layerwise = 0.5 * (((_masked_out(dec, target, x, inners[0], m0, None) - ref) ** 2).mean()
                        + ((_masked_out(dec, target, x, inners[0], None, m1) - ref) ** 2).mean())
-    minimality = sum((g ** cfg.p).sum(-1).mean() for g in upper)
-    total = (cfg.faith_coeff * faith + cfg.recon_coeff * recon + cfg.layerwise_coeff * layerwise
-             + cfg.importance_coeff * minimality)
-    return {"total": total, "faithfulness": faith, "stochastic_recon": recon,
-            "stochastic_recon_layerwise": layerwise, "importance_minimality": minimality}
+    return toy_total(cfg, faith, recon, layerwise, upper)
 
 
 def run_tms_spd(target: TMSTarget, tcfg: TMSConfig, cfg: TMSSPDConfig,
@@ -219,14 +213,8 @@ def run_tms_spd(target: TMSTarget, tcfg: TMSConfig, cfg: TMSSPDConfig,
     """Decompose the target from random initialisation (steps 3 to 5)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     dec = Decomposition(target, (cfg.components, cfg.components), cfg.gate_hidden, gen)
-    if cfg.faith_warmup_steps:
-        warm = torch.optim.AdamW([*dec.U, *dec.V], lr=cfg.faith_warmup_lr,
-                                 weight_decay=cfg.faith_warmup_weight_decay)
-        for _ in range(cfg.faith_warmup_steps):
-            loss = sum(((w - dec.weight(layer)) ** 2).mean() for layer, w in enumerate(target.weights))
-            warm.zero_grad()
-            loss.backward()
-            warm.step()
+    faith_warmup(dec, target.weights, cfg.faith_warmup_steps, cfg.faith_warmup_lr,
+                 cfg.faith_warmup_weight_decay)
     opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
     for step in range(cfg.steps):
         for group in opt.param_groups:
