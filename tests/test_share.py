@@ -272,3 +272,22 @@ def test_links_carry_the_seeds_of_the_table() -> None:
     assert "seeds=" not in link_query(link.config, {"seeds": "1"})  # one seed is the plain table
     for bad in ("0", "10", "two"):
         assert "seeds" in read_link(f"v=2&seeds={bad}").dropped
+
+
+def test_learned_with_is_carried_with_an_sae_only() -> None:
+    from basisgraph.share.links import link_query, read_link
+
+    link = read_link("v=2&animals=40&sae=relu:46&learned_with=relu:8:1:200:5")
+    assert link.ui["learned_with"] == "relu:8:1:200:5" and not link.dropped
+    query = link_query(link.config, link.ui)
+    assert query.endswith("sae=relu%3A46&learned_with=relu%3A8%3A1%3A200%3A5")  # after every older key
+    assert "learned_with" not in link_query(link.config, {"learned_with": "relu:8"})  # no SAE, no view
+    assert "learned_with" not in link_query(link.config, {"sae": "relu:46"})  # default: none
+
+
+def test_a_bad_learned_with_is_dropped() -> None:
+    from basisgraph.share.links import read_link
+
+    for bad in ("relu", "gelu:8", "relu:8,relu:9", "relu:8:1:2:3:4"):
+        link = read_link(f"v=2&animals=40&sae=relu:46&learned_with={bad}")
+        assert "learned_with" not in link.ui and link.dropped == ("learned_with",), bad
