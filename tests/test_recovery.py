@@ -8,7 +8,7 @@ import torch
 from basisgraph.config import Config
 from basisgraph.core.study import get_study
 from basisgraph.decomposition.recovery import ablation_effects, composite_margins
-from basisgraph.decomposition.spd import Decomposition, Target
+from basisgraph.decomposition.spd_model import Decomposition, Target
 
 TINY = Config(animals=6, attributes=3, samples=300, circuits=2)
 

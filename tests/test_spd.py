@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from basisgraph.cache import NotCachedError
 from basisgraph.cli.main import main
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.study import get_study
 from basisgraph.decomposition.mlp import TrainConfig, cache_key, get_trained
 from basisgraph.decomposition.readout import readout
-from basisgraph.decomposition.spd import (
+from basisgraph.decomposition.spd import SPDConfig, decompose, run_spd
+from basisgraph.decomposition.spd_model import (
     Decomposition,
-    NotCachedError,
-    SPDConfig,
     Target,
-    decompose,
     lower_leaky_hard_sigmoid,
-    run_spd,
     spd_losses,
     stochastic_masks,
     upper_leaky_hard_sigmoid,

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from basisgraph.cache import NotCachedError
 from basisgraph.config import Config, ConfigError
 from basisgraph.core.graphs import MAX_TOP
 from basisgraph.decomposition import panels as trained_graphs
 from basisgraph.decomposition.mlp import TrainConfig
 from basisgraph.decomposition.panels import Settings, trained_node_sets, trained_panel, trained_view
-from basisgraph.decomposition.spd import NotCachedError, SPDConfig
+from basisgraph.decomposition.spd import SPDConfig
 from basisgraph.decomposition.table import spd_edges, trained_table
 from basisgraph.dictionaries.config import SAEConfig
 

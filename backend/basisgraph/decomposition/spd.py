@@ -65,26 +65,16 @@ from basisgraph.decomposition.spd_model import (
     Decomposition,
     Target,
     init_from_neurons,
-    lower_leaky_hard_sigmoid,
     spd_losses,
-    stochastic_masks,
-    upper_leaky_hard_sigmoid,
 )
 
 __all__ = [
     "SPDConfig",
-    "Target",
-    "Decomposition",
-    "lower_leaky_hard_sigmoid",
-    "upper_leaky_hard_sigmoid",
-    "stochastic_masks",
-    "spd_losses",
     "run_spd",
     "SPDRun",
     "decompose",
     "decomposition_path",
     "target_of",
-    "NotCachedError",
 ]
 
 INITS = ("random", "neurons", "neurons+data")
