@@ -40,6 +40,7 @@ from basisgraph.decomposition.spd_model import (
     Target,
     faith_warmup,
     faithfulness,
+    fit_toy,
     gates,
     stochastic_masks,
     toy_total,
@@ -189,16 +190,8 @@ def run_resid_spd(model: ResidModel, rcfg: ResidConfig, cfg: ResidSPDConfig,
     gen = torch.Generator().manual_seed(cfg.seed + 7)
     dec = Decomposition(model.mlp, (cfg.components, cfg.components), cfg.gate_hidden, gen)
     faith_warmup(dec, model.mlp.weights, cfg.faith_warmup_steps, lr=0.01, weight_decay=0.1)
-    opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
-    for step in range(cfg.steps):
-        x = sparse_inputs(cfg.batch, rcfg.features, rcfg.feature_prob, gen)
-        terms = resid_spd_losses(dec, model, x, cfg, gen)
-        opt.zero_grad()
-        terms["total"].backward()
-        opt.step()
-        if on_step is not None:
-            on_step(step)
-    return dec
+    return fit_toy(dec, cfg, lambda: sparse_inputs(cfg.batch, rcfg.features, rcfg.feature_prob, gen),
+                   lambda x: resid_spd_losses(dec, model, x, cfg, gen), on_step=on_step)
 
 
 @torch.no_grad()

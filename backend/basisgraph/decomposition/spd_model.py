@@ -7,6 +7,7 @@ re-exports everything here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ __all__ = [
     "gates",
     "faith_warmup",
     "toy_total",
+    "fit_toy",
     "init_from_neurons",
     "SPARE_SCALE",
 ]
@@ -171,6 +173,27 @@ def toy_total(cfg, faith: torch.Tensor, recon: torch.Tensor, layerwise: torch.Te
              + cfg.importance_coeff * minimality)
     return {"total": total, "faithfulness": faith, "stochastic_recon": recon,
             "stochastic_recon_layerwise": layerwise, "importance_minimality": minimality}
+
+
+def fit_toy(dec: Decomposition, cfg, batch: Callable[[], torch.Tensor],
+            losses: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+            lr_at: Callable[[int], float] | None = None,
+            on_step: Callable[[int], None] | None = None) -> Decomposition:
+    """Adam on a toy's SPD objective for cfg.steps steps: `batch()` draws the inputs,
+    `losses(x)` gives the terms with 'total', `lr_at(step)` (if given) sets the learning rate
+    (else cfg.lr throughout). Returns `dec`, trained in place."""
+    opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
+    for step in range(cfg.steps):
+        if lr_at is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
+        terms = losses(batch())
+        opt.zero_grad()
+        terms["total"].backward()
+        opt.step()
+        if on_step is not None:
+            on_step(step)
+    return dec
 
 
 def _sq_err(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

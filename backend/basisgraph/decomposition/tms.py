@@ -36,6 +36,7 @@ from basisgraph.decomposition.spd_model import (
     Decomposition,
     faith_warmup,
     faithfulness,
+    fit_toy,
     gates,
     stochastic_masks,
     toy_total,
@@ -215,18 +216,10 @@ def run_tms_spd(target: TMSTarget, tcfg: TMSConfig, cfg: TMSSPDConfig,
     dec = Decomposition(target, (cfg.components, cfg.components), cfg.gate_hidden, gen)
     faith_warmup(dec, target.weights, cfg.faith_warmup_steps, cfg.faith_warmup_lr,
                  cfg.faith_warmup_weight_decay)
-    opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
-    for step in range(cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-        x = sparse_features(cfg.batch, tcfg.features, tcfg.feature_prob, gen)
-        terms = tms_spd_losses(dec, target, x, cfg, gen)
-        opt.zero_grad()
-        terms["total"].backward()
-        opt.step()
-        if on_step is not None:
-            on_step(step)
-    return dec
+    return fit_toy(dec, cfg, lambda: sparse_features(cfg.batch, tcfg.features, tcfg.feature_prob, gen),
+                   lambda x: tms_spd_losses(dec, target, x, cfg, gen),
+                   lr_at=lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)),
+                   on_step=on_step)
 
 
 # Named settings: the paper's TMS 5-2 and 40-10 (smaller SPD batches than its 4096, to fit a
