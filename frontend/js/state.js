@@ -245,50 +245,39 @@ export function parseQuery(search) {
   // Bare visits get the story's count; `fresh` lets the controller pick the story's circuit.
   const fresh = [...p.keys()].length === 0;
   if (fresh) ui.view = FRESH_VIEW;
-  if (p.has("model")) {
-    const raw = p.get("model");
-    if (MODELS.includes(raw)) ui.model = raw;
-    else bad("model", raw, "planted or trained", "the planted model");
-  }
-  if (p.has("target")) {
-    const raw = p.get("target");
-    if (TARGETS.includes(raw)) ui.target = raw;
-    else bad("target", raw, TARGETS.join(" or "), "the aligned MLP");
-  }
-  if (p.has("view")) {
-    const raw = p.get("view");
-    if (raw === "local" || raw === "global") ui.view = raw;
-    else bad("view", raw, "local or global", "local");
-  }
+  // A key whose value must be one of `choices` (else a notice, and the default stays).
+  const choice = (key, choices, fallback) => {
+    if (!p.has(key)) return;
+    const raw = p.get(key);
+    if (choices.includes(raw)) ui[key] = raw;
+    else bad(key, raw, choices.join(" or "), fallback);
+  };
+  // A key holding an SAE spec, kind:width[:sparsity[:steps[:seed]]], normalised.
+  const saeKey = (key, example, fallback) => {
+    if (!p.has(key)) return;
+    const raw = p.get(key);
+    const s = parseSae(raw);
+    if (s) ui[key] = saeSpec(s);
+    else bad(key, raw, `kind:width[:sparsity[:steps[:seed]]], e.g. ${example}`, fallback);
+  };
+  choice("model", MODELS, "the planted model");
+  choice("target", TARGETS, "the aligned MLP");
+  choice("view", ["local", "global"], "local");
   if (p.has("show")) {
     const raw = p.get("show");
     const ids = raw.split(",").map((s) => s.trim()).filter(Boolean);
     if (ids.length && ids.length <= 16 && ids.every((s) => NODE_SET_RE.test(s))) ui.show = [...new Set(ids)];
     else bad("show", raw, "a comma-separated list of node-set ids", "every node set");
   }
-  if (p.has("sae")) {
-    const raw = p.get("sae");
-    const s = parseSae(raw);
-    if (s) ui.sae = saeSpec(s);
-    else bad("sae", raw, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:1050:1", "no learned dictionary");
-  }
+  saeKey("sae", "relu:1050:1", "no learned dictionary");
   if (p.has("seeds")) {
     const raw = p.get("seeds");
     const n = /^\d{1,2}$/.test(raw) ? Number(raw) : NaN;
     if (n >= 1 && n <= MAX_SEEDS) ui.seeds = n;
     else bad("seeds", raw, `a whole number from 1 to ${MAX_SEEDS}`, "one seed");
   }
-  if (p.has("learned")) {
-    const raw = p.get("learned");
-    if (LEARNED_FITS.includes(raw)) ui.learned = raw;
-    else bad("learned", raw, LEARNED_FITS.join(" or "), "read");
-  }
-  if (p.has("learned_with")) {
-    const raw = p.get("learned_with");
-    const s = parseSae(raw);
-    if (s) ui.learned_with = saeSpec(s);
-    else bad("learned_with", raw, "kind:width[:sparsity[:steps[:seed]]], e.g. relu:200:1", "the shown SAE's atoms only");
-  }
+  choice("learned", LEARNED_FITS, "read");
+  saeKey("learned_with", "relu:200:1", "the shown SAE's atoms only");
   for (const key of ["basis", "circuit", "input", "node"]) {
     if (!p.has(key)) continue;
     const raw = p.get(key);
