@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from basisgraph.config import Config, ConfigError, describe_range
 from basisgraph.core.completion import BASIS_BYTES, POOL, POOL_WORK
 
-__all__ = ["Cost", "Budget", "predict", "admit", "admit_count", "SIZE_FIELDS"]
+__all__ = ["Cost", "Budget", "Count", "predict", "admit", "admit_count", "SIZE_FIELDS"]
 
 EDGE_RATE = 4e8  # edge entries per second (sorting, summing) on the reference machine
 DENSE_RATE = 8e8  # multiply-adds per second of the build's dense linear algebra (SVDs included)
@@ -124,6 +125,15 @@ def admit(cfg: Config, budget: Budget = Budget(), repeats: float = 1) -> Cost:
     lo = describe_range(field).split(" from ")[1].split(" to ")[0]
     raise ConfigError(field, getattr(cfg, field),
                       f"an integer from {lo} to {largest} with the other values as given {why}")
+
+
+class Count(NamedTuple):
+    """A request's work as a count of units on one configuration, for `admit_count`."""
+
+    n: int  # units asked for (seeds, sweep points)
+    field: str  # the query field that sets n, named when n is too many
+    repeats_of: Callable[[int], float]  # units -> work in tables
+    lo: int = 1  # the smallest n the field allows
 
 
 def admit_count(cfg: Config, budget: Budget, count: int, field: str,

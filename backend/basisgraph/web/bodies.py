@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from basisgraph.config import Config
-from basisgraph.core.cost import admit
+from basisgraph.core.cost import Count, admit, admit_count
 from basisgraph.web.compute import Body, Busy, TimedOut
 from basisgraph.web.deps import client_of, is_versioned
 from basisgraph.web.schemas import ErrorBody
@@ -58,18 +58,22 @@ def unavailable(exc: Busy | TimedOut) -> JSONResponse:
 
 
 def _cached_or_admitted(request: Request, endpoint: str, config: Config, params: tuple[Any, ...],
-                        repeats: float) -> tuple[tuple[Any, ...], Body | None]:
+                        repeats: float | Count) -> tuple[tuple[Any, ...], Body | None]:
     """The cache key and the cached body; on a miss the cost model must admit the work first
-    (ConfigError -> 422, before anything is computed). `repeats`: the work in tables."""
+    (ConfigError -> 422, before anything is computed). `repeats`: the work in tables, or a
+    Count of units, so that too many of them is a 422 naming the count's own field."""
     key = (endpoint, config.key(), params)
     body = request.app.state.computer.cached(key)
     if body is None:
-        admit(config, request.app.state.budget, repeats)
+        if isinstance(repeats, Count):
+            admit_count(config, request.app.state.budget, *repeats)
+        else:
+            admit(config, request.app.state.budget, repeats)
     return key, body
 
 
 async def answer(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-                 repeats: float = 1) -> Response:
+                 repeats: float | Count = 1) -> Response:
     """The computed body of (endpoint, config, params): cached, or admitted and computed."""
     key, body = _cached_or_admitted(request, endpoint, config, params, repeats)
     if body is None:
@@ -81,7 +85,7 @@ async def answer(request: Request, endpoint: str, config: Config, params: tuple[
 
 
 def computed_sync(request: Request, endpoint: str, config: Config, params: tuple[Any, ...] = (),
-                  repeats: float = 1) -> Body:
+                  repeats: float | Count = 1) -> Body:
     """The body itself, for a handler on a worker thread that sends it its own way (previews,
     the export). Raises Busy or TimedOut."""
     key, body = _cached_or_admitted(request, endpoint, config, params, repeats)

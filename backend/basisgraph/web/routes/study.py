@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from basisgraph.config import FIELD_HELP, PRESETS, Config, describe_range
 from basisgraph.core import sweep
-from basisgraph.core.cost import admit_count
+from basisgraph.core.cost import Count
 from basisgraph.core.seeds import MAX_SEEDS
 from basisgraph.core.study import cache_stats
 from basisgraph.web.bodies import ERRORS, answer
@@ -69,8 +69,7 @@ async def table(
     if seeds == 1:
         return await answer(request, "table", config)
     # Too many seeds for a configuration that fits alone: the 422 names `seeds`, not a size.
-    admit_count(config, request.app.state.budget, seeds, "seeds", float)
-    return await answer(request, "table", config, (seeds,), repeats=seeds)
+    return await answer(request, "table", config, (seeds,), repeats=Count(seeds, "seeds", float))
 
 
 @router.get("/model", tags=["study"], openapi_extra=CONFIG_PARAMS,
@@ -89,8 +88,7 @@ async def alpha_sweep(
 ) -> Response:
     """Family medians of the union dictionary's edge counts as alpha goes from 0 to 1."""
     # Each alpha point recounts the union node set, about a third of a table's work.
-    admit_count(config, request.app.state.budget, steps, "steps", _alpha_repeats, lo=2)
-    return await answer(request, "sweep", config, (steps,), repeats=_alpha_repeats(steps))
+    return await answer(request, "sweep", config, (steps,), repeats=Count(steps, "steps", _alpha_repeats, lo=2))
 
 
 def _alpha_repeats(steps: int) -> float:
