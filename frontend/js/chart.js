@@ -6,7 +6,8 @@ import d3 from "./d3.js";
 import { familyColor, nodeSetColor } from "./colors.js";
 import { shownBases, state, update } from "./state.js";
 import { formatCount, plural } from "./format.js";
-import { circuitForFamily, rangeText, seedRange, stepMarks } from "./table.js";
+import { seedRange } from "./story.js";
+import { circuitForFamily, rangeText, stepMarks } from "./table.js";
 
 const HEIGHT = 280;
 const M = { top: 22, right: 10, bottom: 46, left: 56 }; // left: room for a "10,000" tick

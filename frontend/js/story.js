@@ -2,6 +2,7 @@
 //
 // Pure functions of the table JSON (GET /api/v1/table) and a count ("local" | "global"):
 //   countOf          the configured seed's number for a cell under a count (what the graphs show)
+//   seedRange        a cell's median and range over seeds, when counted across seeds
 //   shownCount       the number the table cell shows: the median over seeds when counted
 //                    across seeds, else countOf (one rounding rule: format.js)
 //   circuitCount     one circuit's number under a count (the table's per-circuit stats)
@@ -88,10 +89,15 @@ function has(table, ids) {
   return ids.every((id) => bases.has(id));
 }
 
+/** A cell's spread over seeds under `view` ({median, min, max}), or null for one seed. */
+export function seedRange(c, view) {
+  const a = c && c.across_seeds;
+  return a ? a[STAT[view]] || null : null;
+}
+
 /** The number the table cell shows for (basis, family): across seeds, their median. */
 export function shownCount(table, basis, family, view) {
-  const c = cellMap(table).get(`${basis}\u0000${family}`);
-  const r = c && c.across_seeds && c.across_seeds[STAT[view]];
+  const r = seedRange(cellMap(table).get(`${basis}\u0000${family}`), view);
   return r ? r.median : countOf(table, basis, family, view);
 }
 

@@ -7,7 +7,7 @@
 import { familyColor, nodeSetColor } from "./colors.js";
 import { formatCount, formatShare, plural } from "./format.js";
 import { shownBases, state, update } from "./state.js";
-import { medianCircuit, steps } from "./story.js";
+import { medianCircuit, seedRange, steps } from "./story.js";
 
 
 /**
@@ -110,12 +110,6 @@ function rowHeader(t, fam) {
   const n = t.cells.find((c) => c.family === fam);
   if (n && n.circuits != null) th.append(span("row-sub", `${n.circuits} circuits`));
   return th;
-}
-
-/** The cell's spread over seeds under `view` ({median, min, max}), or null for one seed. */
-export function seedRange(c, view) {
-  const a = c && c.across_seeds;
-  return a ? a[view === "local" ? "local_edges" : "global_edges"] || null : null;
 }
 
 /** "2–5" for a range (a single value when min = max). */
