@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 __all__ = [
     "Config", "PRESETS", "FIELD_HELP", "ConfigError", "LEGACY", "OPTIONAL", "describe_range", "explain",
-    "parse_config",
+    "parse_config", "MAX_DATA",
 ]
 
 PresetName = Literal["post", "bunny", "wide", "small"]
@@ -36,6 +36,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A readable model that still shows every dictionary tangling one family (link version 2).
     "small": {"animals": 200, "attributes": 20, "samples": 1000, "circuits": 8},
 }
+
+
+MAX_DATA = 20_000_000  # samples x d_model at most: the dataset's floats
 
 
 class ConfigError(ValueError):
@@ -118,8 +121,8 @@ class Config(BaseModel):
             raise ValueError(f"active must be at most animals ({self.animals}); got {self.active}")
         # Guards on total work and memory: the dataset is samples x d_model floats and the
         # min-norm encoder animals x d_model (the benchmark's 100000 x 256 fits).
-        if self.samples * self.d_model > 20_000_000:
-            raise ValueError("samples must be at most 20000000 / (attributes + random_dims)")
+        if self.samples * self.d_model > MAX_DATA:
+            raise ValueError(f"samples must be at most {MAX_DATA} / (attributes + random_dims)")
         if self.animals * self.d_model > 26_000_000:
             raise ValueError("animals must be at most 26000000 / (attributes + random_dims)")
         return self

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from basisgraph.config import Config, ConfigError
+from basisgraph.config import MAX_DATA, Config, ConfigError
 from basisgraph.core.bases import union_node_set
 from basisgraph.core.cost import Budget, admit, predict
 from basisgraph.core.counts import FAMILIES, VERSION, circuit_stats, round_sig, table
@@ -36,7 +36,6 @@ MAX_STEPS = 21  # grid points at most (0, 0.05, ..., 1)
 # Dataset sizes of the samples sweep: doubling, so the points are evenly spaced on a log axis,
 # up to Config's largest `samples`.
 SAMPLES_GRID = (500, 1000, 2000, 4000, 8000, 16000, 20000)
-MAX_DATA = 20_000_000  # samples x d_model at most (Config's guard)
 
 
 def alpha_sweep(cfg: Config, steps: int = 11) -> dict:
