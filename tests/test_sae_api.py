@@ -249,6 +249,18 @@ def test_sweep_lists_cached_saes(client, trained) -> None:
     assert empty["points"] == [] and empty["best"] == {"local": None, "global": None}
 
 
+def test_cached_lists_the_sweeps_saes_without_counting(client, trained) -> None:
+    r = client.get(f"/api/v1/sae/cached?{Q}")
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-cache"
+    listed = r.json()["saes"]
+    points = client.get(f"/api/v1/sae/sweep?{Q}").json()["points"]
+    assert listed == [{k: p[k] for k in listed[0]} for p in points]  # the same SAEs, same names
+    assert "cells" not in listed[0] and "metrics" not in listed[0]
+    assert client.get("/api/v1/sae/cached?animals=41&attributes=6&samples=200").json()["saes"] == []
+    assert client.get("/api/v1/sae/cached?animals=1").status_code == 422
+
+
 def test_server_answers_while_training_and_torch_is_untouched(cache, monkeypatch) -> None:
     import torch
 

@@ -1,8 +1,8 @@
 // The learned view's "Also use atoms of" select: one more SAE of this configuration whose atoms
 // join the shown SAE's in the pursuit's pool (GET /api/v1/sae/table?...&learned_with=<spec>).
 //
-// - The choices are the SAEs the server has cached for this configuration, as the SAE sweep
-//   lists them (GET /api/v1/sae/sweep, its `points`), less the SAE shown. Default: none.
+// - The choices are the SAEs the server has cached for this configuration (GET
+//   /api/v1/sae/cached, which computes nothing), less the SAE shown. Default: none.
 // - The choice is state.ui.learned_with (link key `learned_with`, written only with an SAE).
 //   A link may name an SAE this server has not trained: it is kept as a choice, and the learned
 //   view then shows the API's 404 message.
@@ -33,7 +33,7 @@ export function withSpec() {
 
 async function load(key) {
   asking = key;
-  const res = await tryCall(`sae/sweep?${key}`);
+  const res = await tryCall(`sae/cached?${key}`);
   if (asking !== key) return;
   if (res.status === 503) {
     await new Promise((r) => setTimeout(r, 2000));
@@ -41,8 +41,8 @@ async function load(key) {
     return;
   }
   asking = null;
-  const points = res.ok ? res.body.points || [] : [];
-  const specs = points.map((p) => saeSpec({ kind: p.kind, width: p.width, sparsity: p.sparsity, steps: p.steps, seed: p.sae_seed }));
+  const saes = res.ok ? res.body.saes || [] : [];
+  const specs = saes.map((p) => saeSpec({ kind: p.kind, width: p.width, sparsity: p.sparsity, steps: p.steps, seed: p.sae_seed }));
   listed = { key, specs: [...new Set(specs)] };
   render();
 }

@@ -27,7 +27,7 @@ from basisgraph.core.counts import FAMILIES, VERSION, table
 from basisgraph.dictionaries.config import SAEConfig, cache_key
 from basisgraph.fmt import format_count
 
-__all__ = ["cached_saes", "sae_sweep", "sae_cells", "format_sweep", "sparsity", "MAX_GRID", "METRIC_KEYS"]
+__all__ = ["cached_saes", "cached_list", "sae_sweep", "sae_cells", "format_sweep", "sparsity", "MAX_GRID", "METRIC_KEYS"]
 
 METRIC_KEYS = ("l0", "explained_variance", "dead_fraction", "shrinkage", "mcc_animals",
                "mcc_attributes", "match_animals", "match_attributes", "animals_recovered",
@@ -88,11 +88,8 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
     points = []
     for key, scfg in entries:
         cells, metrics = sae_cells(cfg, scfg)
-        name, value = sparsity(scfg)
         points.append({
-            "key": key, "id": f"sae:{scfg.kind}:{scfg.width}", "kind": scfg.kind,
-            "width": scfg.width, "sparsity_name": name, "sparsity": value, "steps": scfg.steps,
-            "sae_seed": scfg.seed, "aux": scfg.aux if not scfg.uses_l1 else None,
+            **_identity(key, scfg),
             "metrics": {m: metrics.get(m) for m in METRIC_KEYS},
             "cells": [{k: c[k] for k in ("family", "local_edges_median", "global_edges_median",
                                           "own_share_median", "error_share_median")}
@@ -103,6 +100,21 @@ def sae_sweep(cfg: Config, keys: Sequence[str] | None = None) -> dict:
 
 
 EV_FLOOR = 0.5  # the verdict's reconstruction floor: variance explained by an SAE it may pick
+
+
+def _identity(key: str, scfg: SAEConfig) -> dict:
+    """What names one cached SAE: its cache key, node-set id and training settings."""
+    name, value = sparsity(scfg)
+    return {"key": key, "id": f"sae:{scfg.kind}:{scfg.width}", "kind": scfg.kind,
+            "width": scfg.width, "sparsity_name": name, "sparsity": value, "steps": scfg.steps,
+            "sae_seed": scfg.seed, "aux": scfg.aux if not scfg.uses_l1 else None}
+
+
+def cached_list(cfg: Config) -> dict:
+    """The cached SAEs of `cfg`, named as the sweep names them, with nothing computed: what a
+    picker needs (the sweep counts a table per SAE)."""
+    return {"version": VERSION, "config": cfg.as_json(),
+            "saes": [_identity(key, scfg) for key, scfg in cached_saes(cfg)]}
 
 
 def _best(points: list[dict], view: str) -> dict | None:

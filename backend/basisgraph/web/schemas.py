@@ -101,6 +101,13 @@ class SaeSweepBody(_Open):
     points: list[dict[str, Any]]
 
 
+class SaeCachedBody(_Open):
+    """The cached SAEs of a configuration, named as the SAE sweep names them."""
+
+    version: int
+    saes: list[dict[str, Any]]
+
+
 class TrainedTableBody(TableBody):
     """The table on the trained MLP, plus the read-out of its decomposition."""
 

@@ -28,11 +28,11 @@ from basisgraph.config import Config, ConfigError
 from basisgraph.core.graphs import panel
 from basisgraph.dictionaries.config import SAE_FIELD_HELP, NotTrained, SAEConfig, cache_key
 from basisgraph.dictionaries.learned import FITS
-from basisgraph.dictionaries.sweep import cached_saes, sae_sweep
+from basisgraph.dictionaries.sweep import cached_list, cached_saes, sae_sweep
 from basisgraph.jobs import sae as sae_jobs
 from basisgraph.web.bodies import ERRORS, answer
 from basisgraph.web.deps import ConfigDep, config_parameters
-from basisgraph.web.schemas import ErrorBody, SaeSweepBody, TableBody
+from basisgraph.web.schemas import ErrorBody, SaeCachedBody, SaeSweepBody, TableBody
 
 __all__ = ["router", "compute", "graph", "SAE_PARAMETERS"]
 
@@ -177,6 +177,13 @@ async def table(request: Request, config: ConfigDep) -> Response:
         return _not_trained(config, extra, "learned_with")
     with_ = (extra.model_dump_json(),) if extra is not None else ()
     return await answer(request, "sae_table", config, (scfg.model_dump_json(), fit or "", _root(), *with_))
+
+
+@router.get("/sae/cached", openapi_extra={"parameters": config_parameters()},
+            responses={200: {"model": SaeCachedBody}, **ERRORS})
+def cached(config: ConfigDep) -> JSONResponse:
+    """The SAEs cached for this configuration (nothing is computed): what a picker lists."""
+    return JSONResponse(cached_list(config), headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/sae/sweep", openapi_extra={"parameters": config_parameters()},
